@@ -1,0 +1,381 @@
+//! Lease expiry as history operations.
+//!
+//! etcd's lessor may expire a lease (deleting its keys at one revision, exactly like a revoke)
+//! at any moment from its TTL after the last renewal the leader processed, or later, or never
+//! before the history ends. [`add_lease_expiries`] models that by appending, per lease, one
+//! synthetic [`Op::LeaseExpire`] with an unknown outcome whose call time is a safe lower bound
+//! of the earliest legal expiry: the search may then place the expiry anywhere after that bound
+//! (or nowhere). Reasoning and soundness argument: docs/lease-expiry.md.
+
+use std::collections::BTreeMap;
+
+use kvsim_model::mvcc::{LeaseId, Op, Response, Ret};
+
+use crate::history::{History, Operation, Outcome};
+
+/// The error string of synthetic expiry operations (reports show it).
+pub const EXPIRY_NOTE: &str = "synthetic lease expiry";
+
+const NS_PER_S: u64 = 1_000_000_000;
+
+/// What the history tells about one lease id.
+#[derive(Debug, Default)]
+struct LeaseFacts {
+    /// `call_ns` of each grant that may have created the lease (Ok, or unknown outcome).
+    grant_calls_ns: Vec<u64>,
+    /// Latest `call_ns` of a grant or keep-alive that returned Ok.
+    renewed_call_ns_max: Option<u64>,
+    /// Smallest TTL etcd reported granting (grant, keep-alive or time-to-live answers).
+    granted_ttl_s: Option<i64>,
+    /// Smallest TTL a grant asked for (used when no answer reports the granted one).
+    requested_ttl_s: Option<i64>,
+    already_has_expiry: bool,
+}
+
+/// Appends one synthetic `LeaseExpire` per lease that may exist (see the module doc), each on a
+/// fresh client with a fresh op id (above all existing ones), outcome unknown, in lease id order.
+/// Idempotent: leases that already have an expiry operation get no second one.
+///
+/// Bound used (all safe, i.e. never later than the earliest legal expiry):
+/// - a lease granted once: `max(call_ns of Ok grants and Ok keep-alives) + TTL`, or the unknown
+///   grant's `call_ns + TTL` when no grant returned Ok and no keep-alive succeeded;
+/// - an id granted several times (reused after a revoke): one expiry per grant at that grant's
+///   `call_ns + TTL`, ignoring keep-alives, which could belong to either incarnation;
+/// - TTL: the smallest granted TTL any answer reports, else the smallest requested one (etcd
+///   only ever raises a TTL, to its minimum).
+///
+/// Grants with id 0 whose outcome is unknown are skipped: etcd picked an id nobody learned, so
+/// no later operation can refer to that lease, and its keys are only those of unknown puts.
+pub fn add_lease_expiries(history: &mut History<Op, Ret>) {
+    let leases = collect(&history.ops);
+    let mut next_id = history.ops.iter().map(|op| op.id + 1).max().unwrap_or(0);
+    let mut next_client = history
+        .ops
+        .iter()
+        .map(|op| op.client + 1)
+        .max()
+        .unwrap_or(0);
+    for (id, facts) in leases {
+        if facts.already_has_expiry {
+            continue;
+        }
+        for call_ns in expiry_bounds_ns(&facts) {
+            history.ops.push(Operation {
+                id: next_id,
+                client: next_client,
+                call_ns,
+                return_ns: None,
+                input: Op::LeaseExpire { id },
+                outcome: Outcome::Unknown {
+                    error: EXPIRY_NOTE.to_string(),
+                },
+            });
+            next_id += 1;
+            next_client += 1;
+        }
+    }
+}
+
+fn collect(ops: &[Operation<Op, Ret>]) -> BTreeMap<LeaseId, LeaseFacts> {
+    let mut leases: BTreeMap<LeaseId, LeaseFacts> = BTreeMap::new();
+    for op in ops {
+        let answer = match &op.outcome {
+            Outcome::Ok {
+                output: Ret::Ok(response),
+            } => Some(response),
+            Outcome::Ok {
+                output: Ret::Err(_),
+            }
+            | Outcome::Fail { .. } => continue,
+            Outcome::Unknown { .. } => None,
+        };
+        match (&op.input, answer) {
+            (Op::LeaseGrant { id, ttl_s }, answer) => {
+                let id = match answer {
+                    Some(Response::LeaseGrant { id: granted_id, .. }) if *id == 0 => *granted_id,
+                    _ => *id,
+                };
+                if id == 0 {
+                    continue;
+                }
+                let facts = leases.entry(id).or_default();
+                facts.grant_calls_ns.push(op.call_ns);
+                facts.requested_ttl_s =
+                    Some(facts.requested_ttl_s.map_or(*ttl_s, |t| t.min(*ttl_s)));
+                if let Some(Response::LeaseGrant { ttl_s: granted, .. }) = answer {
+                    facts.note_granted(*granted);
+                    facts.note_renewal(op.call_ns);
+                }
+            }
+            (Op::LeaseKeepAlive { id }, Some(Response::LeaseKeepAlive { ttl_s, .. })) => {
+                let facts = leases.entry(*id).or_default();
+                facts.note_granted(*ttl_s);
+                facts.note_renewal(op.call_ns);
+            }
+            (
+                Op::LeaseTimeToLive { id, .. },
+                Some(Response::LeaseTimeToLive { granted_ttl_s, .. }),
+            ) if *granted_ttl_s > 0 => {
+                leases.entry(*id).or_default().note_granted(*granted_ttl_s);
+            }
+            (Op::LeaseExpire { id }, _) => leases.entry(*id).or_default().already_has_expiry = true,
+            _ => {}
+        }
+    }
+    leases
+}
+
+impl LeaseFacts {
+    fn note_granted(&mut self, ttl_s: i64) {
+        self.granted_ttl_s = Some(self.granted_ttl_s.map_or(ttl_s, |t| t.min(ttl_s)));
+    }
+
+    fn note_renewal(&mut self, call_ns: u64) {
+        self.renewed_call_ns_max =
+            Some(self.renewed_call_ns_max.map_or(call_ns, |t| t.max(call_ns)));
+    }
+}
+
+/// The call times of the expiry operations for one lease (none if it was never granted).
+fn expiry_bounds_ns(facts: &LeaseFacts) -> Vec<u64> {
+    let Some(ttl_s) = facts.granted_ttl_s.or(facts.requested_ttl_s) else {
+        return Vec::new();
+    };
+    // A non-positive TTL is raised by etcd; 0 is the safe bound for it.
+    let ttl_ns = u64::try_from(ttl_s).unwrap_or(0).saturating_mul(NS_PER_S);
+    match facts.grant_calls_ns.as_slice() {
+        [] => Vec::new(),
+        [grant_call_ns] => {
+            let from_ns = facts
+                .renewed_call_ns_max
+                .unwrap_or(*grant_call_ns)
+                .max(*grant_call_ns);
+            vec![from_ns.saturating_add(ttl_ns)]
+        }
+        several => several
+            .iter()
+            .map(|call_ns| call_ns.saturating_add(ttl_ns))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kvsim_model::mvcc::{EtcdError, PutRequest, ResponseHeader};
+
+    fn op(
+        id: u64,
+        client: u64,
+        call_ns: u64,
+        return_ns: Option<u64>,
+        input: Op,
+        outcome: Outcome<Ret>,
+    ) -> Operation<Op, Ret> {
+        Operation {
+            id,
+            client,
+            call_ns,
+            return_ns,
+            input,
+            outcome,
+        }
+    }
+    fn ok(response: Response) -> Outcome<Ret> {
+        Outcome::Ok {
+            output: Ret::Ok(response),
+        }
+    }
+    fn unknown() -> Outcome<Ret> {
+        Outcome::Unknown {
+            error: "timeout".into(),
+        }
+    }
+    fn granted(id: LeaseId, ttl_s: i64) -> Response {
+        Response::LeaseGrant {
+            header: ResponseHeader { revision: 1 },
+            id,
+            ttl_s,
+        }
+    }
+    fn kept(id: LeaseId, ttl_s: i64) -> Response {
+        Response::LeaseKeepAlive {
+            header: ResponseHeader { revision: 1 },
+            id,
+            ttl_s,
+        }
+    }
+    fn expiries(history: &History<Op, Ret>) -> Vec<(LeaseId, u64, u64, u64)> {
+        history
+            .ops
+            .iter()
+            .filter_map(|o| match o.input {
+                Op::LeaseExpire { id } => Some((id, o.call_ns, o.id, o.client)),
+                _ => None,
+            })
+            .collect()
+    }
+    const S: u64 = NS_PER_S;
+
+    #[test]
+    fn bound_is_last_ok_renewal_call_plus_granted_ttl() {
+        let mut h = History::default();
+        // Asked 1 s, etcd granted its minimum 2 s: the answer's TTL is the one used.
+        h.ops.push(op(
+            0,
+            0,
+            10,
+            Some(20),
+            Op::LeaseGrant { id: 5, ttl_s: 1 },
+            ok(granted(5, 2)),
+        ));
+        h.ops.push(op(
+            1,
+            0,
+            3 * S,
+            Some(3 * S + 5),
+            Op::LeaseKeepAlive { id: 5 },
+            ok(kept(5, 2)),
+        ));
+        // An unknown keep-alive does not move the bound (the open-ended expiry covers it), nor
+        // does a failed one.
+        h.ops.push(op(
+            2,
+            1,
+            4 * S,
+            None,
+            Op::LeaseKeepAlive { id: 5 },
+            unknown(),
+        ));
+        h.ops.push(op(
+            3,
+            2,
+            5 * S,
+            Some(6 * S),
+            Op::LeaseKeepAlive { id: 5 },
+            Outcome::Ok {
+                output: Ret::Err(EtcdError::LeaseNotFound),
+            },
+        ));
+        add_lease_expiries(&mut h);
+        assert_eq!(expiries(&h), vec![(5, 5 * S, 4, 3)]);
+        let synthetic = h.ops.last().unwrap();
+        assert_eq!(synthetic.return_ns, None);
+        assert!(matches!(&synthetic.outcome, Outcome::Unknown { error } if error == EXPIRY_NOTE));
+    }
+
+    #[test]
+    fn unknown_grants_use_their_call_and_the_requested_ttl() {
+        let mut h = History::default();
+        h.ops.push(op(
+            7,
+            3,
+            100,
+            None,
+            Op::LeaseGrant { id: 9, ttl_s: 4 },
+            unknown(),
+        ));
+        add_lease_expiries(&mut h);
+        assert_eq!(expiries(&h), vec![(9, 100 + 4 * S, 8, 4)]);
+    }
+
+    #[test]
+    fn failed_grants_and_id_zero_unknowns_add_nothing_and_it_is_idempotent() {
+        let mut h = History::default();
+        h.ops.push(op(
+            0,
+            0,
+            0,
+            Some(1),
+            Op::LeaseGrant { id: 1, ttl_s: 4 },
+            Outcome::Fail {
+                error: "refused".into(),
+            },
+        ));
+        h.ops.push(op(
+            1,
+            1,
+            0,
+            Some(1),
+            Op::LeaseGrant { id: 2, ttl_s: 4 },
+            Outcome::Ok {
+                output: Ret::Err(EtcdError::LeaseExists),
+            },
+        ));
+        h.ops.push(op(
+            2,
+            2,
+            0,
+            None,
+            Op::LeaseGrant { id: 0, ttl_s: 4 },
+            unknown(),
+        ));
+        h.ops.push(op(
+            3,
+            3,
+            0,
+            Some(1),
+            Op::LeaseGrant { id: 0, ttl_s: 4 },
+            ok(granted(77, 4)),
+        ));
+        h.ops.push(op(
+            4,
+            4,
+            2,
+            Some(3),
+            Op::Put(PutRequest {
+                key: "k".into(),
+                value: "v".into(),
+                lease: 77,
+                ..Default::default()
+            }),
+            unknown(),
+        ));
+        add_lease_expiries(&mut h);
+        assert_eq!(expiries(&h), vec![(77, 4 * S, 5, 5)]);
+        let len = h.ops.len();
+        add_lease_expiries(&mut h);
+        assert_eq!(h.ops.len(), len);
+    }
+
+    #[test]
+    fn a_reused_id_gets_one_expiry_per_grant() {
+        let mut h = History::default();
+        h.ops.push(op(
+            0,
+            0,
+            0,
+            Some(1),
+            Op::LeaseGrant { id: 3, ttl_s: 2 },
+            ok(granted(3, 2)),
+        ));
+        h.ops.push(op(
+            1,
+            0,
+            5 * S,
+            Some(5 * S + 1),
+            Op::LeaseKeepAlive { id: 3 },
+            ok(kept(3, 2)),
+        ));
+        h.ops.push(op(
+            2,
+            0,
+            6 * S,
+            Some(6 * S + 1),
+            Op::LeaseRevoke { id: 3 },
+            ok(Response::LeaseRevoke {
+                header: ResponseHeader { revision: 1 },
+            }),
+        ));
+        h.ops.push(op(
+            3,
+            0,
+            7 * S,
+            Some(7 * S + 1),
+            Op::LeaseGrant { id: 3, ttl_s: 2 },
+            ok(granted(3, 2)),
+        ));
+        add_lease_expiries(&mut h);
+        assert_eq!(expiries(&h), vec![(3, 2 * S, 4, 1), (3, 9 * S, 5, 2)]);
+    }
+}

@@ -1,0 +1,302 @@
+//! Small hand-made histories with known verdicts.
+
+use kvsim_model::kv::{KvOp, KvRet, KvStore};
+use kvsim_model::register::{CasRegister, RegisterOp, RegisterRet};
+
+use super::*;
+use crate::history::Outcome;
+
+fn op<I, O>(
+    id: u64,
+    client: u64,
+    call_ns: u64,
+    return_ns: Option<u64>,
+    input: I,
+    outcome: Outcome<O>,
+) -> Operation<I, O> {
+    Operation {
+        id,
+        client,
+        call_ns,
+        return_ns,
+        input,
+        outcome,
+    }
+}
+
+fn ok<I, O>(id: u64, call_ns: u64, return_ns: u64, input: I, output: O) -> Operation<I, O> {
+    op(
+        id,
+        id,
+        call_ns,
+        Some(return_ns),
+        input,
+        Outcome::Ok { output },
+    )
+}
+
+fn unknown<I, O>(id: u64, call_ns: u64, input: I) -> Operation<I, O> {
+    op(
+        id,
+        id,
+        call_ns,
+        None,
+        input,
+        Outcome::Unknown {
+            error: "timeout".into(),
+        },
+    )
+}
+
+fn register(ops: Vec<Operation<RegisterOp, RegisterRet>>) -> CheckResult {
+    let history = History {
+        ops,
+        ..History::default()
+    };
+    check(
+        &history,
+        CasRegister::default(),
+        &Budget::default(),
+        &CheckOptions::default(),
+    )
+}
+
+fn write(value: i64) -> RegisterOp {
+    RegisterOp::Write { value }
+}
+fn read(value: Option<i64>) -> RegisterRet {
+    RegisterRet::Read { value }
+}
+
+#[test]
+fn empty_history_is_linearizable() {
+    assert_eq!(register(vec![]), CheckResult::Linearizable);
+}
+
+#[test]
+fn concurrent_reads_may_see_either_side_of_a_write() {
+    // Both reads overlap the write and each other: r -> 100 then r -> nil is wrong, but
+    // r -> nil, w(100), r -> 100 is a valid order.
+    let ops = vec![
+        ok(0, 0, 100, write(100), RegisterRet::Write),
+        ok(1, 25, 75, RegisterOp::Read, read(Some(100))),
+        ok(2, 30, 60, RegisterOp::Read, read(None)),
+    ];
+    assert_eq!(register(ops), CheckResult::Linearizable);
+}
+
+#[test]
+fn stale_read_after_a_newer_read_is_a_violation() {
+    let ops = vec![
+        ok(0, 0, 100, write(200), RegisterRet::Write),
+        ok(1, 10, 30, RegisterOp::Read, read(Some(200))),
+        ok(2, 40, 90, RegisterOp::Read, read(None)),
+    ];
+    let CheckResult::NotLinearizable(violation) = register(ops) else {
+        panic!("expected a violation")
+    };
+    assert_eq!(violation.longest_prefix, vec![0, 1]);
+    assert_eq!(violation.stuck, vec![2]);
+    assert!(
+        violation.state_debug.contains("200"),
+        "{}",
+        violation.state_debug
+    );
+}
+
+#[test]
+fn equal_timestamps_count_as_concurrent() {
+    // Read returns at 10, write is called at 10: concurrent, so the read may follow the write.
+    let ops = vec![
+        ok(0, 10, 20, write(1), RegisterRet::Write),
+        ok(1, 0, 10, RegisterOp::Read, read(Some(1))),
+    ];
+    assert_eq!(register(ops), CheckResult::Linearizable);
+    let ops = vec![
+        ok(0, 11, 20, write(1), RegisterRet::Write),
+        ok(1, 0, 10, RegisterOp::Read, read(Some(1))),
+    ];
+    assert!(matches!(register(ops), CheckResult::NotLinearizable(_)));
+}
+
+#[test]
+fn unknown_write_may_take_effect_late_or_never() {
+    let late = vec![
+        unknown(0, 0, write(1)),
+        ok(1, 10, 20, RegisterOp::Read, read(None)),
+        ok(2, 30, 40, RegisterOp::Read, read(Some(1))),
+    ];
+    assert_eq!(register(late), CheckResult::Linearizable);
+    let never = vec![
+        unknown(0, 0, write(1)),
+        ok(1, 10, 20, RegisterOp::Read, read(None)),
+    ];
+    assert_eq!(register(never), CheckResult::Linearizable);
+    // ... but not before it was called.
+    let early = vec![
+        ok(1, 0, 5, RegisterOp::Read, read(Some(1))),
+        unknown(0, 10, write(1)),
+    ];
+    assert!(matches!(register(early), CheckResult::NotLinearizable(_)));
+    // ... and at most once.
+    let twice = vec![
+        unknown(0, 0, write(1)),
+        ok(1, 10, 20, write(2), RegisterRet::Write),
+        ok(2, 30, 40, RegisterOp::Read, read(Some(1))),
+        ok(3, 50, 60, write(2), RegisterRet::Write),
+        ok(4, 70, 80, RegisterOp::Read, read(Some(1))),
+    ];
+    assert!(matches!(register(twice), CheckResult::NotLinearizable(_)));
+}
+
+#[test]
+fn failed_ops_are_ignored() {
+    let ops = vec![
+        op(
+            0,
+            0,
+            0,
+            Some(5),
+            write(1),
+            Outcome::Fail {
+                error: "refused".into(),
+            },
+        ),
+        ok(1, 10, 20, RegisterOp::Read, read(None)),
+    ];
+    assert_eq!(register(ops), CheckResult::Linearizable);
+}
+
+#[test]
+fn cas_chain_needs_the_right_order() {
+    // Three concurrent cas ops that only work as 0->1, 1->2, 2->3, listed in another order.
+    let cas = |from, to| RegisterOp::Cas { from, to };
+    let swapped = RegisterRet::Cas { swapped: true };
+    let ops = vec![
+        ok(0, 0, 5, write(0), RegisterRet::Write),
+        ok(3, 10, 100, cas(2, 3), swapped.clone()),
+        ok(2, 10, 100, cas(1, 2), swapped.clone()),
+        ok(1, 10, 100, cas(0, 1), swapped.clone()),
+        ok(4, 110, 120, RegisterOp::Read, read(Some(3))),
+    ];
+    assert_eq!(register(ops.clone()), CheckResult::Linearizable);
+    let mut bad = ops;
+    bad[4] = ok(4, 110, 120, RegisterOp::Read, read(Some(2)));
+    assert!(matches!(register(bad), CheckResult::NotLinearizable(_)));
+}
+
+#[test]
+fn budget_exhaustion_is_unknown_not_a_verdict() {
+    let ops: Vec<_> = (0..50)
+        .map(|i| ok(i, 0, 1000, write(i as i64), RegisterRet::Write))
+        .collect();
+    let history = History {
+        ops,
+        ..History::default()
+    };
+    let tiny_memo = Budget {
+        memo_entries_max: Some(3),
+        timeout: None,
+    };
+    let result = check(
+        &history,
+        CasRegister::default(),
+        &tiny_memo,
+        &CheckOptions::default(),
+    );
+    assert!(
+        matches!(result, CheckResult::Unknown(ref why) if why.contains("memo")),
+        "{result:?}"
+    );
+    let no_time = Budget {
+        memo_entries_max: None,
+        timeout: Some(Duration::ZERO),
+    };
+    let result = check(
+        &history,
+        CasRegister::default(),
+        &no_time,
+        &CheckOptions::default(),
+    );
+    assert!(
+        matches!(result, CheckResult::Unknown(ref why) if why.contains("timed out")),
+        "{result:?}"
+    );
+}
+
+fn kv_history(ops: Vec<Operation<KvOp, KvRet>>) -> History<KvOp, KvRet> {
+    History {
+        ops,
+        ..History::default()
+    }
+}
+
+#[test]
+fn partitioned_and_whole_checks_agree_and_name_the_key() {
+    let append = |key: &str, value: &str| KvOp::Append {
+        key: key.into(),
+        value: value.into(),
+    };
+    let get = |key: &str| KvOp::Get { key: key.into() };
+    let got = |value: &str| KvRet::Get {
+        value: value.into(),
+    };
+    let good = kv_history(vec![
+        ok(0, 0, 10, append("a", "x"), KvRet::Append),
+        ok(1, 5, 15, append("b", "y"), KvRet::Append),
+        ok(2, 20, 30, get("a"), got("x")),
+        ok(3, 20, 30, get("b"), got("y")),
+    ]);
+    let bad = kv_history(vec![
+        ok(0, 0, 10, append("a", "x"), KvRet::Append),
+        ok(1, 5, 15, append("b", "y"), KvRet::Append),
+        ok(2, 20, 30, get("a"), got("x")),
+        ok(3, 20, 30, get("b"), got("")),
+    ]);
+    for partition in [false, true] {
+        let opts = CheckOptions { partition };
+        let (result, stats) =
+            check_with_stats(&good, KvStore::default(), &Budget::default(), &opts);
+        assert_eq!(result, CheckResult::Linearizable);
+        assert_eq!(stats.partitions, if partition { 2 } else { 1 });
+        let CheckResult::NotLinearizable(violation) =
+            check(&bad, KvStore::default(), &Budget::default(), &opts)
+        else {
+            panic!("expected a violation");
+        };
+        assert_eq!(violation.stuck, vec![3]);
+        assert_eq!(
+            violation.partition.as_deref(),
+            if partition { Some("b") } else { None }
+        );
+        let text = violation.render(&bad);
+        assert!(text.contains("cannot follow: op 3"), "{text}");
+    }
+}
+
+#[test]
+fn long_sequential_history_is_fast_and_deep() {
+    // 20k sequential ops: exercises the O(1) memo key and the incremental best prefix.
+    let ops: Vec<_> = (0..20_000u64)
+        .map(|i| {
+            let t = i * 10;
+            if i % 2 == 0 {
+                ok(i, t, t + 5, write(i as i64), RegisterRet::Write)
+            } else {
+                ok(i, t, t + 5, RegisterOp::Read, read(Some(i as i64 - 1)))
+            }
+        })
+        .collect();
+    let history = History {
+        ops,
+        ..History::default()
+    };
+    let (result, stats) = check_with_stats(
+        &history,
+        CasRegister::default(),
+        &Budget::default(),
+        &CheckOptions::default(),
+    );
+    assert_eq!(result, CheckResult::Linearizable);
+    assert_eq!(stats.steps, 20_000);
+}

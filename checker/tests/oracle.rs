@@ -1,0 +1,437 @@
+//! The search against an independent oracle: stateright's `LinearizabilityTester` (a plain
+//! backtracker, exponential but simple) on thousands of small random histories of the register,
+//! kv and MVCC models — with concurrency, definite failures, unknown outcomes that take effect
+//! late or never, and deliberate corruptions of returned values. Verdicts must be equal.
+//! Seeded and deterministic.
+
+use std::fmt::Debug;
+
+use kvsim_checker::format::jsonl::write_jsonl;
+use kvsim_checker::history::{History, Operation, Outcome};
+use kvsim_checker::{check, Budget, CheckOptions, CheckResult};
+use kvsim_model::kv::{KvOp, KvStore};
+use kvsim_model::mvcc::gen::OpGen;
+use kvsim_model::mvcc::MvccModel;
+use kvsim_model::register::{CasRegister, RegisterOp};
+use kvsim_model::{SequentialSpec, Spec};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+
+/// Where operations come from: one source per history, asked per client.
+trait OpSource<S: Spec>
+where
+    S::Op: Clone + Debug,
+    S::Ret: Clone + Debug,
+{
+    fn next_op(&mut self, rng: &mut SmallRng, client: usize) -> S::Op;
+    fn observe(&mut self, _client: usize, _op: &S::Op, _ret: &S::Ret) {}
+}
+
+struct Registers;
+impl OpSource<CasRegister> for Registers {
+    fn next_op(&mut self, rng: &mut SmallRng, _client: usize) -> RegisterOp {
+        match rng.gen_range(0..3) {
+            0 => RegisterOp::Read,
+            1 => RegisterOp::Write {
+                value: rng.gen_range(0..3),
+            },
+            _ => RegisterOp::Cas {
+                from: rng.gen_range(0..3),
+                to: rng.gen_range(0..3),
+            },
+        }
+    }
+}
+
+struct Kvs;
+impl OpSource<KvStore> for Kvs {
+    fn next_op(&mut self, rng: &mut SmallRng, _client: usize) -> KvOp {
+        let key = ["a", "b"][rng.gen_range(0..2)].to_string();
+        let value = ["x", "y", ""][rng.gen_range(0..3)].to_string();
+        match rng.gen_range(0..3) {
+            0 => KvOp::Get { key },
+            1 => KvOp::Put { key, value },
+            _ => KvOp::Append { key, value },
+        }
+    }
+}
+
+struct Mvcc {
+    gens: Vec<OpGen>,
+}
+impl OpSource<MvccModel> for Mvcc {
+    fn next_op(&mut self, rng: &mut SmallRng, client: usize) -> kvsim_model::mvcc::Op {
+        self.gens[client].next_op(rng, &["a", "b", "c"])
+    }
+    fn observe(&mut self, client: usize, op: &kvsim_model::mvcc::Op, ret: &kvsim_model::mvcc::Ret) {
+        self.gens[client].observe(op, ret);
+    }
+}
+
+/// The MVCC model with the progress hooks wired to the model's own revision bounds, so that the
+/// search's progress pruning is checked against stateright too (independently of whether the
+/// model's `Spec` impl enables them).
+#[derive(Clone, Debug, Default)]
+struct MvccProgress(MvccModel);
+
+impl SequentialSpec for MvccProgress {
+    type Op = kvsim_model::mvcc::Op;
+    type Ret = kvsim_model::mvcc::Ret;
+    fn invoke(&mut self, op: &Self::Op) -> Self::Ret {
+        self.0.invoke(op)
+    }
+    fn is_valid_step(&mut self, op: &Self::Op, ret: &Self::Ret) -> bool {
+        self.0.is_valid_step(op, ret)
+    }
+}
+
+impl Spec for MvccProgress {
+    const NAME: &'static str = "mvcc";
+    fn fingerprint(&self) -> u128 {
+        Spec::fingerprint(&self.0)
+    }
+    fn step(&self, op: &Self::Op, ret: &Self::Ret) -> Option<Self> {
+        Spec::step(&self.0, op, ret).map(MvccProgress)
+    }
+    fn step_unknown(&self, op: &Self::Op) -> Option<Self> {
+        Spec::step_unknown(&self.0, op).map(MvccProgress)
+    }
+    fn is_read_only(op: &Self::Op, ret: &Self::Ret) -> bool {
+        <MvccModel as Spec>::is_read_only(op, ret)
+    }
+    fn progress(&self) -> Option<i64> {
+        Some(self.0.revision())
+    }
+    fn progress_max(op: &Self::Op, ret: &Self::Ret) -> Option<i64> {
+        MvccModel::revision_before_max(op, ret)
+    }
+    fn changes_only_with_progress(op: &Self::Op) -> bool {
+        MvccModel::changes_state_only_by_revision(op)
+    }
+}
+
+impl OpSource<MvccProgress> for Mvcc {
+    fn next_op(&mut self, rng: &mut SmallRng, client: usize) -> kvsim_model::mvcc::Op {
+        <Self as OpSource<MvccModel>>::next_op(self, rng, client)
+    }
+    fn observe(&mut self, client: usize, op: &kvsim_model::mvcc::Op, ret: &kvsim_model::mvcc::Ret) {
+        <Self as OpSource<MvccModel>>::observe(self, client, op, ret);
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Fate {
+    Ok,
+    Fail,
+    Unknown,
+}
+
+/// Simulates a linearizable execution: every op takes effect at an "apply" event between its
+/// invoke and its return (unknown ops: at a random later moment, or never; failed ops: never),
+/// then optionally corrupts one returned value.
+fn random_history<S, G>(
+    rng: &mut SmallRng,
+    source: &mut G,
+    clients: usize,
+    ops_per_client: usize,
+) -> History<S::Op, S::Ret>
+where
+    S: Spec + Default,
+    S::Op: Clone + Debug,
+    S::Ret: Clone + Debug + Serialize + DeserializeOwned,
+    G: OpSource<S>,
+{
+    enum Phase {
+        Idle,
+        Invoked(usize, Fate),
+        Applied(usize, Fate),
+    }
+    let mut model = S::default();
+    let mut history: History<S::Op, S::Ret> = History::default();
+    let mut phase: Vec<Phase> = (0..clients).map(|_| Phase::Idle).collect();
+    let mut left = vec![ops_per_client; clients];
+    let mut incarnation: Vec<u64> = (0..clients as u64).collect();
+    let mut next_incarnation = clients as u64;
+    let mut zombies: Vec<usize> = Vec::new();
+    let mut time = 0u64;
+    loop {
+        let active: Vec<usize> = (0..clients)
+            .filter(|&c| left[c] > 0 || !matches!(phase[c], Phase::Idle))
+            .collect();
+        if active.is_empty() {
+            break;
+        }
+        if !zombies.is_empty() && rng.gen_bool(0.2) {
+            // An unknown op takes effect late, or is lost for good.
+            let op = zombies.swap_remove(rng.gen_range(0..zombies.len()));
+            if rng.gen_bool(0.5) {
+                model.invoke(&history.ops[op].input);
+            }
+            continue;
+        }
+        let client = active[rng.gen_range(0..active.len())];
+        time += 1;
+        phase[client] = match std::mem::replace(&mut phase[client], Phase::Idle) {
+            Phase::Idle => {
+                left[client] -= 1;
+                let input = source.next_op(rng, client);
+                let fate = match rng.gen_range(0..10) {
+                    0 => Fate::Unknown,
+                    1 => Fate::Fail,
+                    _ => Fate::Ok,
+                };
+                history.ops.push(Operation {
+                    id: history.ops.len() as u64,
+                    client: incarnation[client],
+                    call_ns: time,
+                    return_ns: None,
+                    input,
+                    outcome: Outcome::Unknown {
+                        error: "pending".into(),
+                    },
+                });
+                Phase::Invoked(history.ops.len() - 1, fate)
+            }
+            Phase::Invoked(op, Fate::Unknown) => {
+                // The client gives up; the op may still take effect later.
+                zombies.push(op);
+                incarnation[client] = next_incarnation;
+                next_incarnation += 1;
+                Phase::Idle
+            }
+            Phase::Invoked(op, fate) => {
+                if fate == Fate::Ok {
+                    let ret = model.invoke(&history.ops[op].input);
+                    source.observe(client, &history.ops[op].input, &ret);
+                    history.ops[op].outcome = Outcome::Ok { output: ret };
+                }
+                Phase::Applied(op, fate)
+            }
+            Phase::Applied(op, fate) => {
+                history.ops[op].return_ns = Some(time);
+                if fate == Fate::Fail {
+                    history.ops[op].outcome = Outcome::Fail {
+                        error: "refused".into(),
+                    };
+                }
+                Phase::Idle
+            }
+        };
+    }
+    if rng.gen_bool(0.5) {
+        corrupt(rng, &mut history);
+    }
+    history
+}
+
+/// Changes one returned value: a number +1 or a string + "x", somewhere in one Ok output (a few
+/// attempts, since some changes do not deserialize, like a renamed enum tag).
+fn corrupt<O: Clone + Debug, R: Serialize + DeserializeOwned>(
+    rng: &mut SmallRng,
+    history: &mut History<O, R>,
+) {
+    for _ in 0..8 {
+        if try_corrupt(rng, history) {
+            return;
+        }
+    }
+}
+
+fn try_corrupt<O: Clone + Debug, R: Serialize + DeserializeOwned>(
+    rng: &mut SmallRng,
+    history: &mut History<O, R>,
+) -> bool {
+    let oks: Vec<usize> = (0..history.ops.len())
+        .filter(|&i| matches!(history.ops[i].outcome, Outcome::Ok { .. }))
+        .collect();
+    if oks.is_empty() {
+        return true;
+    }
+    let op = oks[rng.gen_range(0..oks.len())];
+    let Outcome::Ok { output } = &history.ops[op].outcome else {
+        return true;
+    };
+    let Ok(mut json) = serde_json::to_value(output) else {
+        return true;
+    };
+    let mut leaves = 0;
+    count_leaves(&json, &mut leaves);
+    let mut target = rng.gen_range(0..leaves.max(1));
+    mutate_leaf(&mut json, &mut target);
+    match serde_json::from_value::<R>(json) {
+        Ok(changed) => {
+            history.ops[op].outcome = Outcome::Ok { output: changed };
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+fn count_leaves(value: &Value, count: &mut usize) {
+    match value {
+        Value::Number(_) | Value::String(_) | Value::Bool(_) | Value::Null => *count += 1,
+        Value::Array(items) => items.iter().for_each(|item| count_leaves(item, count)),
+        Value::Object(fields) => fields.values().for_each(|item| count_leaves(item, count)),
+    }
+}
+
+fn mutate_leaf(value: &mut Value, target: &mut usize) -> bool {
+    match value {
+        Value::Array(items) => items.iter_mut().any(|item| mutate_leaf(item, target)),
+        Value::Object(fields) => fields.values_mut().any(|item| mutate_leaf(item, target)),
+        leaf => {
+            if *target > 0 {
+                *target -= 1;
+                return false;
+            }
+            *leaf = match leaf {
+                Value::Number(n) => Value::from(n.as_i64().unwrap_or(0) + 1),
+                Value::String(s) => Value::from(format!("{s}x")),
+                Value::Bool(b) => Value::from(!*b),
+                _ => Value::from(1),
+            };
+            true
+        }
+    }
+}
+
+/// stateright's verdict: events fed in time order, one thread per client incarnation.
+fn oracle<S>(history: &History<S::Op, S::Ret>) -> bool
+where
+    S: Spec + Default,
+    S::Op: Clone + Debug,
+    S::Ret: Clone + Debug + PartialEq,
+{
+    let mut events: Vec<(u64, bool, usize)> = Vec::new();
+    for (index, op) in history.ops.iter().enumerate() {
+        match op.outcome {
+            Outcome::Fail { .. } => {}
+            Outcome::Unknown { .. } => events.push((op.call_ns, false, index)),
+            Outcome::Ok { .. } => {
+                events.push((op.call_ns, false, index));
+                events.push((op.return_ns.expect("ok ops returned"), true, index));
+            }
+        }
+    }
+    events.sort();
+    let mut tester = LinearizabilityTester::new(S::default());
+    for (_, is_return, index) in events {
+        let op = &history.ops[index];
+        let fed = if is_return {
+            let Outcome::Ok { output } = &op.outcome else {
+                unreachable!("only ok ops return")
+            };
+            tester.on_return(op.client, output.clone()).map(|_| ())
+        } else {
+            tester.on_invoke(op.client, op.input.clone()).map(|_| ())
+        };
+        fed.expect("the generator keeps one op in flight per client");
+    }
+    tester.is_consistent()
+}
+
+fn compare<S, G>(
+    name: &str,
+    seed: u64,
+    cases: usize,
+    partition: bool,
+    mut source: impl FnMut() -> G,
+) -> (usize, usize)
+where
+    S: Spec + Default,
+    S::Op: Clone + Debug + Serialize,
+    S::Ret: Clone + Debug + PartialEq + Serialize + DeserializeOwned,
+    G: OpSource<S>,
+{
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let (mut linearizable, mut violations) = (0, 0);
+    for case in 0..cases {
+        let clients = rng.gen_range(2..=4);
+        let ops_per_client = rng.gen_range(1..=if clients == 4 { 4 } else { 6 });
+        let history = random_history::<S, G>(&mut rng, &mut source(), clients, ops_per_client);
+        let expected = oracle::<S>(&history);
+        let got = check(
+            &history,
+            S::default(),
+            &Budget::default(),
+            &CheckOptions { partition },
+        );
+        let agree = match &got {
+            CheckResult::Linearizable => expected,
+            CheckResult::NotLinearizable(_) => !expected,
+            CheckResult::Unknown(_) => false,
+        };
+        if !agree {
+            let mut text = Vec::new();
+            write_jsonl(&mut text, S::NAME, &Value::Null, &history).expect("in-memory write");
+            panic!(
+                "{name} case {case} (seed {seed}): stateright says linearizable={expected}, search says {got:?}\n{}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+        if expected {
+            linearizable += 1;
+        } else {
+            violations += 1;
+        }
+    }
+    (linearizable, violations)
+}
+
+/// Both verdicts must show up in quantity, or the comparison proves little.
+fn assert_mixed(name: &str, (linearizable, violations): (usize, usize)) {
+    let total = linearizable + violations;
+    eprintln!("{name}: {linearizable} linearizable, {violations} not, all as stateright says");
+    assert!(
+        linearizable * 10 >= total && violations * 10 >= total,
+        "{name}: {linearizable} linearizable, {violations} not"
+    );
+}
+
+#[test]
+fn register_matches_stateright() {
+    assert_mixed(
+        "register",
+        compare::<CasRegister, _>("register", 1, 4200, false, || Registers),
+    );
+}
+
+#[test]
+fn kv_matches_stateright_split_and_whole() {
+    assert_mixed(
+        "kv whole",
+        compare::<KvStore, _>("kv whole", 2, 2000, false, || Kvs),
+    );
+    assert_mixed(
+        "kv split",
+        compare::<KvStore, _>("kv split", 3, 2000, true, || Kvs),
+    );
+}
+
+#[test]
+fn mvcc_matches_stateright() {
+    let mut tag = 0u64;
+    let counts = compare::<MvccModel, _>("mvcc", 4, 1200, false, || {
+        tag += 8;
+        Mvcc {
+            gens: (0..4).map(|client| OpGen::new(tag + client)).collect(),
+        }
+    });
+    assert_mixed("mvcc", counts);
+}
+
+#[test]
+fn mvcc_with_progress_pruning_matches_stateright() {
+    let mut tag = 0u64;
+    let counts = compare::<MvccProgress, _>("mvcc+progress", 5, 1200, false, || {
+        tag += 8;
+        Mvcc {
+            gens: (0..4).map(|client| OpGen::new(tag + client)).collect(),
+        }
+    });
+    assert_mixed("mvcc+progress", counts);
+}

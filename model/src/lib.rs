@@ -1,0 +1,95 @@
+//! Sequential specifications that kvsim's checkers judge histories against.
+//!
+//! Each model is a [`stateright::semantics::SequentialSpec`]: the spec value *is* the state, `invoke`
+//! applies one operation, `is_valid_step` says whether an observed return value is possible.
+//! [`Spec`] adds what a porcupine-class linearizability search needs on top of that: a cheap
+//! fingerprint for memoization, a step that may reject early without cloning, the read-only hint
+//! that lets the search linearize reads greedily, and the partition key for P-compositionality.
+//!
+//! Architecture invariant: nothing in this crate is shared with the simulated server (`sim/`).
+//! The server has its own MVCC store; a bug common to both would be invisible to the checker.
+
+pub mod fingerprint;
+pub mod kv;
+pub mod mvcc;
+pub mod register;
+
+pub use fingerprint::fingerprint_of;
+pub use stateright::semantics::SequentialSpec;
+
+use std::fmt::Debug;
+
+/// Which independent sub-history an operation belongs to (P-compositionality, Herlihy & Wing §3.3):
+/// a history is linearizable iff each sub-history is, when operations on different keys commute.
+pub type PartitionKey = String;
+
+/// A sequential specification as the linearizability search uses it.
+pub trait Spec: SequentialSpec + Clone + Debug
+where
+    Self::Op: Clone + Debug,
+    Self::Ret: Clone + Debug,
+{
+    /// Stable name used on the command line and in history headers (`mvcc`, `cas-register`, `kv`).
+    const NAME: &'static str;
+
+    /// A 128-bit fingerprint of the state. The search memoizes visited (linearized set, state) pairs
+    /// by fingerprint, so two states with equal fingerprints must behave identically. 128 bits make
+    /// an accidental collision (which could only turn a linearizable verdict into a violation)
+    /// astronomically unlikely, like TLC's state fingerprints. Must be O(1) or close to it: it is
+    /// called once per search step.
+    fn fingerprint(&self) -> u128;
+
+    /// The successor state if `op` may be linearized now with the observed `ret`, else `None`.
+    /// Implementations should reject cheaply before cloning (e.g. the MVCC model compares
+    /// revisions first); the default clones and calls `is_valid_step`.
+    fn step(&self, op: &Self::Op, ret: &Self::Ret) -> Option<Self> {
+        let mut next = self.clone();
+        next.is_valid_step(op, ret).then_some(next)
+    }
+
+    /// The successor state if `op`, whose outcome is unknown, takes effect now. `None` if it cannot
+    /// take effect from this state at all (it may still take effect later, or never).
+    fn step_unknown(&self, op: &Self::Op) -> Option<Self> {
+        let mut next = self.clone();
+        next.invoke(op);
+        Some(next)
+    }
+
+    /// True if `op` with return `ret` never changes the state when it is a valid step. The search
+    /// linearizes such operations as soon as they are enabled and valid, without a choice point:
+    /// moving a state-preserving operation earlier inside its real-time window never invalidates
+    /// any other operation.
+    fn is_read_only(_op: &Self::Op, _ret: &Self::Ret) -> bool {
+        false
+    }
+
+    /// A measure of progress that no step ever decreases (etcd: the store's revision), or `None`
+    /// (the default) when the model has none. Used with [`Spec::progress_max`] to prune.
+    fn progress(&self) -> Option<i64> {
+        None
+    }
+
+    /// An upper bound on [`Spec::progress`] of any state in which `op`, answered `ret`, can be
+    /// linearized (etcd: the revision just before a write that answered revision `h` is `h - 1`),
+    /// or `None` (the default) for no bound. The search abandons a node as soon as its state's
+    /// progress exceeds the bound of an answered operation not yet linearized: since progress
+    /// never decreases, that operation could never be placed. Must be a true bound: a bound that
+    /// is too low turns a linearizable history into a false violation.
+    fn progress_max(_op: &Self::Op, _ret: &Self::Ret) -> Option<i64> {
+        None
+    }
+
+    /// True if every state change `op` can make as an unknown-outcome operation also raises
+    /// [`Spec::progress`] (etcd: puts, deletes, txns). Where the answered operations leave no
+    /// room for progress, the search then skips such an operation without stepping it.
+    /// Default `false` (always step).
+    fn changes_only_with_progress(_op: &Self::Op) -> bool {
+        false
+    }
+
+    /// The independent sub-history `op` belongs to; `None` for models whose operations all
+    /// interact (the MVCC model: every write bumps the one global revision).
+    fn partition_key(_op: &Self::Op) -> Option<PartitionKey> {
+        None
+    }
+}

@@ -1,0 +1,391 @@
+//! Judging observed answers: `SequentialSpec` and kvsim's [`Spec`] for [`MvccModel`].
+//!
+//! Most answers must equal what [`MvccModel::apply`] returns. The exceptions are where etcd itself
+//! is not a sequential object, each documented at its check:
+//! - serializable ranges (a consistent snapshot of some member, possibly stale);
+//! - `LeaseTimeToLive`'s remaining TTL (clock-dependent);
+//! - the headers of `LeaseKeepAlive` / `LeaseTimeToLive` (the serving member's local revision).
+//!
+//! Every check starts with the header revision, which costs nothing and rejects almost every
+//! wrong placement before the state is cloned: that is what keeps the search fast.
+
+use crate::mvcc::model::MvccModel;
+use crate::mvcc::types::{
+    EtcdError, LeaseId, Op, RangeRequest, RangeResponse, RequestOp, Response, ResponseOp, Ret,
+    Revision, TxnRequest, TxnResponse,
+};
+use crate::{SequentialSpec, Spec};
+
+impl SequentialSpec for MvccModel {
+    type Op = Op;
+    type Ret = Ret;
+
+    fn invoke(&mut self, op: &Op) -> Ret {
+        self.apply(op)
+    }
+
+    /// On an invalid step the state is left unchanged.
+    fn is_valid_step(&mut self, op: &Op, ret: &Ret) -> bool {
+        match self.check_step(op, ret) {
+            Some(next) => {
+                *self = next;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Spec for MvccModel {
+    const NAME: &'static str = "mvcc";
+
+    fn fingerprint(&self) -> u128 {
+        MvccModel::fingerprint(self)
+    }
+
+    fn step(&self, op: &Op, ret: &Ret) -> Option<Self> {
+        self.check_step(op, ret)
+    }
+
+    /// `None` when the op would change nothing here (an error, a read, a delete of nothing, an
+    /// expiry of a lease already gone): linearizing it would only duplicate the current state.
+    /// A grant with id 0 gets an id nobody can know, so no later op can depend on that lease:
+    /// it is treated as never taking effect.
+    fn step_unknown(&self, op: &Op) -> Option<Self> {
+        if matches!(op, Op::LeaseGrant { id: 0, .. }) || !may_write(op) {
+            return None;
+        }
+        if let Op::LeaseRevoke { id } | Op::LeaseExpire { id } = op {
+            if !self.leases.contains(*id) {
+                return None;
+            }
+        }
+        let mut next = self.clone();
+        next.apply(op);
+        // Every mutation changes the fingerprint (the state is exactly its facts).
+        (MvccModel::fingerprint(&next) != MvccModel::fingerprint(self)).then_some(next)
+    }
+
+    /// The revision: no step ever lowers it.
+    fn progress(&self) -> Option<i64> {
+        Some(self.revision)
+    }
+
+    /// [`MvccModel::revision_before_max`].
+    fn progress_max(op: &Op, ret: &Ret) -> Option<i64> {
+        MvccModel::revision_before_max(op, ret)
+    }
+
+    /// [`MvccModel::changes_state_only_by_revision`].
+    fn changes_only_with_progress(op: &Op) -> bool {
+        MvccModel::changes_state_only_by_revision(op)
+    }
+
+    fn is_read_only(op: &Op, ret: &Ret) -> bool {
+        match (op, ret) {
+            // etcd checks everything before writing: an error never changes the store.
+            (_, Ret::Err(_)) => true,
+            (Op::Range(_), _)
+            | (Op::LeaseKeepAlive { .. }, _)
+            | (Op::LeaseTimeToLive { .. }, _) => true,
+            (Op::DeleteRange(_), Ret::Ok(Response::DeleteRange(d))) => d.deleted == 0,
+            (Op::Txn(t), Ret::Ok(Response::Txn(resp))) => txn_is_read_only(t, resp),
+            // Grants and revokes change the lease table even when the revision stays.
+            _ => false,
+        }
+    }
+}
+
+/// False for operations that can never change the state, whatever it is: the search offers
+/// every pending unknown operation at every node, so rejecting these must cost nothing.
+fn may_write(op: &Op) -> bool {
+    match op {
+        Op::Range(_) | Op::LeaseKeepAlive { .. } | Op::LeaseTimeToLive { .. } => false,
+        Op::Txn(t) => t.success.iter().chain(&t.failure).any(request_may_write),
+        _ => true,
+    }
+}
+
+fn request_may_write(op: &RequestOp) -> bool {
+    match op {
+        RequestOp::Range(_) => false,
+        RequestOp::Put(_) | RequestOp::DeleteRange(_) => true,
+        RequestOp::Txn(t) => t.success.iter().chain(&t.failure).any(request_may_write),
+    }
+}
+
+/// The taken branch (as the response reports it) holds only ranges, deletes that deleted
+/// nothing and nested transactions of the same kind. Any shape mismatch: not read-only (the
+/// step will reject it anyway).
+fn txn_is_read_only(t: &TxnRequest, resp: &TxnResponse) -> bool {
+    let ops = if resp.succeeded {
+        &t.success
+    } else {
+        &t.failure
+    };
+    ops.len() == resp.responses.len()
+        && ops
+            .iter()
+            .zip(&resp.responses)
+            .all(|(op, r)| match (op, r) {
+                (RequestOp::Range(_), ResponseOp::Range(_)) => true,
+                (RequestOp::DeleteRange(_), ResponseOp::DeleteRange(d)) => d.deleted == 0,
+                (RequestOp::Txn(nested), ResponseOp::Txn(nested_resp)) => {
+                    txn_is_read_only(nested, nested_resp)
+                }
+                _ => false,
+            })
+}
+
+impl MvccModel {
+    /// The successor state if `op` answered `ret` may be linearized now.
+    pub fn check_step(&self, op: &Op, ret: &Ret) -> Option<Self> {
+        match ret {
+            Ret::Err(error) => self.error_is_valid(op, error).then(|| self.clone()),
+            Ret::Ok(response) => self.check_ok(op, response),
+        }
+    }
+
+    /// The answer `apply` would give, on a throwaway clone (O(1)); errors never change state.
+    fn expected(&self, op: &Op) -> (Self, Ret) {
+        let mut next = self.clone();
+        let ret = next.apply(op);
+        (next, ret)
+    }
+
+    fn error_is_valid(&self, op: &Op, error: &EtcdError) -> bool {
+        match op {
+            Op::Range(r) if r.serializable => self.serializable_error_is_valid(r, error),
+            Op::LeaseExpire { .. } => false,
+            _ => self.expected(op).1 == Ret::Err(error.clone()),
+        }
+    }
+
+    fn check_ok(&self, op: &Op, response: &Response) -> Option<Self> {
+        let revision = self.revision;
+        match (op, response) {
+            (Op::Range(r), Response::Range(resp)) if r.serializable => self
+                .serializable_range_is_valid(r, resp)
+                .then(|| self.clone()),
+            (Op::Range(r), Response::Range(resp)) => {
+                let valid = resp.header.revision == revision
+                    && !r.key.is_empty()
+                    && self
+                        .range_revision(r)
+                        .is_ok_and(|at| self.range_matches(r, at, resp));
+                valid.then(|| self.clone())
+            }
+            (Op::Put(_), Response::Put(resp)) if resp.header.revision != revision + 1 => None,
+            (Op::DeleteRange(_), Response::DeleteRange(resp))
+                if resp.header.revision != revision + i64::from(resp.deleted > 0) =>
+            {
+                None
+            }
+            (Op::Txn(_), Response::Txn(resp))
+                if !is_now_or_next(resp.header.revision, revision) =>
+            {
+                None
+            }
+            (Op::LeaseRevoke { .. }, Response::LeaseRevoke { header })
+                if !is_now_or_next(header.revision, revision) =>
+            {
+                None
+            }
+            (Op::LeaseGrant { .. }, Response::LeaseGrant { header, .. })
+            | (Op::Compact { .. }, Response::Compact { header })
+                if header.revision != revision =>
+            {
+                None
+            }
+            (
+                Op::LeaseGrant { id: 0, ttl_s },
+                Response::LeaseGrant {
+                    id: granted_id,
+                    ttl_s: granted_ttl_s,
+                    ..
+                },
+            ) => self.check_grant_of_unknown_id(*ttl_s, *granted_id, *granted_ttl_s),
+            (
+                Op::LeaseKeepAlive { id },
+                Response::LeaseKeepAlive {
+                    header,
+                    id: resp_id,
+                    ttl_s,
+                },
+            ) => {
+                let valid = local_header_is_valid(header.revision, revision)
+                    && resp_id == id
+                    && self
+                        .leases
+                        .get(*id)
+                        .is_some_and(|lease| lease.ttl_s == *ttl_s);
+                valid.then(|| self.clone())
+            }
+            (
+                Op::LeaseTimeToLive { id, keys },
+                Response::LeaseTimeToLive {
+                    header,
+                    id: resp_id,
+                    ttl_s,
+                    granted_ttl_s,
+                    keys: resp_keys,
+                },
+            ) => {
+                let valid = local_header_is_valid(header.revision, revision)
+                    && resp_id == id
+                    && self.time_to_live_is_valid(*id, *keys, *ttl_s, *granted_ttl_s, resp_keys);
+                valid.then(|| self.clone())
+            }
+            (Op::LeaseExpire { .. }, _) => None,
+            _ => {
+                let (next, expected) = self.expected(op);
+                (expected == Ret::Ok(response.clone())).then_some(next)
+            }
+        }
+    }
+
+    /// etcd chose the id; it must be new and non-zero. The id is then known to everyone who
+    /// reads this history, so the lease is modelled under it.
+    fn check_grant_of_unknown_id(
+        &self,
+        ttl_s: i64,
+        granted_id: LeaseId,
+        granted_ttl_s: i64,
+    ) -> Option<Self> {
+        if granted_id == 0
+            || self.leases.contains(granted_id)
+            || granted_ttl_s != ttl_s.max(self.min_lease_ttl_s)
+        {
+            return None;
+        }
+        let mut next = self.clone();
+        next.leases.grant(granted_id, granted_ttl_s);
+        Some(next)
+    }
+
+    /// The remaining TTL is not checked beyond `>= -1`: etcd computes it from the leader's clock,
+    /// extends leases when a new leader takes over (`lessor.Promote`), and a lease past its
+    /// deadline whose revoke has not committed yet reports a negative remaining time truncated
+    /// to whole seconds. Only existence, granted TTL and attached keys are consistency facts.
+    /// Keys compare as a set: etcd lists them from a Go map, in no particular order.
+    fn time_to_live_is_valid(
+        &self,
+        id: LeaseId,
+        keys: bool,
+        ttl_s: i64,
+        granted_ttl_s: i64,
+        resp_keys: &[String],
+    ) -> bool {
+        match self.leases.get(id) {
+            None => ttl_s == -1 && granted_ttl_s == 0 && resp_keys.is_empty(),
+            Some(lease) => {
+                let keys_ok = if !keys {
+                    resp_keys.is_empty()
+                } else if resp_keys.windows(2).all(|w| w[0] < w[1]) {
+                    resp_keys.len() == lease.keys.len()
+                        && resp_keys
+                            .iter()
+                            .zip(lease.keys.iter())
+                            .all(|(a, b)| **a == **b)
+                } else {
+                    let mut sorted = resp_keys.to_vec();
+                    sorted.sort();
+                    sorted.len() == lease.keys.len()
+                        && sorted
+                            .iter()
+                            .zip(lease.keys.iter())
+                            .all(|(a, b)| **a == **b)
+                };
+                ttl_s >= -1 && granted_ttl_s == lease.ttl_s && keys_ok
+            }
+        }
+    }
+
+    /// A serializable range is served from one member's applied state, which is the state of
+    /// some revision `h` at or below the current one, `h` being the header's revision. So the
+    /// answer is valid iff `h <= current` and it equals a read of the state at `h` (or at the
+    /// requested revision, which must not exceed `h`). If that revision is below the compacted
+    /// one the model no longer knows the content and accepts it (the member may not have applied
+    /// the compaction yet). Read-only: it never constrains the placement of writes beyond that.
+    fn serializable_range_is_valid(&self, r: &RangeRequest, resp: &RangeResponse) -> bool {
+        let member_revision = resp.header.revision;
+        if r.key.is_empty()
+            || member_revision < 1
+            || member_revision > self.revision
+            || r.revision > member_revision
+        {
+            return false;
+        }
+        let at: Revision = if r.revision > 0 {
+            r.revision
+        } else {
+            member_revision
+        };
+        at < self.compacted || self.range_matches(r, at, resp)
+    }
+
+    /// The member's compacted revision is at most the cluster's and its revision is at least 1.
+    fn serializable_error_is_valid(&self, r: &RangeRequest, error: &EtcdError) -> bool {
+        if r.key.is_empty() {
+            return *error == EtcdError::EmptyKey;
+        }
+        match error {
+            EtcdError::FutureRevision => r.revision > 1,
+            EtcdError::Compacted => r.revision > 0 && r.revision < self.compacted,
+            _ => false,
+        }
+    }
+}
+
+fn is_now_or_next(header_revision: Revision, revision: Revision) -> bool {
+    header_revision == revision || header_revision == revision + 1
+}
+
+/// etcd fills keep-alive and time-to-live headers from the serving member's own store
+/// (`v3rpc/lease.go`, `hdr.fill`), which may lag: any revision it may have reached is valid.
+fn local_header_is_valid(header_revision: Revision, revision: Revision) -> bool {
+    (1..=revision).contains(&header_revision)
+}
+
+impl MvccModel {
+    /// An upper bound on the store's revision just before `op`, answered `ret`, can take effect;
+    /// `None` when the answer does not bound it (errors, serializable ranges, keep-alive and
+    /// time-to-live, whose headers may lag; `LeaseExpire`, which never answers).
+    ///
+    /// This is `Spec::progress_max` (with `Spec::progress` = the revision). Pruning rule: an
+    /// unknown-outcome operation that raises the revision to `r` may be linearized only where
+    /// every answered operation not yet linearized has no bound or a bound `>= r`. Soundness: in any valid linearization, every
+    /// operation placed after it runs at revision `>= r` (revisions never decrease), and the
+    /// not-yet-linearized answered operations are all placed after it. Effect: unknown writes
+    /// are tried only at the revision gaps the answers leave. Where no gap is open, operations
+    /// for which [`MvccModel::changes_state_only_by_revision`] holds need not even be applied.
+    pub fn revision_before_max(op: &Op, ret: &Ret) -> Option<Revision> {
+        let Ret::Ok(response) = ret else { return None };
+        match (op, response) {
+            (Op::Range(r), Response::Range(resp)) if !r.serializable => Some(resp.header.revision),
+            (Op::Put(_), Response::Put(resp)) => Some(resp.header.revision - 1),
+            (Op::DeleteRange(_), Response::DeleteRange(resp)) => {
+                Some(resp.header.revision - i64::from(resp.deleted > 0))
+            }
+            // Changed something (header - 1) or not (header): the larger is the bound.
+            (Op::Txn(_), Response::Txn(resp)) => Some(resp.header.revision),
+            (Op::LeaseGrant { .. }, Response::LeaseGrant { header, .. })
+            | (Op::LeaseRevoke { .. }, Response::LeaseRevoke { header })
+            | (Op::Compact { .. }, Response::Compact { header }) => Some(header.revision),
+            _ => None,
+        }
+    }
+}
+
+impl MvccModel {
+    /// True if every state change `op` can make raises the revision (puts, deletes, txns):
+    /// where [`MvccModel::revision_before_max`] forbids raising it, such an unknown operation
+    /// can be skipped without applying it. Grants, revokes, expiries and compactions may change
+    /// the state at the same revision.
+    pub fn changes_state_only_by_revision(op: &Op) -> bool {
+        matches!(
+            op,
+            Op::Put(_) | Op::DeleteRange(_) | Op::Txn(_) | Op::Range(_)
+        ) || matches!(op, Op::LeaseKeepAlive { .. } | Op::LeaseTimeToLive { .. })
+    }
+}

@@ -1,0 +1,301 @@
+//! The vocabulary of etcd's v3 KV, lease and maintenance APIs, as histories record it.
+//!
+//! Field names follow etcd's protobufs (`etcdserverpb`, `mvccpb`) so that a history reads like
+//! etcd's own JSON. Keys and values are UTF-8 strings: the simulator and the live workloads only
+//! generate printable keys, and strings keep histories readable by humans.
+//!
+//! Architecture invariant: these are plain data. The simulated server has its own wire types; its
+//! client converts them into these when it records a history.
+
+use serde::{Deserialize, Serialize};
+
+pub type Key = String;
+pub type Value = String;
+/// etcd's main revision: 1 on an empty store, +1 for every write transaction that changed something.
+pub type Revision = i64;
+pub type LeaseId = i64;
+
+/// `range_end` as etcd encodes it: empty = the single key `key`; `"\0"` = every key `>= key`;
+/// otherwise the half-open interval `[key, range_end)`. A prefix `p` is `[p, prefix_end(p))`.
+pub const FROM_KEY: &str = "\0";
+
+/// The `range_end` that selects every key with prefix `prefix` (etcd's `clientv3.GetPrefixRangeEnd`).
+pub fn prefix_end(prefix: &str) -> String {
+    let mut bytes = prefix.as_bytes().to_vec();
+    while let Some(last) = bytes.pop() {
+        if last < 0x7f {
+            bytes.push(last + 1);
+            // Only ASCII keys are generated; an ASCII byte + 1 (< 0x80) keeps the string valid UTF-8.
+            return String::from_utf8(bytes).expect("ASCII prefix");
+        }
+    }
+    FROM_KEY.to_string()
+}
+
+/// One operation a client (or the server's lessor, for [`Op::LeaseExpire`]) performed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    Put(PutRequest),
+    Range(RangeRequest),
+    DeleteRange(DeleteRangeRequest),
+    Txn(TxnRequest),
+    LeaseGrant {
+        /// Client-chosen lease ID (etcd allows it; it makes grants with unknown outcome identifiable).
+        id: LeaseId,
+        ttl_s: i64,
+    },
+    LeaseRevoke {
+        id: LeaseId,
+    },
+    LeaseKeepAlive {
+        id: LeaseId,
+    },
+    LeaseTimeToLive {
+        id: LeaseId,
+        keys: bool,
+    },
+    /// Synthetic: the leader's lessor expired lease `id`, deleting its keys at one revision. Never
+    /// returns (outcome unknown): it may take effect at any moment after `ttl_s` past the last
+    /// successful grant or keep-alive, or never. See ARCHITECTURE.md, "Lease expiry".
+    LeaseExpire {
+        id: LeaseId,
+    },
+    Compact {
+        revision: Revision,
+        #[serde(default)]
+        physical: bool,
+    },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PutRequest {
+    pub key: Key,
+    pub value: Value,
+    /// 0 = no lease.
+    #[serde(default)]
+    pub lease: LeaseId,
+    #[serde(default)]
+    pub prev_kv: bool,
+    #[serde(default)]
+    pub ignore_value: bool,
+    #[serde(default)]
+    pub ignore_lease: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RangeRequest {
+    pub key: Key,
+    /// See [`FROM_KEY`] and [`prefix_end`]; empty = single key.
+    #[serde(default)]
+    pub range_end: Key,
+    /// 0 = the current revision.
+    #[serde(default)]
+    pub revision: Revision,
+    /// 0 = no limit.
+    #[serde(default)]
+    pub limit: i64,
+    #[serde(default)]
+    pub count_only: bool,
+    #[serde(default)]
+    pub keys_only: bool,
+    /// Served from the local replica without a ReadIndex round: not linearizable, only a
+    /// consistent snapshot at the header's revision.
+    #[serde(default)]
+    pub serializable: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DeleteRangeRequest {
+    pub key: Key,
+    #[serde(default)]
+    pub range_end: Key,
+    #[serde(default)]
+    pub prev_kv: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TxnRequest {
+    #[serde(default)]
+    pub compare: Vec<Compare>,
+    #[serde(default)]
+    pub success: Vec<RequestOp>,
+    #[serde(default)]
+    pub failure: Vec<RequestOp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Compare {
+    pub key: Key,
+    pub result: CompareResult,
+    pub target: CompareTarget,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareResult {
+    Equal,
+    NotEqual,
+    Less,
+    Greater,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareTarget {
+    Value(Value),
+    Version(i64),
+    CreateRevision(Revision),
+    ModRevision(Revision),
+    Lease(LeaseId),
+}
+
+/// One operation inside a transaction branch.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum RequestOp {
+    Put(PutRequest),
+    Range(RangeRequest),
+    DeleteRange(DeleteRangeRequest),
+    Txn(TxnRequest),
+}
+
+/// What came back: a response or one of etcd's errors. Both are definite outcomes the model must
+/// reproduce; an operation whose outcome is unknown has no `Ret` at all.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ret {
+    Ok(Response),
+    Err(EtcdError),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Response {
+    Put(PutResponse),
+    Range(RangeResponse),
+    DeleteRange(DeleteRangeResponse),
+    Txn(TxnResponse),
+    LeaseGrant {
+        header: ResponseHeader,
+        id: LeaseId,
+        ttl_s: i64,
+    },
+    LeaseRevoke {
+        header: ResponseHeader,
+    },
+    LeaseKeepAlive {
+        header: ResponseHeader,
+        id: LeaseId,
+        ttl_s: i64,
+    },
+    LeaseTimeToLive {
+        header: ResponseHeader,
+        id: LeaseId,
+        /// Remaining seconds; time-dependent, so the model only checks `-1` (no such lease)
+        /// against `>= 0`.
+        ttl_s: i64,
+        granted_ttl_s: i64,
+        /// Sorted; empty unless the request asked for keys.
+        #[serde(default)]
+        keys: Vec<Key>,
+    },
+    Compact {
+        header: ResponseHeader,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResponseHeader {
+    /// The store's revision when the request was served (after it, for a write that changed something).
+    pub revision: Revision,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KeyValue {
+    pub key: Key,
+    /// Empty when the request was `keys_only`.
+    #[serde(default)]
+    pub value: Value,
+    pub create_revision: Revision,
+    pub mod_revision: Revision,
+    pub version: i64,
+    #[serde(default)]
+    pub lease: LeaseId,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PutResponse {
+    pub header: ResponseHeader,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_kv: Option<KeyValue>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RangeResponse {
+    pub header: ResponseHeader,
+    /// Sorted by key; at most `limit` entries; empty when `count_only`.
+    #[serde(default)]
+    pub kvs: Vec<KeyValue>,
+    /// True when `limit` cut the result short.
+    #[serde(default)]
+    pub more: bool,
+    /// Number of keys in the range, regardless of `limit`.
+    pub count: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DeleteRangeResponse {
+    pub header: ResponseHeader,
+    pub deleted: i64,
+    /// Sorted by key; filled only when the request asked for `prev_kv`.
+    #[serde(default)]
+    pub prev_kvs: Vec<KeyValue>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TxnResponse {
+    pub header: ResponseHeader,
+    pub succeeded: bool,
+    /// One per operation of the branch taken, in order. Their headers are etcd's (verified on
+    /// 3.4.23): a put carries the txn's new revision; a range or delete the store's revision at
+    /// that point (the old one before the txn's first change, the new one after); a nested txn
+    /// an empty header (revision 0).
+    #[serde(default)]
+    pub responses: Vec<ResponseOp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ResponseOp {
+    Put(PutResponse),
+    Range(RangeResponse),
+    DeleteRange(DeleteRangeResponse),
+    Txn(TxnResponse),
+}
+
+/// The errors etcd returns that a model can predict. Transport failures are not here: they make an
+/// outcome unknown (or a definite failure), they are not responses.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EtcdError {
+    /// `mvcc: required revision has been compacted`
+    Compacted,
+    /// `mvcc: required revision is a future revision`
+    FutureRevision,
+    /// `etcdserver: requested lease not found`
+    LeaseNotFound,
+    /// `etcdserver: lease already exists`
+    LeaseExists,
+    /// `etcdserver: duplicate key given in txn request`
+    DuplicateKey,
+    /// `etcdserver: key not found` (put with ignore_value / ignore_lease on a missing key)
+    KeyNotFound,
+    /// `etcdserver: key is not provided`
+    EmptyKey,
+    /// `etcdserver: too many operations in txn request`
+    TooManyOps,
+    /// `etcdserver: value is provided` / `lease is provided` with the matching ignore flag.
+    ValueProvided,
+    LeaseProvided,
+}

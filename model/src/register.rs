@@ -1,0 +1,163 @@
+//! A compare-and-set register (Jepsen's etcd register test): read / write / cas.
+//!
+//! The register starts as nil (`None`). `read` returns the value, `write(v)` replaces it,
+//! `cas(from, to)` swaps iff the value equals `from` and says whether it swapped. Jepsen logs a
+//! failed compare as `:fail`; importers record it as a definite `Cas { swapped: false }` (the
+//! compare was evaluated and came out false), which is what porcupine's etcd model checks too.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{SequentialSpec, Spec};
+
+/// One register operation, as histories record it: `{"f":"cas","from":1,"to":2}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "f", rename_all = "snake_case")]
+pub enum RegisterOp {
+    Read,
+    Write { value: i64 },
+    Cas { from: i64, to: i64 },
+}
+
+/// What a register operation returned: `{"f":"read","value":null}`, `{"f":"cas","swapped":true}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "f", rename_all = "snake_case")]
+pub enum RegisterRet {
+    Read { value: Option<i64> },
+    Write,
+    Cas { swapped: bool },
+}
+
+/// The register's state; `None` is nil (never written).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CasRegister {
+    pub value: Option<i64>,
+}
+
+impl SequentialSpec for CasRegister {
+    type Op = RegisterOp;
+    type Ret = RegisterRet;
+
+    fn invoke(&mut self, op: &RegisterOp) -> RegisterRet {
+        match *op {
+            RegisterOp::Read => RegisterRet::Read { value: self.value },
+            RegisterOp::Write { value } => {
+                self.value = Some(value);
+                RegisterRet::Write
+            }
+            RegisterOp::Cas { from, to } => {
+                let swapped = self.value == Some(from);
+                if swapped {
+                    self.value = Some(to);
+                }
+                RegisterRet::Cas { swapped }
+            }
+        }
+    }
+}
+
+impl Spec for CasRegister {
+    const NAME: &'static str = "cas-register";
+
+    /// Exact, not hashed: nil and every i64 map to distinct 128-bit values, so no collision.
+    fn fingerprint(&self) -> u128 {
+        match self.value {
+            None => 0,
+            Some(value) => (1u128 << 64) | u128::from(value as u64),
+        }
+    }
+
+    fn step(&self, op: &RegisterOp, ret: &RegisterRet) -> Option<Self> {
+        let mut next = *self;
+        (next.invoke(op) == *ret).then_some(next)
+    }
+
+    fn is_read_only(op: &RegisterOp, ret: &RegisterRet) -> bool {
+        matches!(
+            (op, ret),
+            (RegisterOp::Read, _) | (RegisterOp::Cas { .. }, RegisterRet::Cas { swapped: false })
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_nil_and_cas_swaps_only_on_match() {
+        let mut register = CasRegister::default();
+        assert_eq!(
+            register.invoke(&RegisterOp::Read),
+            RegisterRet::Read { value: None }
+        );
+        assert_eq!(
+            register.invoke(&RegisterOp::Cas { from: 0, to: 1 }),
+            RegisterRet::Cas { swapped: false },
+            "nil never equals a number"
+        );
+        register.invoke(&RegisterOp::Write { value: 3 });
+        assert_eq!(
+            register.invoke(&RegisterOp::Cas { from: 3, to: 4 }),
+            RegisterRet::Cas { swapped: true }
+        );
+        assert_eq!(
+            register.invoke(&RegisterOp::Read),
+            RegisterRet::Read { value: Some(4) }
+        );
+    }
+
+    #[test]
+    fn step_rejects_wrong_returns_and_fingerprints_are_exact() {
+        let register = CasRegister { value: Some(-1) };
+        assert!(register
+            .step(&RegisterOp::Read, &RegisterRet::Read { value: None })
+            .is_none());
+        assert!(register
+            .step(
+                &RegisterOp::Cas { from: -1, to: 2 },
+                &RegisterRet::Cas { swapped: false }
+            )
+            .is_none());
+        let next = register.step(
+            &RegisterOp::Cas { from: -1, to: 2 },
+            &RegisterRet::Cas { swapped: true },
+        );
+        assert_eq!(next, Some(CasRegister { value: Some(2) }));
+        assert_ne!(
+            CasRegister { value: None }.fingerprint(),
+            CasRegister { value: Some(0) }.fingerprint()
+        );
+        assert_ne!(
+            register.fingerprint(),
+            CasRegister { value: Some(0) }.fingerprint()
+        );
+    }
+
+    #[test]
+    fn read_only_hint() {
+        assert!(CasRegister::is_read_only(
+            &RegisterOp::Read,
+            &RegisterRet::Read { value: None }
+        ));
+        assert!(CasRegister::is_read_only(
+            &RegisterOp::Cas { from: 1, to: 2 },
+            &RegisterRet::Cas { swapped: false }
+        ));
+        assert!(!CasRegister::is_read_only(
+            &RegisterOp::Cas { from: 1, to: 2 },
+            &RegisterRet::Cas { swapped: true }
+        ));
+        assert!(!CasRegister::is_read_only(
+            &RegisterOp::Write { value: 1 },
+            &RegisterRet::Write
+        ));
+    }
+
+    #[test]
+    fn serde_shapes() {
+        let op = serde_json::to_string(&RegisterOp::Cas { from: 1, to: 2 }).unwrap();
+        assert_eq!(op, r#"{"f":"cas","from":1,"to":2}"#);
+        let ret = serde_json::to_string(&RegisterRet::Read { value: None }).unwrap();
+        assert_eq!(ret, r#"{"f":"read","value":null}"#);
+    }
+}

@@ -1,0 +1,669 @@
+//! The simulated etcd client: finds the leader, sends `KvCall`s, classifies what came back, and
+//! records every operation (call time, return time, outcome) in the run's [`Recorder`].
+//!
+//! Outcome rules (sim/src/rpc.rs is the contract with the node):
+//! - `KvReply::Ok` is a definite response, etcd errors included (`Ret::Err`).
+//! - `NotLeader` and `Unavailable` mean "not proposed": the client retries, following the leader
+//!   hint or trying the next node, up to `attempts_max` attempts; then the operation `fail`s.
+//! - A transport error or timeout means the request may or may not have been applied: the
+//!   operation is `unknown` and is NOT retried (a retried write could apply twice). Reads are
+//!   treated the same way, for simplicity. The client then continues under a fresh client id
+//!   (Jepsen's process rule, see checker/src/history.rs).
+
+use crate::proto::{self, Bytes};
+use crate::rpc::{KvCall, KvReply, WatchPoll, WatchReply};
+use kvsim_checker::history::{ClientId, FaultEvent, History, OpId, Operation, Outcome};
+use kvsim_model::mvcc::{
+    Compare, CompareResult, CompareTarget, DeleteRangeRequest, DeleteRangeResponse, EtcdError,
+    KeyValue, Op, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, Response,
+    ResponseHeader, ResponseOp, Ret, TxnRequest, TxnResponse,
+};
+use madsim::net::Endpoint;
+use madsim::rand::Rng;
+use madsim::time::{sleep, Instant};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Everything a run observed, in the order it happened, with simulated times.
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Mutex<RecorderInner>>,
+    start: Instant,
+}
+
+struct RecorderInner {
+    ops: Vec<Operation<Op, Ret>>,
+    faults: Vec<FaultEvent>,
+    other: Vec<serde_json::Value>,
+    clients_next: ClientId,
+    /// Clients with an operation in flight: at most one each (checker/src/history.rs).
+    in_flight: BTreeSet<ClientId>,
+    malformed_responses: u64,
+}
+
+impl Recorder {
+    /// Starts the run's clock: every time recorded is nanoseconds since now (simulated).
+    pub fn new() -> Recorder {
+        Recorder {
+            inner: Arc::new(Mutex::new(RecorderInner {
+                ops: Vec::new(),
+                faults: Vec::new(),
+                other: Vec::new(),
+                clients_next: 0,
+                in_flight: BTreeSet::new(),
+                malformed_responses: 0,
+            })),
+            start: Instant::now(),
+        }
+    }
+
+    pub fn now_ns(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RecorderInner> {
+        // A poisoned lock means a task panicked mid-record; the simulation is already failing.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A client id never used before in this run.
+    pub fn client_id_new(&self) -> ClientId {
+        let mut inner = self.lock();
+        let id = inner.clients_next;
+        inner.clients_next += 1;
+        id
+    }
+
+    /// Records the call of `op` by `client` now; returns the operation's id.
+    pub fn invoke(&self, client: ClientId, op: Op) -> OpId {
+        let call_ns = self.now_ns();
+        let mut inner = self.lock();
+        let id = inner.ops.len() as OpId;
+        assert!(
+            inner.in_flight.insert(client),
+            "client {client} has two operations in flight"
+        );
+        inner.ops.push(Operation {
+            id,
+            client,
+            call_ns,
+            return_ns: None,
+            input: op,
+            outcome: Outcome::Unknown {
+                error: "no response recorded".to_string(),
+            },
+        });
+        id
+    }
+
+    /// Records the end of operation `id` now. Unknown outcomes keep no return time: the operation
+    /// may take effect arbitrarily late.
+    pub fn complete(&self, id: OpId, outcome: Outcome<Ret>) {
+        let return_ns = self.now_ns();
+        let mut inner = self.lock();
+        let client = inner.ops[id as usize].client;
+        assert!(
+            inner.in_flight.remove(&client),
+            "operation {id} completed twice"
+        );
+        let op = &mut inner.ops[id as usize];
+        op.return_ns = match outcome {
+            Outcome::Unknown { .. } => None,
+            Outcome::Ok { .. } | Outcome::Fail { .. } => Some(return_ns),
+        };
+        op.outcome = outcome;
+    }
+
+    /// Records a fault (or heal) injected now.
+    pub fn fault(&self, kind: &str, nodes: &[u64], detail: serde_json::Value) {
+        let t_ns = self.now_ns();
+        let nodes = nodes.iter().map(|id| format!("n{id}")).collect();
+        self.lock().faults.push(FaultEvent {
+            t_ns,
+            kind: kind.to_string(),
+            nodes,
+            detail,
+        });
+    }
+
+    /// Records any other observation (`watch`, `final_state`, ...): `record` must be a JSON object;
+    /// `type` and `t_ns` are added in front.
+    pub fn other(&self, record_type: &str, record: serde_json::Value) {
+        let t_ns = self.now_ns();
+        let mut object = serde_json::Map::new();
+        object.insert("type".to_string(), record_type.into());
+        object.insert("t_ns".to_string(), t_ns.into());
+        if let serde_json::Value::Object(fields) = record {
+            object.extend(fields);
+        } else {
+            debug_assert!(false, "other records are JSON objects");
+            object.insert("value".to_string(), record);
+        }
+        self.lock().other.push(serde_json::Value::Object(object));
+    }
+
+    fn malformed(&self) {
+        self.lock().malformed_responses += 1;
+    }
+
+    /// Responses the client could not convert into the model's types (a server bug if ever > 0).
+    pub fn malformed_responses(&self) -> u64 {
+        self.lock().malformed_responses
+    }
+
+    /// The history so far (operations in call order, faults and other records in time order).
+    pub fn history(&self) -> History<Op, Ret> {
+        let inner = self.lock();
+        History {
+            ops: inner.ops.clone(),
+            faults: inner.faults.clone(),
+            other: inner.other.clone(),
+        }
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::new()
+    }
+}
+
+/// Timeouts and retry limits of one client.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientConfig {
+    pub request_timeout_ms: u64,
+    pub attempts_max: u32,
+    pub retry_backoff_ms: u64,
+}
+
+/// One etcd client (one operation in flight), bound to its own endpoint.
+pub struct Client {
+    endpoint: Endpoint,
+    /// `(node id, client address)`, in node-id order.
+    servers: Vec<(u64, SocketAddr)>,
+    leader_hint: Option<u64>,
+    next_server: usize,
+    id: ClientId,
+    recorder: Recorder,
+    config: ClientConfig,
+}
+
+impl Client {
+    /// Binds an endpoint on the current simulated node.
+    pub async fn connect(
+        servers: Vec<(u64, SocketAddr)>,
+        recorder: Recorder,
+        config: ClientConfig,
+    ) -> io::Result<Client> {
+        assert!(!servers.is_empty(), "a client needs at least one server");
+        let endpoint = Endpoint::bind("0.0.0.0:0").await?;
+        let next_server = madsim::rand::thread_rng().gen_range(0..servers.len());
+        let id = recorder.client_id_new();
+        Ok(Client {
+            endpoint,
+            servers,
+            leader_hint: None,
+            next_server,
+            id,
+            recorder,
+            config,
+        })
+    }
+
+    /// The id this client records its operations under (changes after an unknown outcome).
+    pub fn id(&self) -> ClientId {
+        self.id
+    }
+
+    /// Executes and records `op`. Never retries after a transport error or timeout.
+    pub async fn execute(&mut self, op: Op) -> Outcome<Ret> {
+        let request = match request_of(&op) {
+            Some(request) => request,
+            None => panic!("{op:?} is synthetic and cannot be sent"),
+        };
+        let serializable = matches!(&op, Op::Range(range) if range.serializable);
+        let op_id = self.recorder.invoke(self.id, op);
+        let outcome = self.send(request, serializable).await;
+        self.recorder.complete(op_id, outcome.clone());
+        if matches!(outcome, Outcome::Unknown { .. }) {
+            self.id = self.recorder.client_id_new();
+        }
+        outcome
+    }
+
+    async fn send(&mut self, request: proto::Request, serializable: bool) -> Outcome<Ret> {
+        let timeout = Duration::from_millis(self.config.request_timeout_ms);
+        let mut last_refusal = String::new();
+        for _ in 0..self.config.attempts_max {
+            // Serializable reads are served by any member: spread them, as a load balancer would.
+            let target = if serializable {
+                self.servers[madsim::rand::thread_rng().gen_range(0..self.servers.len())].0
+            } else {
+                self.target()
+            };
+            let address = self.address(target);
+            let call = KvCall {
+                request: request.clone(),
+            };
+            match self.endpoint.call_timeout(address, call, timeout).await {
+                Ok(KvReply::Ok(response)) => {
+                    self.leader_hint = Some(target);
+                    return match ret_of(response) {
+                        Ok(ret) => Outcome::Ok { output: ret },
+                        Err(malformed) => {
+                            self.recorder.malformed();
+                            Outcome::Unknown {
+                                error: format!("n{target}: malformed response: {malformed}"),
+                            }
+                        }
+                    };
+                }
+                Ok(KvReply::NotLeader { leader }) => {
+                    last_refusal = format!("n{target}: not leader");
+                    match leader.filter(|hint| *hint != target && self.knows(*hint)) {
+                        Some(hint) => self.leader_hint = Some(hint),
+                        None => {
+                            self.forget_leader();
+                            sleep(Duration::from_millis(self.config.retry_backoff_ms)).await;
+                        }
+                    }
+                }
+                Ok(KvReply::Unavailable { reason }) => {
+                    last_refusal = format!("n{target}: unavailable: {reason}");
+                    self.forget_leader();
+                    sleep(Duration::from_millis(self.config.retry_backoff_ms)).await;
+                }
+                Err(error) => {
+                    // Whatever reached the node may still be applied: the outcome is unknown.
+                    self.forget_leader();
+                    return Outcome::Unknown {
+                        error: format!("n{target}: {error}"),
+                    };
+                }
+            }
+        }
+        Outcome::Fail {
+            error: format!(
+                "gave up after {} attempts; last: {last_refusal}",
+                self.config.attempts_max
+            ),
+        }
+    }
+
+    /// One watch poll on node `target`. Watch polls never change state, so any error is just
+    /// returned for the watcher to record and resume from.
+    pub async fn watch_poll(&self, target: u64, poll: WatchPoll) -> io::Result<WatchReply> {
+        let timeout = Duration::from_millis(poll.wait_ms + self.config.request_timeout_ms);
+        self.endpoint
+            .call_timeout(self.address(target), poll, timeout)
+            .await
+    }
+
+    /// Node ids this client can talk to.
+    pub fn servers(&self) -> Vec<u64> {
+        self.servers.iter().map(|(id, _)| *id).collect()
+    }
+
+    fn target(&mut self) -> u64 {
+        if let Some(leader) = self.leader_hint {
+            return leader;
+        }
+        let id = self.servers[self.next_server % self.servers.len()].0;
+        self.next_server = (self.next_server + 1) % self.servers.len();
+        id
+    }
+
+    fn forget_leader(&mut self) {
+        if let Some(leader) = self.leader_hint.take() {
+            // Start the round-robin after the node that just refused.
+            if let Some(position) = self.servers.iter().position(|(id, _)| *id == leader) {
+                self.next_server = (position + 1) % self.servers.len();
+            }
+        }
+    }
+
+    fn knows(&self, id: u64) -> bool {
+        self.servers.iter().any(|(known, _)| *known == id)
+    }
+
+    fn address(&self, id: u64) -> SocketAddr {
+        match self.servers.iter().find(|(known, _)| *known == id) {
+            Some((_, address)) => *address,
+            None => panic!("n{id} is not a server of this client"),
+        }
+    }
+}
+
+/// A watch event as the history records it (model types: printable keys and values).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WatchEvent {
+    /// `put` or `delete`.
+    pub kind: &'static str,
+    /// For a delete only `key` and `mod_revision` are set, as in etcd.
+    pub kv: KeyValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prev_kv: Option<KeyValue>,
+}
+
+pub fn watch_event_of(event: &proto::Event) -> WatchEvent {
+    WatchEvent {
+        kind: match event.kind {
+            proto::EventKind::Put => "put",
+            proto::EventKind::Delete => "delete",
+        },
+        kv: key_value_of(&event.kv),
+        prev_kv: event.prev_kv.as_ref().map(key_value_of),
+    }
+}
+
+// ---- model Op → wire request -------------------------------------------------------------
+
+/// The wire request for `op`; `None` for the synthetic `LeaseExpire`, which no client sends.
+pub fn request_of(op: &Op) -> Option<proto::Request> {
+    Some(match op {
+        Op::Put(put) => proto::Request::Put(put_req(put)),
+        Op::Range(range) => proto::Request::Range(range_req(range)),
+        Op::DeleteRange(delete) => proto::Request::DeleteRange(delete_req(delete)),
+        Op::Txn(txn) => proto::Request::Txn(txn_req(txn)),
+        Op::LeaseGrant { id, ttl_s } => proto::Request::LeaseGrant {
+            id: *id,
+            ttl_s: *ttl_s,
+        },
+        Op::LeaseRevoke { id } => proto::Request::LeaseRevoke { id: *id },
+        Op::LeaseKeepAlive { id } => proto::Request::LeaseKeepAlive { id: *id },
+        Op::LeaseTimeToLive { id, keys } => proto::Request::LeaseTimeToLive {
+            id: *id,
+            keys: *keys,
+        },
+        Op::Compact { revision, physical } => proto::Request::Compact {
+            revision: *revision,
+            physical: *physical,
+        },
+        Op::LeaseExpire { .. } => return None,
+    })
+}
+
+fn bytes(text: &str) -> Bytes {
+    text.as_bytes().to_vec()
+}
+
+fn put_req(put: &PutRequest) -> proto::PutReq {
+    proto::PutReq {
+        key: bytes(&put.key),
+        value: bytes(&put.value),
+        lease: put.lease,
+        prev_kv: put.prev_kv,
+        ignore_value: put.ignore_value,
+        ignore_lease: put.ignore_lease,
+    }
+}
+
+fn range_req(range: &RangeRequest) -> proto::RangeReq {
+    proto::RangeReq {
+        key: bytes(&range.key),
+        range_end: bytes(&range.range_end),
+        revision: range.revision,
+        limit: range.limit,
+        count_only: range.count_only,
+        keys_only: range.keys_only,
+        serializable: range.serializable,
+    }
+}
+
+fn delete_req(delete: &DeleteRangeRequest) -> proto::DeleteRangeReq {
+    proto::DeleteRangeReq {
+        key: bytes(&delete.key),
+        range_end: bytes(&delete.range_end),
+        prev_kv: delete.prev_kv,
+    }
+}
+
+fn txn_req(txn: &TxnRequest) -> proto::TxnReq {
+    proto::TxnReq {
+        compare: txn.compare.iter().map(cmp).collect(),
+        success: txn.success.iter().map(txn_op).collect(),
+        failure: txn.failure.iter().map(txn_op).collect(),
+    }
+}
+
+fn cmp(compare: &Compare) -> proto::Cmp {
+    proto::Cmp {
+        key: bytes(&compare.key),
+        result: match compare.result {
+            CompareResult::Equal => proto::CmpResult::Equal,
+            CompareResult::NotEqual => proto::CmpResult::NotEqual,
+            CompareResult::Less => proto::CmpResult::Less,
+            CompareResult::Greater => proto::CmpResult::Greater,
+        },
+        target: match &compare.target {
+            CompareTarget::Value(value) => proto::CmpTarget::Value(bytes(value)),
+            CompareTarget::Version(version) => proto::CmpTarget::Version(*version),
+            CompareTarget::CreateRevision(revision) => proto::CmpTarget::CreateRevision(*revision),
+            CompareTarget::ModRevision(revision) => proto::CmpTarget::ModRevision(*revision),
+            CompareTarget::Lease(lease) => proto::CmpTarget::Lease(*lease),
+        },
+    }
+}
+
+fn txn_op(op: &RequestOp) -> proto::TxnOp {
+    match op {
+        RequestOp::Put(put) => proto::TxnOp::Put(put_req(put)),
+        RequestOp::Range(range) => proto::TxnOp::Range(range_req(range)),
+        RequestOp::DeleteRange(delete) => proto::TxnOp::DeleteRange(delete_req(delete)),
+        RequestOp::Txn(txn) => proto::TxnOp::Txn(txn_req(txn)),
+    }
+}
+
+// ---- wire response → model Ret ------------------------------------------------------------
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn key_value_of(kv: &proto::Kv) -> KeyValue {
+    KeyValue {
+        key: text(&kv.key),
+        value: text(&kv.value),
+        create_revision: kv.create_revision,
+        mod_revision: kv.mod_revision,
+        version: kv.version,
+        lease: kv.lease,
+    }
+}
+
+fn header(revision: i64) -> ResponseHeader {
+    ResponseHeader { revision }
+}
+
+/// The model's view of a server response. `Err` names a response that cannot come from etcd
+/// (e.g. a lease response inside a transaction).
+pub fn ret_of(response: proto::Response) -> Result<Ret, String> {
+    Ok(match response {
+        proto::Response::Error(error) => Ret::Err(etcd_error_of(error)),
+        proto::Response::LeaseGrant {
+            revision,
+            id,
+            ttl_s,
+        } => Ret::Ok(Response::LeaseGrant {
+            header: header(revision),
+            id,
+            ttl_s,
+        }),
+        proto::Response::LeaseRevoke { revision } => Ret::Ok(Response::LeaseRevoke {
+            header: header(revision),
+        }),
+        proto::Response::LeaseKeepAlive {
+            revision,
+            id,
+            ttl_s,
+        } => Ret::Ok(Response::LeaseKeepAlive {
+            header: header(revision),
+            id,
+            ttl_s,
+        }),
+        proto::Response::LeaseTimeToLive {
+            revision,
+            id,
+            ttl_s,
+            granted_ttl_s,
+            keys,
+        } => Ret::Ok(Response::LeaseTimeToLive {
+            header: header(revision),
+            id,
+            ttl_s,
+            granted_ttl_s,
+            keys: keys.iter().map(|key| text(key)).collect(),
+        }),
+        proto::Response::Compact { revision } => Ret::Ok(Response::Compact {
+            header: header(revision),
+        }),
+        other => Ret::Ok(match response_op_of(other)? {
+            ResponseOp::Put(put) => Response::Put(put),
+            ResponseOp::Range(range) => Response::Range(range),
+            ResponseOp::DeleteRange(delete) => Response::DeleteRange(delete),
+            ResponseOp::Txn(txn) => Response::Txn(txn),
+        }),
+    })
+}
+
+fn response_op_of(response: proto::Response) -> Result<ResponseOp, String> {
+    Ok(match response {
+        proto::Response::Put { revision, prev_kv } => ResponseOp::Put(PutResponse {
+            header: header(revision),
+            prev_kv: prev_kv.as_ref().map(key_value_of),
+        }),
+        proto::Response::Range {
+            revision,
+            kvs,
+            more,
+            count,
+        } => ResponseOp::Range(RangeResponse {
+            header: header(revision),
+            kvs: kvs.iter().map(key_value_of).collect(),
+            more,
+            count,
+        }),
+        proto::Response::DeleteRange {
+            revision,
+            deleted,
+            prev_kvs,
+        } => ResponseOp::DeleteRange(DeleteRangeResponse {
+            header: header(revision),
+            deleted,
+            prev_kvs: prev_kvs.iter().map(key_value_of).collect(),
+        }),
+        proto::Response::Txn {
+            revision,
+            succeeded,
+            responses,
+        } => ResponseOp::Txn(TxnResponse {
+            header: header(revision),
+            succeeded,
+            responses: responses
+                .into_iter()
+                .map(response_op_of)
+                .collect::<Result<_, _>>()?,
+        }),
+        other => return Err(format!("{other:?} inside a transaction")),
+    })
+}
+
+fn etcd_error_of(error: proto::StoreError) -> EtcdError {
+    match error {
+        proto::StoreError::Compacted => EtcdError::Compacted,
+        proto::StoreError::FutureRevision => EtcdError::FutureRevision,
+        proto::StoreError::LeaseNotFound => EtcdError::LeaseNotFound,
+        proto::StoreError::LeaseExists => EtcdError::LeaseExists,
+        proto::StoreError::DuplicateKey => EtcdError::DuplicateKey,
+        proto::StoreError::KeyNotFound => EtcdError::KeyNotFound,
+        proto::StoreError::EmptyKey => EtcdError::EmptyKey,
+        proto::StoreError::TooManyOps => EtcdError::TooManyOps,
+        proto::StoreError::ValueProvided => EtcdError::ValueProvided,
+        proto::StoreError::LeaseProvided => EtcdError::LeaseProvided,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn txn_request_round_trips_through_the_wire_types() {
+        let op = Op::Txn(TxnRequest {
+            compare: vec![Compare {
+                key: "k001".into(),
+                result: CompareResult::Equal,
+                target: CompareTarget::ModRevision(7),
+            }],
+            success: vec![RequestOp::Put(PutRequest {
+                key: "k001".into(),
+                value: "c1-3".into(),
+                lease: 5,
+                ..Default::default()
+            })],
+            failure: vec![RequestOp::Range(RangeRequest {
+                key: "k001".into(),
+                ..Default::default()
+            })],
+        });
+        let Some(proto::Request::Txn(txn)) = request_of(&op) else {
+            panic!("txn expected")
+        };
+        assert_eq!(txn.compare[0].target, proto::CmpTarget::ModRevision(7));
+        assert_eq!(
+            txn.success[0],
+            proto::TxnOp::Put(proto::PutReq {
+                key: b"k001".to_vec(),
+                value: b"c1-3".to_vec(),
+                lease: 5,
+                ..Default::default()
+            })
+        );
+        assert!(request_of(&Op::LeaseExpire { id: 1 }).is_none());
+    }
+
+    #[test]
+    fn responses_convert_and_impossible_ones_are_rejected() {
+        let kv = proto::Kv {
+            key: b"k".to_vec(),
+            value: b"v".to_vec(),
+            create_revision: 2,
+            mod_revision: 3,
+            version: 2,
+            lease: 0,
+        };
+        let ret = ret_of(proto::Response::Txn {
+            revision: 3,
+            succeeded: true,
+            responses: vec![proto::Response::Put {
+                revision: 3,
+                prev_kv: Some(kv),
+            }],
+        })
+        .unwrap();
+        let Ret::Ok(Response::Txn(txn)) = ret else {
+            panic!("txn expected: {ret:?}")
+        };
+        assert_eq!(txn.responses.len(), 1);
+        let ResponseOp::Put(put) = &txn.responses[0] else {
+            panic!("put expected")
+        };
+        assert_eq!(put.prev_kv.as_ref().map(|kv| kv.mod_revision), Some(3));
+        assert_eq!(
+            ret_of(proto::Response::Error(proto::StoreError::Compacted)),
+            Ok(Ret::Err(EtcdError::Compacted))
+        );
+        let bad = proto::Response::Txn {
+            revision: 3,
+            succeeded: true,
+            responses: vec![proto::Response::Compact { revision: 3 }],
+        };
+        assert!(ret_of(bad).is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! kvsim-sim: a deterministic madsim simulation of an etcd-like Raft key-value cluster.
+
+pub mod bugs;
+pub mod client;
+pub mod cluster;
+pub mod disk;
+pub mod nemesis;
+pub mod node;
+pub mod proto;
+pub mod rpc;
+pub mod runner;
+pub mod scenario;
+pub mod store;
+pub mod workload;

@@ -1,0 +1,612 @@
+//! The Raft loop: owns the `RawNode`, persists, sends, applies, answers proposers.
+//!
+//! Ready handling follows raft-rs' contract (and etcd's `raftNode.start`): messages a leader may send
+//! before persisting go out first (Raft thesis §10.2.1), then snapshot / entries / hard state are written
+//! and SYNCED before the messages that depend on them (votes, append responses) are sent, and before any
+//! client is answered from them.
+
+use super::lessor::Lessor;
+use super::payload::{self, Payload, ProposalId};
+use super::status::{fnv1a, InvariantViolation, Role};
+use super::{lock, server, transport, NodeContext};
+use crate::proto::{RangeReq, Request, Response};
+use crate::rpc::KvReply;
+use crate::store::{Store, StoreBugs};
+use madsim::net::Endpoint;
+use madsim::rand::Rng;
+use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot};
+use raft::{RawNode, SnapshotStatus, StateRole};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::{oneshot, Notify};
+
+/// Inputs handled at most this many at a time between two Ready rounds, so ticks keep their pace.
+const INPUT_BATCH_MAX: usize = 256;
+
+pub(crate) enum Input {
+    Tick,
+    Peer(Box<Message>),
+    /// A request that needs the leader: a write (proposed) or a linearizable read (ReadIndex).
+    Client {
+        request: Request,
+        reply: oneshot::Sender<KvReply>,
+    },
+}
+
+/// A client waiting for its proposal at `index` to be applied.
+struct Waiter {
+    id: ProposalId,
+    request: Request,
+    /// `None` once answered early (planted bug `ack_before_commit`).
+    reply: Option<oneshot::Sender<KvReply>>,
+}
+
+struct PendingRead {
+    request: RangeReq,
+    reply: oneshot::Sender<KvReply>,
+}
+
+struct RaftLoop {
+    ctx: NodeContext,
+    raw: RawNode<crate::disk::DiskStorage>,
+    peers: BTreeMap<u64, UnboundedSender<Message>>,
+    lessor: Arc<Mutex<Lessor>>,
+    /// Wakes watch polls after every apply round.
+    apply_notify: Arc<Notify>,
+    nonce: u64,
+    seq: u64,
+    waiters: BTreeMap<u64, Waiter>,
+    /// ReadIndex requests by context, until Raft returns their read index.
+    reads: BTreeMap<Vec<u8>, PendingRead>,
+    /// Reads whose read index is known, waiting for apply to reach it.
+    ready_reads: Vec<(u64, PendingRead)>,
+    applied: u64,
+    last_snapshot_index: u64,
+    role: StateRole,
+}
+
+/// Boots the node from its disk, starts its tasks and runs the Raft loop until the node is killed.
+pub(crate) async fn boot_and_run(ctx: NodeContext) {
+    let id = ctx.config.id;
+    let boot = ctx.disk.boot_state();
+    let bugs = ctx.config.bugs;
+    let store_bugs = StoreBugs {
+        compacted_read: bugs.compacted_read,
+    };
+
+    // Rebuild the state machine: the snapshot, then the committed entries after it (etcd replays its WAL
+    // on restart the same way, from the backend's consistent index).
+    let snapshot_index = boot.snapshot.get_metadata().index;
+    let mut store = if boot.snapshot.data.is_empty() {
+        Store::new()
+    } else {
+        Store::from_bytes(&boot.snapshot.data)
+            .unwrap_or_else(|e| panic!("n{id}: snapshot {snapshot_index} on disk is corrupt: {e}"))
+    }
+    .with_bugs(store_bugs);
+    let mut applied = snapshot_index;
+    let replay_end = boot
+        .committed_after_snapshot
+        .last()
+        .map_or(snapshot_index, |e| e.index);
+    if bugs.revision_regress_after_restart {
+        // Planted bug: pretend the replay happened.
+        applied = replay_end;
+    } else {
+        for entry in &boot.committed_after_snapshot {
+            apply_to_store(&ctx, &mut store, entry, None);
+            applied = entry.index;
+        }
+    }
+    debug_assert_eq!(applied, replay_end);
+
+    let applied_notify = Arc::new(Notify::new());
+    let lessor = Arc::new(Mutex::new(Lessor::new(bugs.lease_early_expiry)));
+    {
+        let mut shared = ctx.shared();
+        shared.status.boots += 1;
+        shared.status.role = Role::Follower;
+        shared.status.leader = None;
+        shared.status.term = boot.hard_state.term;
+        shared.status.commit_index = boot.hard_state.commit;
+        shared.status.applied_index = applied;
+        shared.status.snapshot_index = snapshot_index;
+        shared.status.revision = store.revision();
+        shared.status.compact_revision = store.compact_revision();
+        shared.store = store;
+    }
+
+    // raft-rs draws its timeout from an unseeded RNG; pinning min/max to [et, et + 1) with et from the seeded
+    // RNG keeps runs deterministic while still randomizing timeouts across nodes and boots.
+    let et = ctx.config.election_tick;
+    let election_timeout = madsim::rand::thread_rng().gen_range(et..2 * et);
+    let config = raft::Config {
+        id,
+        election_tick: et,
+        heartbeat_tick: ctx.config.heartbeat_tick,
+        min_election_tick: election_timeout,
+        max_election_tick: election_timeout + 1,
+        applied,
+        pre_vote: true,
+        check_quorum: true,
+        max_size_per_msg: 1024 * 1024,
+        max_inflight_msgs: 256,
+        ..raft::Config::default()
+    };
+    let logger = slog::Logger::root(slog::Discard, slog::o!());
+    let raw = RawNode::new(&config, ctx.disk.storage(), &logger)
+        .unwrap_or_else(|e| panic!("n{id}: raft refused to start from its disk: {e}"));
+
+    let (input_tx, input_rx) = unbounded_channel();
+    let peer_ep = Endpoint::bind(super::peer_addr(id))
+        .await
+        .unwrap_or_else(|e| panic!("n{id}: cannot bind the peer port: {e}"));
+    let peers =
+        transport::spawn_links(id, &ctx.config.members, Arc::new(peer_ep), input_tx.clone());
+    let client_ep = Endpoint::bind(super::client_addr(id))
+        .await
+        .unwrap_or_else(|e| panic!("n{id}: cannot bind the client port: {e}"));
+    server::serve(
+        Arc::new(client_ep),
+        server::ServerContext {
+            shared: ctx.shared.clone(),
+            lessor: lessor.clone(),
+            input: input_tx.clone(),
+            apply_notify: applied_notify.clone(),
+            bugs,
+        },
+    );
+    spawn_ticker(ctx.config.tick_ms, input_tx);
+
+    let mut rl = RaftLoop {
+        ctx,
+        raw,
+        peers,
+        lessor,
+        apply_notify: applied_notify,
+        nonce: madsim::rand::random(),
+        seq: 0,
+        waiters: BTreeMap::new(),
+        reads: BTreeMap::new(),
+        ready_reads: Vec::new(),
+        applied,
+        last_snapshot_index: snapshot_index,
+        role: StateRole::Follower,
+    };
+    rl.publish_status();
+    rl.run(input_rx).await;
+}
+
+fn spawn_ticker(tick_ms: u64, input: UnboundedSender<Input>) {
+    madsim::task::spawn(async move {
+        loop {
+            madsim::time::sleep(Duration::from_millis(tick_ms)).await;
+            if input.send(Input::Tick).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Applies one committed entry to `store`, records it in the invariant log and returns the proposal's
+/// id and response (None for entries without a request, e.g. a new leader's empty entry).
+/// The caller holds the shared lock (the store lives there), so the clock is passed in.
+fn apply_to_store(
+    ctx: &NodeContext,
+    store: &mut Store,
+    entry: &Entry,
+    lessor: Option<(&mut Lessor, i64)>,
+) -> Option<(ProposalId, Request, Response)> {
+    let id = ctx.config.id;
+    let hash = fnv1a(&entry.data) ^ (entry.get_entry_type() as u64);
+    ctx.invariants()
+        .record_applied(id, entry.index, entry.term, hash);
+    if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
+        return None;
+    }
+    let Payload { proposer, request } = payload::decode(&entry.data)
+        .unwrap_or_else(|e| panic!("n{id}: entry {}: {e}", entry.index));
+    let response = store.apply(&request);
+    // Watches read history through `events_since`; the per-apply event buffer is not needed.
+    store.take_events();
+    if let Some((lessor, now_ms)) = lessor {
+        match (&request, &response) {
+            (Request::LeaseGrant { .. }, Response::LeaseGrant { id, ttl_s, .. }) => {
+                lessor.granted(now_ms, *id, *ttl_s);
+            }
+            (Request::LeaseRevoke { id }, _) => lessor.revoked(*id),
+            _ => {}
+        }
+    }
+    Some((proposer, request, response))
+}
+
+impl RaftLoop {
+    async fn run(&mut self, mut input: UnboundedReceiver<Input>) {
+        while let Some(first) = input.recv().await {
+            self.handle(first);
+            for _ in 1..INPUT_BATCH_MAX {
+                match input.try_recv() {
+                    Ok(next) => self.handle(next),
+                    Err(_) => break,
+                }
+            }
+            while self.raw.has_ready() {
+                self.on_ready().await;
+            }
+        }
+    }
+
+    fn handle(&mut self, input: Input) {
+        match input {
+            Input::Tick => {
+                self.raw.tick();
+                self.expire_leases();
+            }
+            Input::Peer(msg) => {
+                // Errors are stale or foreign messages (e.g. from a removed incarnation); Raft drops them.
+                let _ = self.raw.step(*msg);
+            }
+            Input::Client { request, reply } => self.on_client(request, reply),
+        }
+    }
+
+    fn leader_hint(&self) -> Option<u64> {
+        let leader = self.raw.raft.leader_id;
+        (leader != raft::INVALID_ID).then_some(leader)
+    }
+
+    fn on_client(&mut self, request: Request, reply: oneshot::Sender<KvReply>) {
+        if self.raw.raft.state != StateRole::Leader {
+            let _ = reply.send(KvReply::NotLeader {
+                leader: self.leader_hint(),
+            });
+            return;
+        }
+        match request {
+            Request::Range(range) if !range.serializable => {
+                if self.ctx.config.bugs.stale_read {
+                    // Planted bug: no ReadIndex, trust that we are still the leader.
+                    let response = self.ctx.shared().store.range(&range);
+                    let _ = reply.send(KvReply::Ok(response));
+                    return;
+                }
+                self.seq += 1;
+                let mut rctx = self.nonce.to_be_bytes().to_vec();
+                rctx.extend_from_slice(&self.seq.to_be_bytes());
+                self.raw.read_index(rctx.clone());
+                self.reads.insert(
+                    rctx,
+                    PendingRead {
+                        request: range,
+                        reply,
+                    },
+                );
+            }
+            request => self.propose(request, Some(reply)),
+        }
+    }
+
+    fn propose(&mut self, request: Request, reply: Option<oneshot::Sender<KvReply>>) {
+        self.seq += 1;
+        let id = ProposalId {
+            node: self.ctx.config.id,
+            nonce: self.nonce,
+            seq: self.seq,
+        };
+        let data = payload::encode(&Payload {
+            proposer: id,
+            request: request.clone(),
+        });
+        if let Err(e) = self.raw.propose(vec![], data) {
+            if let Some(reply) = reply {
+                let _ = reply.send(KvReply::Unavailable {
+                    reason: format!("proposal dropped: {e}"),
+                });
+            }
+            return;
+        }
+        let Some(reply) = reply else { return };
+        let index = self.raw.raft.raft_log.last_index();
+        let waiter = Waiter {
+            id,
+            request,
+            reply: Some(reply),
+        };
+        if let Some(old) = self.waiters.insert(index, waiter) {
+            // A leader appends at its last index + 1, so the entry an older waiter was waiting for has been
+            // truncated from our log: it was never committed and never will be.
+            answer(old.reply, dropped());
+        }
+    }
+
+    fn expire_leases(&mut self) {
+        if self.raw.raft.state != StateRole::Leader {
+            return;
+        }
+        let now_ms = self.ctx.shared().clock_ms();
+        let expired = lock(&self.lessor).expired(now_ms);
+        for id in expired {
+            self.propose(Request::LeaseRevoke { id }, None);
+        }
+    }
+
+    fn send(&mut self, msgs: Vec<Message>) {
+        let mut snapshot_targets = Vec::new();
+        for msg in msgs {
+            if msg.get_msg_type() == MessageType::MsgSnapshot {
+                snapshot_targets.push(msg.to);
+            }
+            if let Some(peer) = self.peers.get(&msg.to) {
+                let _ = peer.send(msg);
+            }
+        }
+        // The transport cannot know whether a snapshot arrived; reporting it as sent moves the follower to
+        // probing, and a follower that lost it simply asks again (etcd's rafthttp reports the same way).
+        for to in snapshot_targets {
+            self.raw.report_snapshot(to, SnapshotStatus::Finish);
+        }
+    }
+
+    async fn on_ready(&mut self) {
+        let mut rd = self.raw.ready();
+        if let Some(ss) = rd.ss() {
+            self.on_soft_state(ss.raft_state);
+        }
+        let early = rd.take_messages();
+        self.send(early);
+
+        if !rd.snapshot().is_empty() {
+            self.install_snapshot(rd.snapshot().clone());
+        }
+        let committed = rd.take_committed_entries();
+        self.apply(committed);
+
+        let entries = rd.take_entries();
+        self.ctx.disk.append(&entries);
+        if let Some(hs) = rd.hs() {
+            self.ctx.disk.set_hard_state(hs);
+        }
+        // must_sync: new entries, a snapshot, or a changed term / vote (etcd's raft.MustSync).
+        if rd.must_sync() {
+            self.ctx.disk.sync().await;
+        }
+        if self.ctx.config.bugs.ack_before_commit {
+            self.ack_early(&entries);
+        }
+        let persisted = rd.take_persisted_messages();
+        self.send(persisted);
+        for rs in rd.take_read_states() {
+            if let Some(read) = self.reads.remove(&rs.request_ctx) {
+                self.ready_reads.push((rs.index, read));
+            }
+        }
+
+        let mut light = self.raw.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            let mut hs = self.raw.raft.hard_state();
+            hs.commit = commit;
+            // Commit-only changes need no fsync (etcd does not sync them either).
+            self.ctx.disk.set_hard_state(&hs);
+        }
+        let msgs = light.take_messages();
+        self.send(msgs);
+        let committed = light.take_committed_entries();
+        self.apply(committed);
+        self.raw.advance_apply();
+        self.serve_reads();
+        self.maybe_snapshot();
+        self.publish_status();
+    }
+
+    fn on_soft_state(&mut self, role: StateRole) {
+        let was_leader = self.role == StateRole::Leader;
+        self.role = role;
+        let id = self.ctx.config.id;
+        if role == StateRole::Leader {
+            self.ctx.invariants().record_leader(self.raw.raft.term, id);
+            if !was_leader {
+                let (now_ms, leases) = {
+                    let shared = self.ctx.shared();
+                    (shared.clock_ms(), shared.store.leases())
+                };
+                lock(&self.lessor).promote(now_ms, &leases);
+            }
+        } else if was_leader {
+            lock(&self.lessor).demote();
+            // Reads have no effect, so telling their clients to retry is always safe.
+            for (_, read) in std::mem::take(&mut self.reads) {
+                answer(Some(read.reply), not_leader_unavailable());
+            }
+            for (_, read) in std::mem::take(&mut self.ready_reads) {
+                answer(Some(read.reply), not_leader_unavailable());
+            }
+        }
+    }
+
+    fn install_snapshot(&mut self, snapshot: Snapshot) {
+        let id = self.ctx.config.id;
+        let index = snapshot.get_metadata().index;
+        debug_assert!(
+            index > self.applied,
+            "n{id}: snapshot {index} not ahead of applied {}",
+            self.applied
+        );
+        let store = Store::from_bytes(&snapshot.data)
+            .unwrap_or_else(|e| panic!("n{id}: snapshot {index} from the leader is corrupt: {e}"))
+            .with_bugs(StoreBugs {
+                compacted_read: self.ctx.config.bugs.compacted_read,
+            });
+        self.ctx.disk.install_snapshot(&snapshot);
+        self.ctx.shared().store = store;
+        self.applied = index;
+        self.last_snapshot_index = index;
+        // Proposals inside the snapshot may or may not be in it: their outcome is unknown to us, so their
+        // clients get no answer (a timeout = unknown outcome), never a wrong one.
+        self.waiters = self.waiters.split_off(&(index + 1));
+        self.notify_revision();
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>) {
+        if entries.is_empty() {
+            return;
+        }
+        for entry in &entries {
+            if entry.index <= self.applied {
+                continue;
+            }
+            debug_assert_eq!(entry.index, self.applied + 1, "applying out of order");
+            let applied = {
+                let mut shared = self.ctx.shared();
+                let now_ms = shared.clock_ms();
+                let mut lessor = lock(&self.lessor);
+                apply_to_store(
+                    &self.ctx,
+                    &mut shared.store,
+                    entry,
+                    Some((&mut lessor, now_ms)),
+                )
+            };
+            self.applied = entry.index;
+            if let Some(waiter) = self.waiters.remove(&entry.index) {
+                match applied {
+                    Some((id, request, response)) if id == waiter.id => {
+                        let response = self.adjust_response(&request, response);
+                        answer(waiter.reply, KvReply::Ok(response));
+                    }
+                    // Another entry was committed at our index: ours is gone for good.
+                    _ => answer(waiter.reply, dropped()),
+                }
+            }
+        }
+        self.notify_revision();
+    }
+
+    /// `LeaseTimeToLive` reports the remaining TTL from the primary lessor's clock, as etcd's leader does.
+    fn adjust_response(&self, request: &Request, response: Response) -> Response {
+        match (request, response) {
+            (
+                Request::LeaseTimeToLive { id, .. },
+                Response::LeaseTimeToLive {
+                    revision,
+                    id: rid,
+                    ttl_s,
+                    granted_ttl_s,
+                    keys,
+                },
+            ) => {
+                let now_ms = self.ctx.shared().clock_ms();
+                let remaining = lock(&self.lessor).remaining_s(now_ms, *id);
+                Response::LeaseTimeToLive {
+                    revision,
+                    id: rid,
+                    ttl_s: if ttl_s > 0 {
+                        remaining.unwrap_or(ttl_s)
+                    } else {
+                        ttl_s
+                    },
+                    granted_ttl_s,
+                    keys,
+                }
+            }
+            (_, response) => response,
+        }
+    }
+
+    /// Planted bug `ack_before_commit`: answer writes once they are in our own log.
+    fn ack_early(&mut self, entries: &[Entry]) {
+        for entry in entries {
+            let Some(waiter) = self.waiters.get_mut(&entry.index) else {
+                continue;
+            };
+            let Some(reply) = waiter.reply.take() else {
+                continue;
+            };
+            let mut speculative = self.ctx.shared().store.clone();
+            let response = speculative.apply(&waiter.request);
+            let _ = reply.send(KvReply::Ok(response));
+        }
+    }
+
+    fn serve_reads(&mut self) {
+        if self.ready_reads.is_empty() {
+            return;
+        }
+        let applied = self.applied;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ready_reads)
+            .into_iter()
+            .partition(|(index, _)| *index <= applied);
+        self.ready_reads = waiting;
+        let shared = self.ctx.shared();
+        for (_, read) in ready {
+            let response = shared.store.range(&read.request);
+            let _ = read.reply.send(KvReply::Ok(response));
+        }
+    }
+
+    fn maybe_snapshot(&mut self) {
+        let every = self.ctx.config.snapshot_entries;
+        if every == 0 || self.applied < self.last_snapshot_index + every {
+            return;
+        }
+        let data = self.ctx.shared().store.to_bytes();
+        // Keep a tail of the log so a follower that is only slightly behind catches up by appends, not by
+        // a snapshot transfer (etcd keeps SnapshotCatchUpEntries for the same reason).
+        let compact_to = self.applied.saturating_sub(every / 2);
+        self.ctx.disk.save_snapshot(self.applied, data, compact_to);
+        self.last_snapshot_index = self.applied;
+    }
+
+    /// tokio's `watch` channel picks a notification shard with an unseeded RNG, which breaks replay;
+    /// `Notify` wakes its waiters in registration order.
+    fn notify_revision(&self) {
+        self.apply_notify.notify_waiters();
+    }
+
+    fn publish_status(&self) {
+        let raft = &self.raw.raft;
+        let commit = raft.raft_log.committed;
+        let id = self.ctx.config.id;
+        if self.applied > commit {
+            self.ctx
+                .invariants()
+                .record(InvariantViolation::AppliedBeyondCommit {
+                    node: id,
+                    applied: self.applied,
+                    commit,
+                });
+        }
+        let mut shared = self.ctx.shared();
+        let revision = shared.store.revision();
+        let compact_revision = shared.store.compact_revision();
+        let status = &mut shared.status;
+        status.role = Role::from_raft(raft.state);
+        status.term = raft.term;
+        status.leader = self.leader_hint();
+        status.commit_index = commit;
+        status.applied_index = self.applied;
+        status.revision = revision;
+        status.compact_revision = compact_revision;
+        status.snapshot_index = self.last_snapshot_index;
+    }
+}
+
+fn answer(reply: Option<oneshot::Sender<KvReply>>, value: KvReply) {
+    if let Some(reply) = reply {
+        let _ = reply.send(value);
+    }
+}
+
+fn dropped() -> KvReply {
+    KvReply::Unavailable {
+        reason: "proposal dropped: another entry was committed at its index".into(),
+    }
+}
+
+fn not_leader_unavailable() -> KvReply {
+    KvReply::Unavailable {
+        reason: "leader changed before the read index was confirmed".into(),
+    }
+}

@@ -1,0 +1,867 @@
+//! Scenario files: what cluster to build, what the clients do, which faults the nemesis injects.
+//!
+//! A scenario is TOML (documented knob by knob in `scenarios/README.md`). Every section and every
+//! knob has a default, so an empty file is the default scenario. Unknown keys are errors (a typo
+//! must not silently become a default), and every validation error names the file, the field,
+//! the value and what is allowed, e.g. `scenarios/x.toml:3: cluster.nodes = 4: expected one of
+//! 1, 3, 5, 7`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A parsed and validated scenario.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Free text shown in reports.
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub cluster: ClusterKnobs,
+    #[serde(default)]
+    pub workload: WorkloadKnobs,
+    #[serde(default)]
+    pub faults: FaultKnobs,
+    /// Planted bugs to switch on, by name (see `crate::bugs`): `stale_read = true`.
+    #[serde(default)]
+    pub bugs: BTreeMap<String, bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterKnobs {
+    /// Number of Raft members: 1, 3, 5 or 7.
+    pub nodes: usize,
+    /// Simulated time between two Raft ticks.
+    pub tick_ms: u64,
+    /// Ticks without a heartbeat before a follower campaigns (raft-rs `election_tick`).
+    pub election_tick: usize,
+    /// Ticks between two leader heartbeats (raft-rs `heartbeat_tick`).
+    pub heartbeat_tick: usize,
+    /// Applied entries between two snapshots (and log compactions) on each node.
+    pub snapshot_entries: u64,
+    /// Simulated time one fsync takes.
+    pub fsync_latency_ms: u64,
+    /// One-way network latency, drawn uniformly in `[net_latency_min_ms, net_latency_max_ms]`.
+    pub net_latency_min_ms: u64,
+    pub net_latency_max_ms: u64,
+}
+
+impl Default for ClusterKnobs {
+    fn default() -> Self {
+        Self {
+            nodes: 3,
+            tick_ms: 100,
+            election_tick: 10,
+            heartbeat_tick: 2,
+            snapshot_entries: 500,
+            fsync_latency_ms: 1,
+            net_latency_min_ms: 1,
+            net_latency_max_ms: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkloadKnobs {
+    /// Concurrent client tasks issuing operations (one operation in flight each).
+    pub clients: usize,
+    /// Size of the key space (`k000`, `k001`, ...); prefixes group keys by all but the last digit.
+    pub keys: usize,
+    /// Simulated time the clients run before the final heal-and-settle phase.
+    pub duration_ms: u64,
+    /// Per-RPC timeout; a write that times out has an unknown outcome.
+    pub request_timeout_ms: u64,
+    /// Attempts per operation on `NotLeader` / `Unavailable` replies before giving up (`fail`).
+    pub attempts_max: u32,
+    /// Pause after a `NotLeader`-without-hint or `Unavailable` reply before the next attempt.
+    pub retry_backoff_ms: u64,
+    /// Each client sleeps a uniform `[0, think_ms_max]` between two operations.
+    pub think_ms_max: u64,
+    /// TTL of the leases clients grant.
+    pub lease_ttl_s: i64,
+    /// Historic reads go back uniformly up to this many revisions from the last one seen.
+    pub historic_depth_revisions: i64,
+    /// Compactions target a revision this many revisions behind the last one seen.
+    pub compact_depth_revisions: i64,
+    /// Relative weights of the operation kinds.
+    pub mix: OpMix,
+    /// Watcher tasks (each polls one key or prefix).
+    pub watchers: usize,
+    /// Simulated time one watch poll may wait for events.
+    pub watch_wait_ms: u64,
+    /// Probability that a watcher drops its stream after a poll and resumes from last revision + 1.
+    pub watch_reconnect_probability: f64,
+    /// Probability that a watch starts from a past revision instead of the current one.
+    pub watch_from_past_probability: f64,
+}
+
+impl Default for WorkloadKnobs {
+    fn default() -> Self {
+        Self {
+            clients: 8,
+            keys: 16,
+            duration_ms: 20_000,
+            request_timeout_ms: 1_000,
+            attempts_max: 6,
+            retry_backoff_ms: 100,
+            think_ms_max: 20,
+            lease_ttl_s: 3,
+            historic_depth_revisions: 10,
+            compact_depth_revisions: 20,
+            mix: OpMix::default(),
+            watchers: 2,
+            watch_wait_ms: 500,
+            watch_reconnect_probability: 0.05,
+            watch_from_past_probability: 0.3,
+        }
+    }
+}
+
+/// Relative weights of operation kinds; 0 disables a kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpMix {
+    pub put: u32,
+    pub get: u32,
+    pub get_prefix: u32,
+    pub get_historic: u32,
+    pub get_serializable: u32,
+    pub delete: u32,
+    pub txn_create: u32,
+    pub txn_cas: u32,
+    pub txn_multi: u32,
+    pub lease_grant: u32,
+    pub lease_put: u32,
+    pub lease_keepalive: u32,
+    pub lease_revoke: u32,
+    pub lease_ttl: u32,
+    pub compact: u32,
+}
+
+impl Default for OpMix {
+    fn default() -> Self {
+        Self {
+            put: 20,
+            get: 15,
+            get_prefix: 6,
+            get_historic: 4,
+            get_serializable: 4,
+            delete: 4,
+            txn_create: 4,
+            txn_cas: 6,
+            txn_multi: 2,
+            lease_grant: 2,
+            lease_put: 3,
+            lease_keepalive: 3,
+            lease_revoke: 1,
+            lease_ttl: 1,
+            compact: 1,
+        }
+    }
+}
+
+impl OpMix {
+    /// `(name, weight)` in a fixed order; the workload draws from it.
+    pub fn weights(&self) -> [(&'static str, u32); 15] {
+        [
+            ("put", self.put),
+            ("get", self.get),
+            ("get_prefix", self.get_prefix),
+            ("get_historic", self.get_historic),
+            ("get_serializable", self.get_serializable),
+            ("delete", self.delete),
+            ("txn_create", self.txn_create),
+            ("txn_cas", self.txn_cas),
+            ("txn_multi", self.txn_multi),
+            ("lease_grant", self.lease_grant),
+            ("lease_put", self.lease_put),
+            ("lease_keepalive", self.lease_keepalive),
+            ("lease_revoke", self.lease_revoke),
+            ("lease_ttl", self.lease_ttl),
+            ("compact", self.compact),
+        ]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultKnobs {
+    /// Mean simulated time between two random faults (exponential gaps); 0 = no random faults.
+    pub interval_ms: u64,
+    /// No random fault starts before this time.
+    pub start_ms: u64,
+    /// A random fault lasts uniformly `[duration_min_ms, duration_max_ms]` before it is healed.
+    pub duration_min_ms: u64,
+    pub duration_max_ms: u64,
+    /// Relative weights of random fault kinds.
+    pub weights: FaultWeights,
+    /// Probability that a crash also tears the unsynced tail of the disk (keeps a random prefix).
+    pub torn_probability: f64,
+    /// Message loss rate during a packet-loss burst.
+    pub packet_loss_rate: f64,
+    /// Upper bound of the one-way latency during a latency spike.
+    pub latency_spike_ms: u64,
+    /// Clock skew faults shift a node's lessor clock by up to this much, either way.
+    pub clock_skew_ms_max: i64,
+    /// After the workload: heal everything and let the cluster settle this long before reading
+    /// the final state of every node.
+    pub settle_ms: u64,
+    /// Explicit faults at fixed times, in addition to the random ones.
+    pub timeline: Vec<TimelineFault>,
+}
+
+impl Default for FaultKnobs {
+    fn default() -> Self {
+        Self {
+            interval_ms: 4_000,
+            start_ms: 2_000,
+            duration_min_ms: 1_000,
+            duration_max_ms: 4_000,
+            weights: FaultWeights::default(),
+            torn_probability: 0.5,
+            packet_loss_rate: 0.2,
+            latency_spike_ms: 300,
+            clock_skew_ms_max: 1_000,
+            settle_ms: 5_000,
+            timeline: Vec::new(),
+        }
+    }
+}
+
+/// Relative weights of the random fault kinds; 0 disables a kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultWeights {
+    pub partition_random: u32,
+    pub isolate_leader: u32,
+    pub isolate_one: u32,
+    pub bridge: u32,
+    pub one_way: u32,
+    pub crash_one: u32,
+    pub crash_leader: u32,
+    pub crash_majority: u32,
+    pub pause: u32,
+    pub packet_loss: u32,
+    pub latency: u32,
+    pub clock_skew: u32,
+}
+
+impl Default for FaultWeights {
+    fn default() -> Self {
+        Self {
+            partition_random: 3,
+            isolate_leader: 3,
+            isolate_one: 2,
+            bridge: 1,
+            one_way: 1,
+            crash_one: 2,
+            crash_leader: 2,
+            crash_majority: 1,
+            pause: 2,
+            packet_loss: 1,
+            latency: 1,
+            clock_skew: 1,
+        }
+    }
+}
+
+impl FaultWeights {
+    pub fn weights(&self) -> [(FaultKind, u32); 12] {
+        [
+            (FaultKind::PartitionRandom, self.partition_random),
+            (FaultKind::IsolateLeader, self.isolate_leader),
+            (FaultKind::IsolateOne, self.isolate_one),
+            (FaultKind::Bridge, self.bridge),
+            (FaultKind::OneWay, self.one_way),
+            (FaultKind::CrashOne, self.crash_one),
+            (FaultKind::CrashLeader, self.crash_leader),
+            (FaultKind::CrashMajority, self.crash_majority),
+            (FaultKind::Pause, self.pause),
+            (FaultKind::PacketLoss, self.packet_loss),
+            (FaultKind::Latency, self.latency),
+            (FaultKind::ClockSkew, self.clock_skew),
+        ]
+    }
+}
+
+/// What a fault does. Random faults pick their targets themselves; timeline faults may name them
+/// (`nodes`, 1-based ids), and the kinds that need targets fall back to random ones if they don't.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// A random majority / minority split (`nodes` = the minority, if given).
+    PartitionRandom,
+    /// The current leader alone on one side.
+    IsolateLeader,
+    /// One node (`nodes[0]` or random) alone on one side.
+    IsolateOne,
+    /// Two halves that cannot talk to each other but both talk to one bridge node (`nodes[0]`).
+    Bridge,
+    /// `nodes` (or one random node) cannot send to the others; they can still send to it.
+    OneWay,
+    /// Kill one node (`nodes[0]` or random), losing its unsynced writes; restart it at the end.
+    CrashOne,
+    /// Kill the current leader.
+    CrashLeader,
+    /// Kill a majority at once (`nodes`, or random).
+    CrashMajority,
+    /// Pause (SIGSTOP-like) `nodes` or one random node.
+    Pause,
+    /// Drop messages at `rate` (or `faults.packet_loss_rate`).
+    PacketLoss,
+    /// Raise one-way latency up to `latency_ms` (or `faults.latency_spike_ms`).
+    Latency,
+    /// Shift the lessor clock of `nodes[0]` (or a random node) by `skew_ms` (or a random amount).
+    ClockSkew,
+    /// Heal everything now: network, restart crashed nodes, resume paused ones, reset clocks.
+    HealAll,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 13] = [
+        FaultKind::PartitionRandom,
+        FaultKind::IsolateLeader,
+        FaultKind::IsolateOne,
+        FaultKind::Bridge,
+        FaultKind::OneWay,
+        FaultKind::CrashOne,
+        FaultKind::CrashLeader,
+        FaultKind::CrashMajority,
+        FaultKind::Pause,
+        FaultKind::PacketLoss,
+        FaultKind::Latency,
+        FaultKind::ClockSkew,
+        FaultKind::HealAll,
+    ];
+
+    /// The name used in scenario files and `fault` records.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::PartitionRandom => "partition_random",
+            FaultKind::IsolateLeader => "isolate_leader",
+            FaultKind::IsolateOne => "isolate_one",
+            FaultKind::Bridge => "bridge",
+            FaultKind::OneWay => "one_way",
+            FaultKind::CrashOne => "crash_one",
+            FaultKind::CrashLeader => "crash_leader",
+            FaultKind::CrashMajority => "crash_majority",
+            FaultKind::Pause => "pause",
+            FaultKind::PacketLoss => "packet_loss",
+            FaultKind::Latency => "latency",
+            FaultKind::ClockSkew => "clock_skew",
+            FaultKind::HealAll => "heal_all",
+        }
+    }
+}
+
+/// One explicit fault: `[[faults.timeline]]` with `at_ms`, `kind` and kind-specific fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineFault {
+    /// Simulated time since the start of the run.
+    pub at_ms: u64,
+    pub kind: FaultKind,
+    /// Target nodes (1-based); empty = chosen at random (or the leader, for `*_leader`).
+    #[serde(default)]
+    pub nodes: Vec<u64>,
+    /// How long until this fault is healed; absent = until the end of the workload.
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    /// Crashes: tear the unsynced tail; absent = drawn with `faults.torn_probability`.
+    #[serde(default)]
+    pub torn: Option<bool>,
+    /// `packet_loss`: loss rate in `[0, 1)`.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// `latency`: upper bound of the one-way latency.
+    #[serde(default)]
+    pub latency_ms: Option<u64>,
+    /// `clock_skew`: signed shift of the lessor clock.
+    #[serde(default)]
+    pub skew_ms: Option<i64>,
+}
+
+/// A scenario file that could not be read, parsed or validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub file: String,
+    /// 1-based line of the offending text, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file, line, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+impl Scenario {
+    /// Reads, parses and validates a scenario file.
+    pub fn load(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
+        let file = path.display().to_string();
+        let source = std::fs::read_to_string(path).map_err(|error| ScenarioError {
+            file: file.clone(),
+            line: None,
+            message: format!("cannot read: {error}"),
+        })?;
+        Scenario::parse(&file, &source)
+    }
+
+    /// Parses and validates scenario text; `file` only names it in errors.
+    pub fn parse(file: &str, source: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(source).map_err(|error| ScenarioError {
+            file: file.to_string(),
+            line: error.span().map(|span| line_of_offset(source, span.start)),
+            message: error.message().trim_end().to_string(),
+        })?;
+        scenario.validate().map_err(|invalid| ScenarioError {
+            file: file.to_string(),
+            line: locate(source, &invalid.field),
+            message: format!(
+                "{} = {}: {}",
+                invalid.field, invalid.value, invalid.expected
+            ),
+        })?;
+        Ok(scenario)
+    }
+
+    /// The planted bugs switched on. Names were checked by [`Scenario::validate`].
+    pub fn bugs(&self) -> Result<crate::bugs::Bugs, String> {
+        let mut bugs = crate::bugs::Bugs::default();
+        for (name, on) in &self.bugs {
+            if *on {
+                bugs.enable(name)?;
+            }
+        }
+        Ok(bugs)
+    }
+
+    /// Checks every value against its allowed range. The first violation is reported.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let c = &self.cluster;
+        check(
+            [1, 3, 5, 7].contains(&c.nodes),
+            "cluster.nodes",
+            c.nodes,
+            "expected one of 1, 3, 5, 7",
+        )?;
+        check(
+            (1..=10_000).contains(&c.tick_ms),
+            "cluster.tick_ms",
+            c.tick_ms,
+            "expected 1..=10000",
+        )?;
+        check(
+            (1..=1_000).contains(&c.heartbeat_tick),
+            "cluster.heartbeat_tick",
+            c.heartbeat_tick,
+            "expected 1..=1000",
+        )?;
+        check(
+            c.election_tick > c.heartbeat_tick && c.election_tick <= 10_000,
+            "cluster.election_tick",
+            c.election_tick,
+            "expected greater than cluster.heartbeat_tick and at most 10000",
+        )?;
+        check(
+            (10..=1_000_000).contains(&c.snapshot_entries),
+            "cluster.snapshot_entries",
+            c.snapshot_entries,
+            "expected 10..=1000000",
+        )?;
+        check(
+            c.fsync_latency_ms <= 10_000,
+            "cluster.fsync_latency_ms",
+            c.fsync_latency_ms,
+            "expected 0..=10000",
+        )?;
+        check(
+            c.net_latency_max_ms <= 10_000,
+            "cluster.net_latency_max_ms",
+            c.net_latency_max_ms,
+            "expected 0..=10000",
+        )?;
+        check(
+            c.net_latency_min_ms <= c.net_latency_max_ms,
+            "cluster.net_latency_min_ms",
+            c.net_latency_min_ms,
+            "expected at most cluster.net_latency_max_ms",
+        )?;
+
+        let w = &self.workload;
+        check(
+            (1..=256).contains(&w.clients),
+            "workload.clients",
+            w.clients,
+            "expected 1..=256",
+        )?;
+        check(
+            (1..=1_000).contains(&w.keys),
+            "workload.keys",
+            w.keys,
+            "expected 1..=1000",
+        )?;
+        check(
+            (1..=86_400_000).contains(&w.duration_ms),
+            "workload.duration_ms",
+            w.duration_ms,
+            "expected 1..=86400000 (one simulated day)",
+        )?;
+        check(
+            (10..=600_000).contains(&w.request_timeout_ms),
+            "workload.request_timeout_ms",
+            w.request_timeout_ms,
+            "expected 10..=600000",
+        )?;
+        check(
+            (1..=100).contains(&w.attempts_max),
+            "workload.attempts_max",
+            w.attempts_max,
+            "expected 1..=100",
+        )?;
+        check(
+            (1..=60_000).contains(&w.retry_backoff_ms),
+            "workload.retry_backoff_ms",
+            w.retry_backoff_ms,
+            "expected 1..=60000",
+        )?;
+        check(
+            w.think_ms_max <= 600_000,
+            "workload.think_ms_max",
+            w.think_ms_max,
+            "expected 0..=600000",
+        )?;
+        check(
+            (1..=3_600).contains(&w.lease_ttl_s),
+            "workload.lease_ttl_s",
+            w.lease_ttl_s,
+            "expected 1..=3600",
+        )?;
+        check(
+            (1..=1_000_000).contains(&w.historic_depth_revisions),
+            "workload.historic_depth_revisions",
+            w.historic_depth_revisions,
+            "expected 1..=1000000",
+        )?;
+        check(
+            (1..=1_000_000).contains(&w.compact_depth_revisions),
+            "workload.compact_depth_revisions",
+            w.compact_depth_revisions,
+            "expected 1..=1000000",
+        )?;
+        let mix_total: u64 = w
+            .mix
+            .weights()
+            .iter()
+            .map(|(_, weight)| u64::from(*weight))
+            .sum();
+        check(
+            mix_total > 0,
+            "workload.mix",
+            "all 0",
+            "expected at least one weight above 0",
+        )?;
+        for (name, weight) in w.mix.weights() {
+            check(
+                weight <= 1_000_000,
+                &format!("workload.mix.{name}"),
+                weight,
+                "expected 0..=1000000",
+            )?;
+        }
+        check(
+            w.watchers <= 64,
+            "workload.watchers",
+            w.watchers,
+            "expected 0..=64",
+        )?;
+        check(
+            (1..=600_000).contains(&w.watch_wait_ms),
+            "workload.watch_wait_ms",
+            w.watch_wait_ms,
+            "expected 1..=600000",
+        )?;
+        check_probability(
+            "workload.watch_reconnect_probability",
+            w.watch_reconnect_probability,
+        )?;
+        check_probability(
+            "workload.watch_from_past_probability",
+            w.watch_from_past_probability,
+        )?;
+
+        let f = &self.faults;
+        check(
+            f.interval_ms <= 86_400_000,
+            "faults.interval_ms",
+            f.interval_ms,
+            "expected 0..=86400000",
+        )?;
+        check(
+            (1..=86_400_000).contains(&f.duration_max_ms),
+            "faults.duration_max_ms",
+            f.duration_max_ms,
+            "expected 1..=86400000",
+        )?;
+        check(
+            f.duration_min_ms <= f.duration_max_ms,
+            "faults.duration_min_ms",
+            f.duration_min_ms,
+            "expected at most faults.duration_max_ms",
+        )?;
+        let fault_total: u64 = f
+            .weights
+            .weights()
+            .iter()
+            .map(|(_, weight)| u64::from(*weight))
+            .sum();
+        check(
+            f.interval_ms == 0 || fault_total > 0,
+            "faults.weights",
+            "all 0",
+            "expected at least one weight above 0 when faults.interval_ms > 0",
+        )?;
+        check_probability("faults.torn_probability", f.torn_probability)?;
+        check(
+            (0.0..1.0).contains(&f.packet_loss_rate),
+            "faults.packet_loss_rate",
+            f.packet_loss_rate,
+            "expected 0 <= rate < 1",
+        )?;
+        check(
+            f.latency_spike_ms <= 60_000,
+            "faults.latency_spike_ms",
+            f.latency_spike_ms,
+            "expected 0..=60000",
+        )?;
+        check(
+            (0..=3_600_000).contains(&f.clock_skew_ms_max),
+            "faults.clock_skew_ms_max",
+            f.clock_skew_ms_max,
+            "expected 0..=3600000",
+        )?;
+        check(
+            f.settle_ms <= 3_600_000,
+            "faults.settle_ms",
+            f.settle_ms,
+            "expected 0..=3600000",
+        )?;
+        for (index, fault) in f.timeline.iter().enumerate() {
+            self.validate_timeline_fault(index, fault)?;
+        }
+
+        for name in self.bugs.keys() {
+            let known: Vec<&str> = crate::bugs::BUG_LIST
+                .iter()
+                .map(|(known, _)| *known)
+                .collect();
+            check(
+                known.contains(&name.as_str()),
+                &format!("bugs.{name}"),
+                "true",
+                &format!("unknown bug; expected one of {}", known.join(", ")),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn validate_timeline_fault(&self, index: usize, fault: &TimelineFault) -> Result<(), Invalid> {
+        let at = |field: &str| format!("faults.timeline[{index}].{field}");
+        let nodes = self.cluster.nodes as u64;
+        check(
+            fault.at_ms <= self.workload.duration_ms,
+            &at("at_ms"),
+            fault.at_ms,
+            "expected at most workload.duration_ms",
+        )?;
+        for node in &fault.nodes {
+            check(
+                (1..=nodes).contains(node),
+                &at("nodes"),
+                node,
+                &format!("expected node ids in 1..={nodes}"),
+            )?;
+        }
+        let mut sorted = fault.nodes.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        check(
+            sorted.len() == fault.nodes.len(),
+            &at("nodes"),
+            format!("{:?}", fault.nodes),
+            "expected distinct ids",
+        )?;
+        check(
+            sorted.len() < self.cluster.nodes
+                || fault.nodes.is_empty()
+                || fault.kind == FaultKind::Pause,
+            &at("nodes"),
+            format!("{:?}", fault.nodes),
+            "expected fewer nodes than the cluster has",
+        )?;
+        let needs_three = matches!(
+            fault.kind,
+            FaultKind::Bridge | FaultKind::PartitionRandom | FaultKind::CrashMajority
+        );
+        check(
+            !needs_three || nodes >= 3,
+            &at("kind"),
+            fault.kind.name(),
+            "expected a cluster of at least 3 nodes for this kind",
+        )?;
+        if let Some(duration_ms) = fault.duration_ms {
+            check(
+                duration_ms >= 1,
+                &at("duration_ms"),
+                duration_ms,
+                "expected at least 1",
+            )?;
+        }
+        if let Some(rate) = fault.rate {
+            check(
+                fault.kind == FaultKind::PacketLoss,
+                &at("rate"),
+                rate,
+                "only allowed with kind = \"packet_loss\"",
+            )?;
+            check(
+                (0.0..1.0).contains(&rate),
+                &at("rate"),
+                rate,
+                "expected 0 <= rate < 1",
+            )?;
+        }
+        if let Some(latency_ms) = fault.latency_ms {
+            check(
+                fault.kind == FaultKind::Latency,
+                &at("latency_ms"),
+                latency_ms,
+                "only allowed with kind = \"latency\"",
+            )?;
+            check(
+                latency_ms <= 60_000,
+                &at("latency_ms"),
+                latency_ms,
+                "expected 0..=60000",
+            )?;
+        }
+        if let Some(skew_ms) = fault.skew_ms {
+            check(
+                fault.kind == FaultKind::ClockSkew,
+                &at("skew_ms"),
+                skew_ms,
+                "only allowed with kind = \"clock_skew\"",
+            )?;
+            check(
+                skew_ms.abs() <= 3_600_000,
+                &at("skew_ms"),
+                skew_ms,
+                "expected -3600000..=3600000",
+            )?;
+        }
+        if let Some(torn) = fault.torn {
+            let crash = matches!(
+                fault.kind,
+                FaultKind::CrashOne | FaultKind::CrashLeader | FaultKind::CrashMajority
+            );
+            check(crash, &at("torn"), torn, "only allowed with a crash kind")?;
+        }
+        if fault.kind == FaultKind::CrashMajority && !fault.nodes.is_empty() {
+            check(
+                fault.nodes.len() > self.cluster.nodes / 2,
+                &at("nodes"),
+                format!("{:?}", fault.nodes),
+                "expected a majority of the cluster",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A value outside its allowed range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    /// Dotted path, e.g. `cluster.nodes` or `faults.timeline[2].nodes`.
+    pub field: String,
+    pub value: String,
+    pub expected: String,
+}
+
+fn check(ok: bool, field: &str, value: impl fmt::Display, expected: &str) -> Result<(), Invalid> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid {
+            field: field.to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+        })
+    }
+}
+
+fn check_probability(field: &str, value: f64) -> Result<(), Invalid> {
+    check(
+        (0.0..=1.0).contains(&value),
+        field,
+        value,
+        "expected a probability in 0..=1",
+    )
+}
+
+fn line_of_offset(source: &str, offset: usize) -> usize {
+    let offset = offset.min(source.len());
+    source.as_bytes()[..offset]
+        .iter()
+        .filter(|byte| **byte == b'\n')
+        .count()
+        + 1
+}
+
+/// Best-effort line of `section.key` (or `faults.timeline[i].key`) in the source, for errors.
+/// Plain line scanning: scenario files are simple tables, and a miss only drops the line number.
+fn locate(source: &str, field: &str) -> Option<usize> {
+    let (path, key) = field.rsplit_once('.')?;
+    let (table, wanted_index) = match path.split_once('[') {
+        Some((table, rest)) => (table, rest.trim_end_matches(']').parse::<usize>().ok()),
+        None => (path, None),
+    };
+    let mut current = String::new();
+    let mut array_index: Option<usize> = None;
+    let mut arrays_seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut key_line = None;
+    for (number, raw) in source.lines().enumerate() {
+        let line = raw.trim();
+        if let Some(name) = line.strip_prefix("[[").and_then(|l| l.split("]]").next()) {
+            current = name.trim().to_string();
+            let seen = arrays_seen.entry(current.clone()).or_insert(0);
+            array_index = Some(*seen);
+            *seen += 1;
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+            current = name.trim().to_string();
+            array_index = None;
+            continue;
+        }
+        let in_place =
+            current == table && wanted_index.is_none_or(|wanted| array_index == Some(wanted));
+        let name = line.split('=').next().map(str::trim);
+        if in_place && name == Some(key) {
+            return Some(number + 1);
+        }
+        // A whole-table error such as `workload.mix`: point at the table header.
+        if key_line.is_none() && current == field {
+            key_line = Some(number);
+        }
+    }
+    key_line
+}

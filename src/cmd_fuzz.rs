@@ -1,0 +1,470 @@
+//! `kvsim fuzz`: many seeds in parallel workers, a report for every failing seed, and one line
+//! that replays it.
+//!
+//! Every seed runs on a fresh OS thread with a fresh madsim runtime (inside `runner::run`), so no
+//! state leaks between seeds; workers only decide which seed runs next.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use kvsim_sim::runner;
+use kvsim_sim::scenario::Scenario;
+use serde::Serialize;
+
+use crate::cmd_run::{load_scenario, scenario_name, write_outputs, write_scenario};
+use crate::exit::Exit;
+use crate::verdict::judge;
+use crate::{report_files, swarm};
+
+#[derive(Args)]
+pub struct FuzzArgs {
+    /// The scenario every seed runs (unless --swarm).
+    #[arg(long, value_name = "FILE", required_unless_present = "swarm")]
+    pub scenario: Option<PathBuf>,
+    /// Draw each seed's knobs (cluster size, workload mix, fault kinds and rates) from the seed
+    /// itself, starting from --scenario if given, else from the defaults.
+    #[arg(long)]
+    pub swarm: bool,
+    /// Seed range `A..B` (B excluded) or a single seed `A`.
+    #[arg(long, value_name = "A..B", value_parser = parse_seed_range)]
+    pub seeds: SeedRange,
+    /// Parallel workers; default one per core.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Run only the I-th (1-based) of N disjoint slices of the seed range (seed ≡ I-1 mod N), so a
+    /// CI matrix can spread one campaign over machines.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Stop starting new seeds after this much wall time (e.g. 90s, 40m, 2h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub time_budget: Option<Duration>,
+    /// Switch on a planted bug in the simulated server (repeatable).
+    #[arg(long = "bug", value_name = "NAME")]
+    pub bugs: Vec<String>,
+    /// Stop at the first violation.
+    #[arg(long)]
+    pub stop_on_first: bool,
+    /// Where the campaign's directory goes.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub out: PathBuf,
+    /// Time budget of each seed's linearizability check, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub check_timeout: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+fn parse_seed_range(text: &str) -> Result<SeedRange, String> {
+    let parse = |part: &str| part.trim().parse::<u64>().map_err(|_| format!("expected A..B or A with whole numbers, got {text:?}"));
+    match text.split_once("..") {
+        Some((a, b)) => {
+            let (start, end) = (parse(a)?, parse(b)?);
+            if start >= end {
+                return Err(format!("empty seed range {text:?}: expected A < B"));
+            }
+            Ok(SeedRange { start, end })
+        }
+        None => {
+            let start = parse(text)?;
+            Ok(SeedRange { start, end: start.checked_add(1).ok_or("seed too large")? })
+        }
+    }
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let error = || format!("expected I/N with 1 <= I <= N, got {text:?}");
+    let (index, count) = text.split_once('/').ok_or_else(error)?;
+    let index: u64 = index.trim().parse().map_err(|_| error())?;
+    let count: u64 = count.trim().parse().map_err(|_| error())?;
+    if index == 0 || index > count {
+        return Err(error());
+    }
+    Ok(Shard { index, count })
+}
+
+/// `90s`, `40m`, `2h`, `1h30m`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let error = || format!("expected a duration like 90s, 40m, 2h or 1h30m, got {text:?}");
+    let mut total_s = 0u64;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let value: u64 = number.parse().map_err(|_| error())?;
+        number.clear();
+        total_s += value * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(error()),
+        };
+    }
+    if !number.is_empty() {
+        total_s += number.parse::<u64>().map_err(|_| error())?;
+    }
+    if total_s == 0 {
+        return Err(error());
+    }
+    Ok(Duration::from_secs(total_s))
+}
+
+/// The seeds a campaign runs, in order.
+fn campaign_seeds(range: SeedRange, shard: Option<Shard>) -> Vec<u64> {
+    (range.start..range.end)
+        .filter(|seed| shard.is_none_or(|shard| (seed - range.start) % shard.count == shard.index - 1))
+        .collect()
+}
+
+/// One seed's line in the campaign summary.
+#[derive(Clone, Debug, Serialize)]
+struct SeedResult {
+    seed: u64,
+    status: String,
+    properties: Vec<String>,
+    ops: u64,
+    simulated_ms: u64,
+    wall_ms: u128,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replay: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub fn main(args: FuzzArgs) -> Result<Exit> {
+    let base = match &args.scenario {
+        Some(path) => load_scenario(path, &args.bugs)?,
+        None => {
+            let mut scenario = Scenario::default();
+            for bug in &args.bugs {
+                scenario.bugs.insert(bug.clone(), true);
+            }
+            scenario.bugs().map_err(|error| anyhow::anyhow!("--bug: {error}"))?;
+            scenario
+        }
+    };
+    let seeds = campaign_seeds(args.seeds, args.shard);
+    if seeds.is_empty() {
+        bail!("the shard selects no seed of {}..{}", args.seeds.start, args.seeds.end);
+    }
+    let name = match (&args.scenario, args.swarm) {
+        (_, true) => "swarm".to_string(),
+        (Some(path), false) => scenario_name(path),
+        (None, false) => unreachable!("clap requires --scenario without --swarm"),
+    };
+    let mut id = format!("fuzz-{name}-{}-{}", args.seeds.start, args.seeds.end);
+    if let Some(shard) = args.shard {
+        id.push_str(&format!("-shard-{}-of-{}", shard.index, shard.count));
+    }
+    let dir = fresh_dir(&args.out, &id)?;
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let check_timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
+    eprintln!("campaign {} — {} seeds, {jobs} workers, output {}", id, seeds.len(), dir.display());
+
+    let progress = ProgressBar::new(seeds.len() as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  {msg}  [{elapsed_precise}]")
+            .expect("valid template"),
+    );
+    let next = AtomicUsize::new(0);
+    let violations = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let results: Mutex<Vec<SeedResult>> = Mutex::new(Vec::new());
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                if stop.load(Ordering::Relaxed) || args.time_budget.is_some_and(|budget| started.elapsed() >= budget) {
+                    break;
+                }
+                let Some(&seed) = seeds.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
+                let scenario = if args.swarm { swarm::draw(&base, seed) } else { base.clone() };
+                let result = run_seed(&scenario, seed, &dir, check_timeout);
+                if result.status == "violation" || result.status == "error" {
+                    let found = violations.fetch_add(1, Ordering::Relaxed) + 1;
+                    progress.set_message(format!("{found} violations"));
+                    progress.suspend(|| {
+                        eprintln!("seed {seed}: {} {}", result.status, result.properties.join(", "));
+                        if let Some(replay) = &result.replay {
+                            eprintln!("  replay: {replay}");
+                        }
+                    });
+                    if args.stop_on_first {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+                results.lock().expect("no worker panics holding the lock").push(result);
+                progress.inc(1);
+            });
+        }
+    });
+    progress.finish_and_clear();
+    let mut results = results.into_inner().expect("workers done");
+    results.sort_by_key(|result| result.seed);
+    let wall = started.elapsed();
+    let summary = summarize(&id, &results, wall, seeds.len());
+    print_summary(&summary, &results);
+    write_json(&dir.join("summary.json"), &summary)?;
+    std::fs::write(dir.join("junit.xml"), junit_xml(&id, &results, wall))
+        .with_context(|| format!("{}: cannot write junit.xml", dir.display()))?;
+    println!("reports: {}", dir.display());
+    let exit = if results.iter().any(|r| r.status == "error") {
+        Exit::BadInput
+    } else if results.iter().any(|r| r.status == "violation") {
+        Exit::Violation
+    } else if results.iter().any(|r| r.status == "unknown") {
+        Exit::Inconclusive
+    } else {
+        Exit::Ok
+    };
+    Ok(exit)
+}
+
+fn run_seed(scenario: &Scenario, seed: u64, dir: &Path, check_timeout: Duration) -> SeedResult {
+    let started = Instant::now();
+    let mut result = SeedResult {
+        seed,
+        status: "ok".into(),
+        properties: Vec::new(),
+        ops: 0,
+        simulated_ms: 0,
+        wall_ms: 0,
+        report_dir: None,
+        replay: None,
+        error: None,
+    };
+    match runner::run(scenario, seed) {
+        Err(error) => {
+            // A panic inside the simulation is an assertion of the simulated server or node firing,
+            // or a hang caught by the time limit: a finding, reported like a violation.
+            result.status = "violation".into();
+            result.properties = vec!["simulation.panic".into()];
+            result.error = Some(error.to_string());
+            let seed_dir = dir.join(format!("seed-{seed}"));
+            let written = write_scenario(&seed_dir, scenario).and_then(|()| {
+                let summary = serde_json::json!({ "seed": seed, "panic": error.to_string() });
+                write_json(&seed_dir.join("summary.json"), &summary)
+            });
+            if let Err(error) = written {
+                result.error = Some(format!("{error:#}"));
+            }
+            result.replay = Some(replay_line(&seed_dir));
+            result.report_dir = Some(seed_dir.display().to_string());
+        }
+        Ok(output) => {
+            let verdict = judge(&output.history, &output.invariant_violations, check_timeout);
+            result.ops = output.stats.ops;
+            result.simulated_ms = output.simulated_ms;
+            result.status = verdict.status.to_string();
+            result.properties = verdict.properties();
+            if verdict.status != "ok" {
+                let seed_dir = dir.join(format!("seed-{seed}"));
+                let written = write_outputs(&seed_dir, &output, &verdict)
+                    .and_then(|()| report_files::write_report(&seed_dir, &output, &verdict, &replay_line(&seed_dir)));
+                if let Err(error) = written {
+                    result.status = "error".into();
+                    result.error = Some(format!("{error:#}"));
+                }
+                result.replay = Some(replay_line(&seed_dir));
+                result.report_dir = Some(seed_dir.display().to_string());
+            }
+        }
+    }
+    result.wall_ms = started.elapsed().as_millis();
+    result
+}
+
+/// The command that re-runs a failing seed from its report directory and checks the bytes.
+pub fn replay_line(seed_dir: &Path) -> String {
+    format!("kvsim replay {}", seed_dir.display())
+}
+
+/// `out/id`, or `out/id-2`, `out/id-3`, ... if taken: a campaign never overwrites an earlier one.
+fn fresh_dir(out: &Path, id: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    for attempt in 1u32.. {
+        let name = if attempt == 1 { id.to_string() } else { format!("{id}-{attempt}") };
+        let dir = out.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(error).with_context(|| format!("{}: cannot create", dir.display())),
+        }
+    }
+    unreachable!("u32 attempts exhausted")
+}
+
+#[derive(Serialize)]
+struct CampaignSummary {
+    id: String,
+    seeds_planned: usize,
+    seeds_run: usize,
+    ok: usize,
+    violations: usize,
+    unknown: usize,
+    errors: usize,
+    violations_by_property: std::collections::BTreeMap<String, usize>,
+    wall_s: f64,
+    simulated_s: f64,
+    failing: Vec<SeedResult>,
+}
+
+fn summarize(id: &str, results: &[SeedResult], wall: Duration, planned: usize) -> CampaignSummary {
+    let count = |status: &str| results.iter().filter(|r| r.status == status).count();
+    let mut by_property = std::collections::BTreeMap::new();
+    for result in results {
+        for property in &result.properties {
+            *by_property.entry(property.clone()).or_insert(0) += 1;
+        }
+    }
+    CampaignSummary {
+        id: id.to_string(),
+        seeds_planned: planned,
+        seeds_run: results.len(),
+        ok: count("ok"),
+        violations: count("violation"),
+        unknown: count("unknown"),
+        errors: count("error"),
+        violations_by_property: by_property,
+        wall_s: wall.as_secs_f64(),
+        simulated_s: results.iter().map(|r| r.simulated_ms).sum::<u64>() as f64 / 1000.0,
+        failing: results.iter().filter(|r| r.status != "ok").cloned().collect(),
+    }
+}
+
+fn print_summary(summary: &CampaignSummary, results: &[SeedResult]) {
+    println!("seeds run       {:>8} of {}", summary.seeds_run, summary.seeds_planned);
+    println!("ok              {:>8}", summary.ok);
+    println!("violations      {:>8}", summary.violations);
+    for (property, count) in &summary.violations_by_property {
+        println!("  {property:<28} {count:>5}");
+    }
+    println!("unknown         {:>8}", summary.unknown);
+    println!("errors          {:>8}", summary.errors);
+    println!("wall time       {:>8.1} s", summary.wall_s);
+    println!(
+        "simulated time  {:>8.1} s ({:.0}× real time)",
+        summary.simulated_s,
+        summary.simulated_s / summary.wall_s.max(1e-9)
+    );
+    for result in results.iter().filter(|r| r.status != "ok") {
+        let what = if result.properties.is_empty() { result.status.clone() } else { result.properties.join(", ") };
+        println!("seed {}: {what}", result.seed);
+        if let Some(replay) = &result.replay {
+            println!("  replay: {replay}");
+        }
+    }
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("serializes");
+    std::fs::write(path, text + "\n").with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// JUnit XML: one test case per seed, a failure per violation, for CI dashboards.
+fn junit_xml(id: &str, results: &[SeedResult], wall: Duration) -> String {
+    let failures = results.iter().filter(|r| r.status == "violation" || r.status == "error").count();
+    let skipped = results.iter().filter(|r| r.status == "unknown").count();
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        xml,
+        "<testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+        escape_xml(id),
+        results.len(),
+        wall.as_secs_f64()
+    );
+    for result in results {
+        let _ = write!(
+            xml,
+            "  <testcase classname=\"{}\" name=\"seed-{}\" time=\"{:.3}\"",
+            escape_xml(id),
+            result.seed,
+            result.wall_ms as f64 / 1000.0
+        );
+        match result.status.as_str() {
+            "ok" => xml.push_str("/>\n"),
+            "unknown" => xml.push_str("><skipped message=\"checker budget exhausted\"/></testcase>\n"),
+            _ => {
+                let message = format!("{} {}", result.status, result.properties.join(", "));
+                let body = [result.replay.as_deref().unwrap_or(""), result.error.as_deref().unwrap_or("")].join("\n");
+                let _ = writeln!(
+                    xml,
+                    "><failure message=\"{}\">{}</failure></testcase>",
+                    escape_xml(&message),
+                    escape_xml(body.trim())
+                );
+            }
+        }
+    }
+    xml.push_str("</testsuite>\n");
+    xml
+}
+
+fn escape_xml(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_ranges_and_shards() {
+        assert_eq!(parse_seed_range("3..7"), Ok(SeedRange { start: 3, end: 7 }));
+        assert_eq!(parse_seed_range("5"), Ok(SeedRange { start: 5, end: 6 }));
+        assert!(parse_seed_range("7..3").is_err());
+        assert!(parse_seed_range("a..b").is_err());
+        assert_eq!(parse_shard("2/4"), Ok(Shard { index: 2, count: 4 }));
+        assert!(parse_shard("0/4").is_err() && parse_shard("5/4").is_err() && parse_shard("x").is_err());
+        let range = SeedRange { start: 10, end: 20 };
+        let mut union: Vec<u64> = (1..=3).flat_map(|i| campaign_seeds(range, Some(Shard { index: i, count: 3 }))).collect();
+        union.sort();
+        assert_eq!(union, (10..20).collect::<Vec<_>>(), "shards are disjoint and cover the range");
+        assert_eq!(campaign_seeds(range, Some(Shard { index: 1, count: 3 })), vec![10, 13, 16, 19]);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("40m"), Ok(Duration::from_secs(2400)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert!(parse_duration("").is_err() && parse_duration("5x").is_err() && parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn junit_escapes_and_counts() {
+        let result = SeedResult {
+            seed: 4,
+            status: "violation".into(),
+            properties: vec!["linearizability".into()],
+            ops: 1,
+            simulated_ms: 1,
+            wall_ms: 1,
+            report_dir: None,
+            replay: Some("kvsim replay <dir>".into()),
+            error: None,
+        };
+        let xml = junit_xml("c&d", &[result], Duration::from_secs(1));
+        assert!(xml.contains("failures=\"1\"") && xml.contains("c&amp;d") && xml.contains("&lt;dir&gt;"), "{xml}");
+    }
+}

@@ -1,0 +1,81 @@
+//! `kvsim replay DIR`: re-runs a seed from its report directory (the `scenario.toml` written
+//! beside it and the seed in `summary.json`), checks that the new history is byte-identical to the
+//! recorded one, and judges it again.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use kvsim_sim::runner;
+use kvsim_sim::scenario::Scenario;
+
+use crate::exit::Exit;
+use crate::verdict::judge;
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// A report directory written by `kvsim fuzz` or `kvsim run` (with scenario.toml, summary.json
+    /// and history.jsonl).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Time budget of the linearizability check, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub check_timeout: f64,
+}
+
+pub fn main(args: ReplayArgs) -> Result<Exit> {
+    let scenario_path = args.dir.join("scenario.toml");
+    let scenario = Scenario::load(&scenario_path).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let summary_path = args.dir.join("summary.json");
+    let seed = read_seed(&summary_path)?;
+    let output = runner::run(&scenario, seed).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let mut replayed = Vec::new();
+    runner::write_history(&mut replayed, &output).context("history serializes")?;
+    let history_path = args.dir.join("history.jsonl");
+    match std::fs::read(&history_path) {
+        Ok(recorded) if recorded == replayed => {
+            println!("seed {seed}: history identical to {} ({} bytes)", history_path.display(), recorded.len());
+        }
+        Ok(recorded) => {
+            let line = first_difference_line(&recorded, &replayed);
+            println!(
+                "seed {seed}: NOT DETERMINISTIC: the replayed history differs from {} from line {line} on",
+                history_path.display()
+            );
+            return Ok(Exit::Violation);
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            println!("seed {seed}: no recorded history to compare (the run panicked before writing one)");
+        }
+        Err(error) => return Err(error).with_context(|| format!("{}: cannot read", history_path.display())),
+    }
+    let verdict = judge(&output.history, &output.invariant_violations, Duration::from_secs_f64(args.check_timeout.max(0.001)));
+    match verdict.status {
+        "ok" => println!("verdict: ok"),
+        "unknown" => println!("verdict: unknown ({})", verdict.unknown_reason.as_deref().unwrap_or("budget")),
+        _ => {
+            println!("verdict: VIOLATION of {}", verdict.properties().join(", "));
+            for finding in &verdict.findings {
+                println!("  [{}] {}", finding.property, finding.message.lines().next().unwrap_or(""));
+            }
+        }
+    }
+    Ok(verdict.exit())
+}
+
+fn read_seed(path: &std::path::Path) -> Result<u64> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: expected a JSON summary", path.display()))?;
+    match value.get("seed").and_then(serde_json::Value::as_u64) {
+        Some(seed) => Ok(seed),
+        None => bail!("{}: expected a \"seed\" field with a whole number", path.display()),
+    }
+}
+
+/// 1-based line where two byte strings first differ.
+fn first_difference_line(a: &[u8], b: &[u8]) -> usize {
+    let same = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    1 + a[..same].iter().filter(|&&byte| byte == b'\n').count()
+}

@@ -1,0 +1,58 @@
+//! `kvsim`: deterministic simulation and consistency checking for Raft key-value stores.
+//!
+//! Exit codes, the same for every command: 0 all good, 1 a violation was found, 2 bad usage or
+//! input, 3 inconclusive (a budget ran out before a verdict).
+
+mod cmd_bench;
+mod cmd_check;
+mod cmd_fuzz;
+mod cmd_replay;
+mod cmd_run;
+mod exit;
+mod report;
+mod report_files;
+mod swarm;
+mod verdict;
+
+use clap::{Parser, Subcommand};
+use exit::Exit;
+
+#[derive(Parser)]
+#[command(name = "kvsim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check recorded histories for linearizability (kvsim JSONL, Jepsen register logs, porcupine kv logs).
+    Check(cmd_check::CheckArgs),
+    /// Run one seed of a scenario on the simulated cluster, write its history and verdict.
+    Run(cmd_run::RunArgs),
+    /// Run many seeds in parallel; write a report for every failing seed.
+    Fuzz(cmd_fuzz::FuzzArgs),
+    /// Re-run a failing seed from its report directory and confirm the history is byte-identical.
+    Replay(cmd_replay::ReplayArgs),
+    /// Measure the checker or the simulator.
+    Bench(cmd_bench::BenchArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => cmd_check::main(args),
+        Command::Run(args) => cmd_run::main(args),
+        Command::Fuzz(args) => cmd_fuzz::main(args),
+        Command::Replay(args) => cmd_replay::main(args),
+        Command::Bench(args) => cmd_bench::main(args),
+    };
+    let code = match result {
+        Ok(exit) => exit,
+        Err(error) => {
+            eprintln!("kvsim: error: {error:#}");
+            Exit::BadInput
+        }
+    };
+    std::process::exit(code as i32);
+}
