@@ -13,7 +13,7 @@ use kvsim_sim::runner;
 
 use crate::cmd_run::load_scenario;
 use crate::exit::Exit;
-use crate::verdict::judge;
+use crate::verdict::judge_run;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -26,7 +26,11 @@ enum BenchWhat {
     /// The linearizability checker on porcupine's test data and on generated MVCC histories.
     Check {
         /// porcupine's test data (EXPECTED.tsv, jepsen/, kv/).
-        #[arg(long, value_name = "DIR", default_value = "../shared/anchors/porcupine")]
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "../shared/anchors/porcupine"
+        )]
         anchors: PathBuf,
         /// Time budget of each single check, in seconds.
         #[arg(long, value_name = "SECS", default_value_t = 60)]
@@ -53,8 +57,17 @@ enum BenchWhat {
 
 pub fn main(args: BenchArgs) -> Result<Exit> {
     match args.what {
-        BenchWhat::Check { anchors, timeout, mvcc_ops } => bench_checker(anchors, timeout, mvcc_ops),
-        BenchWhat::Sim { scenario, seeds, jobs, with_check } => bench_sim(scenario, seeds, jobs, with_check),
+        BenchWhat::Check {
+            anchors,
+            timeout,
+            mvcc_ops,
+        } => bench_checker(anchors, timeout, mvcc_ops),
+        BenchWhat::Sim {
+            scenario,
+            seeds,
+            jobs,
+            with_check,
+        } => bench_sim(scenario, seeds, jobs, with_check),
     }
 }
 
@@ -62,11 +75,21 @@ fn bench_checker(anchors: PathBuf, timeout_s: u64, mvcc_ops: Vec<usize>) -> Resu
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; figures mean little (use cargo run --release)");
     }
-    let mut config = BenchConfig { mvcc_ops, ..BenchConfig::default() };
+    let mut config = BenchConfig {
+        mvcc_ops,
+        ..BenchConfig::default()
+    };
     config.budget.timeout = Some(Duration::from_secs(timeout_s));
-    println!("{:<34} {:>11} {:>11} {:>17}  verdict", "history", "ops", "seconds", "search steps");
-    let lines = bench_check(&anchors, &config, |line| println!("{line}")).map_err(|error| anyhow::anyhow!(error))?;
-    let disagreements = lines.iter().filter(|line| line.verdict.contains("disagree")).count();
+    println!(
+        "{:<34} {:>11} {:>11} {:>17}  verdict",
+        "history", "ops", "seconds", "search steps"
+    );
+    let lines = bench_check(&anchors, &config, |line| println!("{line}"))
+        .map_err(|error| anyhow::anyhow!(error))?;
+    let disagreements = lines
+        .iter()
+        .filter(|line| line.verdict.contains("disagree"))
+        .count();
     if disagreements > 0 {
         println!("{disagreements} verdicts differ from porcupine's");
         return Ok(Exit::Violation);
@@ -74,7 +97,12 @@ fn bench_checker(anchors: PathBuf, timeout_s: u64, mvcc_ops: Vec<usize>) -> Resu
     Ok(Exit::Ok)
 }
 
-fn bench_sim(scenario_path: PathBuf, seeds: u64, jobs: Option<usize>, with_check: bool) -> Result<Exit> {
+fn bench_sim(
+    scenario_path: PathBuf,
+    seeds: u64,
+    jobs: Option<usize>,
+    with_check: bool,
+) -> Result<Exit> {
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; figures mean little (use cargo run --release)");
     }
@@ -82,7 +110,9 @@ fn bench_sim(scenario_path: PathBuf, seeds: u64, jobs: Option<usize>, with_check
         bail!("--seeds must be at least 1");
     }
     let scenario = load_scenario(&scenario_path, &[])?;
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let next = AtomicU64::new(0);
     let simulated_ms = AtomicU64::new(0);
     let ops = AtomicU64::new(0);
@@ -100,29 +130,45 @@ fn bench_sim(scenario_path: PathBuf, seeds: u64, jobs: Option<usize>, with_check
                         simulated_ms.fetch_add(output.simulated_ms, Ordering::Relaxed);
                         ops.fetch_add(output.stats.ops, Ordering::Relaxed);
                         if with_check {
-                            let verdict =
-                                judge(&output.history, &output.invariant_violations, Duration::from_secs(60));
+                            let verdict = judge_run(&output, Duration::from_secs(60));
                             if verdict.status != "ok" {
-                                failures.lock().unwrap().push(format!("seed {seed}: {}", verdict.status));
+                                failures
+                                    .lock()
+                                    .unwrap()
+                                    .push(format!("seed {seed}: {}", verdict.status));
                             }
                         }
                     }
-                    Err(error) => failures.lock().unwrap().push(format!("seed {seed}: {error}")),
+                    Err(error) => failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("seed {seed}: {error}")),
                 }
             });
         }
     });
     let wall_s = started.elapsed().as_secs_f64();
     let simulated_s = simulated_ms.into_inner() as f64 / 1000.0;
-    println!("scenario {} — {seeds} seeds, {jobs} workers{}", scenario_path.display(), if with_check { ", checked" } else { "" });
+    println!(
+        "scenario {} — {seeds} seeds, {jobs} workers{}",
+        scenario_path.display(),
+        if with_check { ", checked" } else { "" }
+    );
     println!("wall time            {wall_s:>10.2} s");
     println!("simulated time       {simulated_s:>10.1} s");
     println!("simulated/wall       {:>10.0} ×", simulated_s / wall_s);
-    println!("seeds per minute     {:>10.0}", seeds as f64 * 60.0 / wall_s);
+    println!(
+        "seeds per minute     {:>10.0}",
+        seeds as f64 * 60.0 / wall_s
+    );
     println!("operations           {:>10}", ops.into_inner());
     let failures = failures.into_inner().unwrap();
     for failure in &failures {
         println!("  {failure}");
     }
-    Ok(if failures.is_empty() { Exit::Ok } else { Exit::Violation })
+    Ok(if failures.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Violation
+    })
 }

@@ -12,8 +12,8 @@ use kvsim_model::kv::KvStore;
 use kvsim_model::mvcc::{MvccModel, Op as MvccOp, Ret as MvccRet};
 use kvsim_model::register::CasRegister;
 use kvsim_model::Spec;
-use std::fmt::Debug;
 use serde::Serialize;
+use std::fmt::Debug;
 
 use crate::exit::Exit;
 
@@ -93,17 +93,25 @@ struct FileReport {
 
 pub fn main(args: CheckArgs) -> Result<Exit> {
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        bail!("--timeout must be a positive number of seconds, got {}", args.timeout);
+        bail!(
+            "--timeout must be a positive number of seconds, got {}",
+            args.timeout
+        );
     }
     let files = collect_files(&args.paths)?;
     if files.is_empty() {
-        bail!("no history files found under {}", display_paths(&args.paths));
+        bail!(
+            "no history files found under {}",
+            display_paths(&args.paths)
+        );
     }
     let budget = Budget {
         timeout: Some(Duration::from_secs_f64(args.timeout)),
         memo_entries_max: Some(args.memo_entries_max),
     };
-    let opts = CheckOptions { partition: !args.no_partition };
+    let opts = CheckOptions {
+        partition: !args.no_partition,
+    };
     let mut exit = Exit::Ok;
     let mut totals = Totals::default();
     let started = Instant::now();
@@ -117,7 +125,10 @@ pub fn main(args: CheckArgs) -> Result<Exit> {
         });
         totals.add(&report);
         if args.json {
-            println!("{}", serde_json::to_string(&report).expect("report serializes"));
+            println!(
+                "{}",
+                serde_json::to_string(&report).expect("report serializes")
+            );
         } else {
             print_human(&report);
         }
@@ -171,7 +182,12 @@ fn print_human(report: &FileReport) {
         println!("    {error}");
     }
     if report.verdict == "not-linearizable" || report.verdict == "unknown" {
-        if let Some(text) = report.detail.as_ref().and_then(|d| d.get("text")).and_then(|t| t.as_str()) {
+        if let Some(text) = report
+            .detail
+            .as_ref()
+            .and_then(|d| d.get("text"))
+            .and_then(|t| t.as_str())
+        {
             for line in text.lines() {
                 println!("    {line}");
             }
@@ -225,9 +241,9 @@ fn load_and_check(
     report.model = model.as_str().to_string();
     let (result, ops) = match (model, format) {
         (ModelName::Mvcc, Format::Jsonl) => {
-            let (_, mut history) = jsonl::read_jsonl::<MvccOp, MvccRet>(&name, text, "mvcc")?;
-            let ops = history.ops.len();
-            kvsim_checker::lease_expiry::add_lease_expiries(&mut history);
+            let (_, recorded) = jsonl::read_jsonl::<MvccOp, MvccRet>(&name, text, "mvcc")?;
+            let ops = recorded.ops.len();
+            let history = crate::verdict::with_lease_expiries(&recorded);
             (judge_linearizability(&history, MvccModel::default(), budget, opts), ops)
         }
         (ModelName::CasRegister, Format::Jsonl) => {
@@ -273,7 +289,12 @@ enum Judged {
     Unknown(String),
 }
 
-fn judge_linearizability<S>(history: &History<S::Op, S::Ret>, init: S, budget: &Budget, opts: &CheckOptions) -> Judged
+fn judge_linearizability<S>(
+    history: &History<S::Op, S::Ret>,
+    init: S,
+    budget: &Budget,
+    opts: &CheckOptions,
+) -> Judged
 where
     S: Spec,
     S::Op: Clone + Debug,
@@ -296,7 +317,8 @@ where
 fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path).with_context(|| format!("{}: no such file or directory", path.display()))?;
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("{}: no such file or directory", path.display()))?;
         if meta.is_dir() {
             walk(path, &mut files)?;
         } else {
@@ -329,11 +351,17 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
 
 fn is_history_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    [".jsonl", ".log", ".txt", ".edn"].iter().any(|ext| lower.ends_with(ext))
+    [".jsonl", ".log", ".txt", ".edn"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
         && !lower.starts_with("readme")
         && !lower.starts_with("license")
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::cmd_run::{load_scenario, scenario_name, write_outputs, write_scenario};
 use crate::exit::Exit;
-use crate::verdict::judge;
+use crate::verdict::judge_run;
 use crate::{report_files, swarm};
 
 #[derive(Args)]
@@ -71,7 +71,11 @@ pub struct Shard {
 }
 
 fn parse_seed_range(text: &str) -> Result<SeedRange, String> {
-    let parse = |part: &str| part.trim().parse::<u64>().map_err(|_| format!("expected A..B or A with whole numbers, got {text:?}"));
+    let parse = |part: &str| {
+        part.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("expected A..B or A with whole numbers, got {text:?}"))
+    };
     match text.split_once("..") {
         Some((a, b)) => {
             let (start, end) = (parse(a)?, parse(b)?);
@@ -82,7 +86,10 @@ fn parse_seed_range(text: &str) -> Result<SeedRange, String> {
         }
         None => {
             let start = parse(text)?;
-            Ok(SeedRange { start, end: start.checked_add(1).ok_or("seed too large")? })
+            Ok(SeedRange {
+                start,
+                end: start.checked_add(1).ok_or("seed too large")?,
+            })
         }
     }
 }
@@ -110,12 +117,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
         let value: u64 = number.parse().map_err(|_| error())?;
         number.clear();
-        total_s += value * match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(error()),
-        };
+        total_s += value
+            * match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                _ => return Err(error()),
+            };
     }
     if !number.is_empty() {
         total_s += number.parse::<u64>().map_err(|_| error())?;
@@ -129,7 +137,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// The seeds a campaign runs, in order.
 fn campaign_seeds(range: SeedRange, shard: Option<Shard>) -> Vec<u64> {
     (range.start..range.end)
-        .filter(|seed| shard.is_none_or(|shard| (seed - range.start) % shard.count == shard.index - 1))
+        .filter(|seed| {
+            shard.is_none_or(|shard| (seed - range.start) % shard.count == shard.index - 1)
+        })
         .collect()
 }
 
@@ -158,13 +168,19 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
             for bug in &args.bugs {
                 scenario.bugs.insert(bug.clone(), true);
             }
-            scenario.bugs().map_err(|error| anyhow::anyhow!("--bug: {error}"))?;
+            scenario
+                .bugs()
+                .map_err(|error| anyhow::anyhow!("--bug: {error}"))?;
             scenario
         }
     };
     let seeds = campaign_seeds(args.seeds, args.shard);
     if seeds.is_empty() {
-        bail!("the shard selects no seed of {}..{}", args.seeds.start, args.seeds.end);
+        bail!(
+            "the shard selects no seed of {}..{}",
+            args.seeds.start,
+            args.seeds.end
+        );
     }
     let name = match (&args.scenario, args.swarm) {
         (_, true) => "swarm".to_string(),
@@ -176,14 +192,24 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
         id.push_str(&format!("-shard-{}-of-{}", shard.index, shard.count));
     }
     let dir = fresh_dir(&args.out, &id)?;
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let check_timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
-    eprintln!("campaign {} — {} seeds, {jobs} workers, output {}", id, seeds.len(), dir.display());
+    eprintln!(
+        "campaign {} — {} seeds, {jobs} workers, output {}",
+        id,
+        seeds.len(),
+        dir.display()
+    );
 
     let progress = ProgressBar::new(seeds.len() as u64);
     progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  {msg}  [{elapsed_precise}]")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} seeds  {per_sec}  {msg}  [{elapsed_precise}]",
+        )
+        .expect("valid template"),
     );
     let next = AtomicUsize::new(0);
     let violations = AtomicUsize::new(0);
@@ -193,17 +219,31 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
-                if stop.load(Ordering::Relaxed) || args.time_budget.is_some_and(|budget| started.elapsed() >= budget) {
+                if stop.load(Ordering::Relaxed)
+                    || args
+                        .time_budget
+                        .is_some_and(|budget| started.elapsed() >= budget)
+                {
                     break;
                 }
-                let Some(&seed) = seeds.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
-                let scenario = if args.swarm { swarm::draw(&base, seed) } else { base.clone() };
+                let Some(&seed) = seeds.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
+                let scenario = if args.swarm {
+                    swarm::draw(&base, seed)
+                } else {
+                    base.clone()
+                };
                 let result = run_seed(&scenario, seed, &dir, check_timeout);
                 if result.status == "violation" || result.status == "error" {
                     let found = violations.fetch_add(1, Ordering::Relaxed) + 1;
                     progress.set_message(format!("{found} violations"));
                     progress.suspend(|| {
-                        eprintln!("seed {seed}: {} {}", result.status, result.properties.join(", "));
+                        eprintln!(
+                            "seed {seed}: {} {}",
+                            result.status,
+                            result.properties.join(", ")
+                        );
                         if let Some(replay) = &result.replay {
                             eprintln!("  replay: {replay}");
                         }
@@ -212,7 +252,10 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
                         stop.store(true, Ordering::Relaxed);
                     }
                 }
-                results.lock().expect("no worker panics holding the lock").push(result);
+                results
+                    .lock()
+                    .expect("no worker panics holding the lock")
+                    .push(result);
                 progress.inc(1);
             });
         }
@@ -271,15 +314,21 @@ fn run_seed(scenario: &Scenario, seed: u64, dir: &Path, check_timeout: Duration)
             result.report_dir = Some(seed_dir.display().to_string());
         }
         Ok(output) => {
-            let verdict = judge(&output.history, &output.invariant_violations, check_timeout);
+            let verdict = judge_run(&output, check_timeout);
             result.ops = output.stats.ops;
             result.simulated_ms = output.simulated_ms;
             result.status = verdict.status.to_string();
             result.properties = verdict.properties();
             if verdict.status != "ok" {
                 let seed_dir = dir.join(format!("seed-{seed}"));
-                let written = write_outputs(&seed_dir, &output, &verdict)
-                    .and_then(|()| report_files::write_report(&seed_dir, &output, &verdict, &replay_line(&seed_dir)));
+                let written = write_outputs(&seed_dir, &output, &verdict).and_then(|()| {
+                    report_files::write_report(
+                        &seed_dir,
+                        &output,
+                        &verdict,
+                        &replay_line(&seed_dir),
+                    )
+                });
                 if let Err(error) = written {
                     result.status = "error".into();
                     result.error = Some(format!("{error:#}"));
@@ -302,12 +351,18 @@ pub fn replay_line(seed_dir: &Path) -> String {
 fn fresh_dir(out: &Path, id: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     for attempt in 1u32.. {
-        let name = if attempt == 1 { id.to_string() } else { format!("{id}-{attempt}") };
+        let name = if attempt == 1 {
+            id.to_string()
+        } else {
+            format!("{id}-{attempt}")
+        };
         let dir = out.join(name);
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(error) => return Err(error).with_context(|| format!("{}: cannot create", dir.display())),
+            Err(error) => {
+                return Err(error).with_context(|| format!("{}: cannot create", dir.display()))
+            }
         }
     }
     unreachable!("u32 attempts exhausted")
@@ -347,12 +402,19 @@ fn summarize(id: &str, results: &[SeedResult], wall: Duration, planned: usize) -
         violations_by_property: by_property,
         wall_s: wall.as_secs_f64(),
         simulated_s: results.iter().map(|r| r.simulated_ms).sum::<u64>() as f64 / 1000.0,
-        failing: results.iter().filter(|r| r.status != "ok").cloned().collect(),
+        failing: results
+            .iter()
+            .filter(|r| r.status != "ok")
+            .cloned()
+            .collect(),
     }
 }
 
 fn print_summary(summary: &CampaignSummary, results: &[SeedResult]) {
-    println!("seeds run       {:>8} of {}", summary.seeds_run, summary.seeds_planned);
+    println!(
+        "seeds run       {:>8} of {}",
+        summary.seeds_run, summary.seeds_planned
+    );
     println!("ok              {:>8}", summary.ok);
     println!("violations      {:>8}", summary.violations);
     for (property, count) in &summary.violations_by_property {
@@ -367,7 +429,11 @@ fn print_summary(summary: &CampaignSummary, results: &[SeedResult]) {
         summary.simulated_s / summary.wall_s.max(1e-9)
     );
     for result in results.iter().filter(|r| r.status != "ok") {
-        let what = if result.properties.is_empty() { result.status.clone() } else { result.properties.join(", ") };
+        let what = if result.properties.is_empty() {
+            result.status.clone()
+        } else {
+            result.properties.join(", ")
+        };
         println!("seed {}: {what}", result.seed);
         if let Some(replay) = &result.replay {
             println!("  replay: {replay}");
@@ -382,7 +448,10 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
 
 /// JUnit XML: one test case per seed, a failure per violation, for CI dashboards.
 fn junit_xml(id: &str, results: &[SeedResult], wall: Duration) -> String {
-    let failures = results.iter().filter(|r| r.status == "violation" || r.status == "error").count();
+    let failures = results
+        .iter()
+        .filter(|r| r.status == "violation" || r.status == "error")
+        .count();
     let skipped = results.iter().filter(|r| r.status == "unknown").count();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -402,10 +471,16 @@ fn junit_xml(id: &str, results: &[SeedResult], wall: Duration) -> String {
         );
         match result.status.as_str() {
             "ok" => xml.push_str("/>\n"),
-            "unknown" => xml.push_str("><skipped message=\"checker budget exhausted\"/></testcase>\n"),
+            "unknown" => {
+                xml.push_str("><skipped message=\"checker budget exhausted\"/></testcase>\n")
+            }
             _ => {
                 let message = format!("{} {}", result.status, result.properties.join(", "));
-                let body = [result.replay.as_deref().unwrap_or(""), result.error.as_deref().unwrap_or("")].join("\n");
+                let body = [
+                    result.replay.as_deref().unwrap_or(""),
+                    result.error.as_deref().unwrap_or(""),
+                ]
+                .join("\n");
                 let _ = writeln!(
                     xml,
                     "><failure message=\"{}\">{}</failure></testcase>",
@@ -420,7 +495,10 @@ fn junit_xml(id: &str, results: &[SeedResult], wall: Duration) -> String {
 }
 
 fn escape_xml(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -434,12 +512,23 @@ mod tests {
         assert!(parse_seed_range("7..3").is_err());
         assert!(parse_seed_range("a..b").is_err());
         assert_eq!(parse_shard("2/4"), Ok(Shard { index: 2, count: 4 }));
-        assert!(parse_shard("0/4").is_err() && parse_shard("5/4").is_err() && parse_shard("x").is_err());
+        assert!(
+            parse_shard("0/4").is_err() && parse_shard("5/4").is_err() && parse_shard("x").is_err()
+        );
         let range = SeedRange { start: 10, end: 20 };
-        let mut union: Vec<u64> = (1..=3).flat_map(|i| campaign_seeds(range, Some(Shard { index: i, count: 3 }))).collect();
+        let mut union: Vec<u64> = (1..=3)
+            .flat_map(|i| campaign_seeds(range, Some(Shard { index: i, count: 3 })))
+            .collect();
         union.sort();
-        assert_eq!(union, (10..20).collect::<Vec<_>>(), "shards are disjoint and cover the range");
-        assert_eq!(campaign_seeds(range, Some(Shard { index: 1, count: 3 })), vec![10, 13, 16, 19]);
+        assert_eq!(
+            union,
+            (10..20).collect::<Vec<_>>(),
+            "shards are disjoint and cover the range"
+        );
+        assert_eq!(
+            campaign_seeds(range, Some(Shard { index: 1, count: 3 })),
+            vec![10, 13, 16, 19]
+        );
     }
 
     #[test]
@@ -448,7 +537,11 @@ mod tests {
         assert_eq!(parse_duration("40m"), Ok(Duration::from_secs(2400)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
-        assert!(parse_duration("").is_err() && parse_duration("5x").is_err() && parse_duration("0s").is_err());
+        assert!(
+            parse_duration("").is_err()
+                && parse_duration("5x").is_err()
+                && parse_duration("0s").is_err()
+        );
     }
 
     #[test]
@@ -465,6 +558,11 @@ mod tests {
             error: None,
         };
         let xml = junit_xml("c&d", &[result], Duration::from_secs(1));
-        assert!(xml.contains("failures=\"1\"") && xml.contains("c&amp;d") && xml.contains("&lt;dir&gt;"), "{xml}");
+        assert!(
+            xml.contains("failures=\"1\"")
+                && xml.contains("c&amp;d")
+                && xml.contains("&lt;dir&gt;"),
+            "{xml}"
+        );
     }
 }

@@ -11,7 +11,7 @@ use kvsim_sim::runner;
 use kvsim_sim::scenario::Scenario;
 
 use crate::exit::Exit;
-use crate::verdict::judge;
+use crate::verdict::judge_run;
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -33,44 +33,73 @@ pub fn main(args: ReplayArgs) -> Result<Exit> {
     let mut replayed = Vec::new();
     runner::write_history(&mut replayed, &output).context("history serializes")?;
     let history_path = args.dir.join("history.jsonl");
+    let mut identical = true;
     match std::fs::read(&history_path) {
         Ok(recorded) if recorded == replayed => {
-            println!("seed {seed}: history identical to {} ({} bytes)", history_path.display(), recorded.len());
+            println!(
+                "seed {seed}: history identical to {} ({} bytes)",
+                history_path.display(),
+                recorded.len()
+            );
         }
         Ok(recorded) => {
             let line = first_difference_line(&recorded, &replayed);
             println!(
-                "seed {seed}: NOT DETERMINISTIC: the replayed history differs from {} from line {line} on",
+                "seed {seed}: the replayed history differs from {} from line {line} on \
+                 (a different kvsim binary, or a determinism bug if the binary is the same)",
                 history_path.display()
             );
-            return Ok(Exit::Violation);
+            identical = false;
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            println!("seed {seed}: no recorded history to compare (the run panicked before writing one)");
+            println!(
+                "seed {seed}: no recorded history to compare (the run panicked before writing one)"
+            );
         }
-        Err(error) => return Err(error).with_context(|| format!("{}: cannot read", history_path.display())),
+        Err(error) => {
+            return Err(error).with_context(|| format!("{}: cannot read", history_path.display()))
+        }
     }
-    let verdict = judge(&output.history, &output.invariant_violations, Duration::from_secs_f64(args.check_timeout.max(0.001)));
+    let verdict = judge_run(
+        &output,
+        Duration::from_secs_f64(args.check_timeout.max(0.001)),
+    );
     match verdict.status {
         "ok" => println!("verdict: ok"),
-        "unknown" => println!("verdict: unknown ({})", verdict.unknown_reason.as_deref().unwrap_or("budget")),
+        "unknown" => println!(
+            "verdict: unknown ({})",
+            verdict.unknown_reason.as_deref().unwrap_or("budget")
+        ),
         _ => {
             println!("verdict: VIOLATION of {}", verdict.properties().join(", "));
             for finding in &verdict.findings {
-                println!("  [{}] {}", finding.property, finding.message.lines().next().unwrap_or(""));
+                println!(
+                    "  [{}] {}",
+                    finding.property,
+                    finding.message.lines().next().unwrap_or("")
+                );
             }
         }
     }
-    Ok(verdict.exit())
+    // A replay that does not reproduce the recorded bytes is a finding in itself.
+    Ok(if identical {
+        verdict.exit()
+    } else {
+        verdict.exit().worst(Exit::Violation)
+    })
 }
 
 fn read_seed(path: &std::path::Path) -> Result<u64> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: expected a JSON summary", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: expected a JSON summary", path.display()))?;
     match value.get("seed").and_then(serde_json::Value::as_u64) {
         Some(seed) => Ok(seed),
-        None => bail!("{}: expected a \"seed\" field with a whole number", path.display()),
+        None => bail!(
+            "{}: expected a \"seed\" field with a whole number",
+            path.display()
+        ),
     }
 }
 

@@ -9,7 +9,7 @@ use kvsim_sim::runner::{self, RunOutput};
 use kvsim_sim::scenario::Scenario;
 
 use crate::exit::Exit;
-use crate::verdict::{judge, Verdict};
+use crate::verdict::{judge_run, Verdict};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -36,13 +36,18 @@ pub fn load_scenario(path: &Path, bugs: &[String]) -> Result<Scenario> {
     for bug in bugs {
         scenario.bugs.insert(bug.clone(), true);
     }
-    scenario.bugs().map_err(|error| anyhow::anyhow!("--bug: {error}"))?;
+    scenario
+        .bugs()
+        .map_err(|error| anyhow::anyhow!("--bug: {error}"))?;
     Ok(scenario)
 }
 
 /// The scenario's short name: its file stem.
 pub fn scenario_name(path: &Path) -> String {
-    path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario").to_string()
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("scenario")
+        .to_string()
 }
 
 /// The one command line that reproduces `seed` of `scenario` with `bugs`.
@@ -56,30 +61,34 @@ pub fn reproduce_command(scenario: &Path, seed: u64, bugs: &[String]) -> String 
 
 pub fn main(args: RunArgs) -> Result<Exit> {
     let scenario = load_scenario(&args.scenario, &args.bugs)?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-{}", scenario_name(&args.scenario), args.seed)));
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("reports").join(format!("{}-{}", scenario_name(&args.scenario), args.seed))
+    });
     let started = Instant::now();
     let output = runner::run(&scenario, args.seed).map_err(|error| anyhow::anyhow!("{error}"))?;
     let run_s = started.elapsed().as_secs_f64();
     let timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
-    let verdict = judge(&output.history, &output.invariant_violations, timeout);
+    let verdict = judge_run(&output, timeout);
     write_outputs(&out, &output, &verdict)?;
     print_result(&output, &verdict, run_s);
     println!("history: {}", out.join("history.jsonl").display());
-    println!("reproduce: {}", reproduce_command(&args.scenario, args.seed, &args.bugs));
+    println!(
+        "reproduce: {}",
+        reproduce_command(&args.scenario, args.seed, &args.bugs)
+    );
     Ok(verdict.exit())
 }
 
 /// Writes `history.jsonl`, `summary.json`, `verdict.json` and the `scenario.toml` the run used
 /// (with every knob, so `kvsim replay DIR` needs nothing else) into `dir`.
 pub fn write_outputs(dir: &Path, output: &RunOutput, verdict: &Verdict) -> Result<()> {
-    runner::write_run(dir, output).with_context(|| format!("{}: cannot write the run", dir.display()))?;
+    runner::write_run(dir, output)
+        .with_context(|| format!("{}: cannot write the run", dir.display()))?;
     write_scenario(dir, &output.scenario)?;
     let path = dir.join("verdict.json");
     let text = serde_json::to_string_pretty(verdict).expect("verdict serializes");
-    std::fs::write(&path, text + "\n").with_context(|| format!("{}: cannot write", path.display()))?;
+    std::fs::write(&path, text + "\n")
+        .with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(())
 }
 
@@ -101,12 +110,19 @@ fn print_result(output: &RunOutput, verdict: &Verdict, run_s: f64) {
         "ok" => println!("verdict: ok (linearizable; all checked properties hold)"),
         "unknown" => println!(
             "verdict: unknown ({})",
-            verdict.unknown_reason.as_deref().unwrap_or("budget exhausted")
+            verdict
+                .unknown_reason
+                .as_deref()
+                .unwrap_or("budget exhausted")
         ),
         _ => {
             println!("verdict: VIOLATION of {}", verdict.properties().join(", "));
             for finding in &verdict.findings {
-                println!("  [{}] {}", finding.property, finding.message.lines().next().unwrap_or(""));
+                println!(
+                    "  [{}] {}",
+                    finding.property,
+                    finding.message.lines().next().unwrap_or("")
+                );
             }
         }
     }

@@ -4,6 +4,7 @@
 //! input, 3 inconclusive (a budget ran out before a verdict).
 
 mod cmd_bench;
+mod cmd_bugs;
 mod cmd_check;
 mod cmd_fuzz;
 mod cmd_replay;
@@ -36,6 +37,8 @@ enum Command {
     Replay(cmd_replay::ReplayArgs),
     /// Measure the checker or the simulator.
     Bench(cmd_bench::BenchArgs),
+    /// List the planted bugs with the scenario and property that catch each; --measure counts the seeds needed.
+    Bugs(cmd_bugs::BugsArgs),
 }
 
 fn main() {
@@ -46,6 +49,7 @@ fn main() {
         Command::Fuzz(args) => cmd_fuzz::main(args),
         Command::Replay(args) => cmd_replay::main(args),
         Command::Bench(args) => cmd_bench::main(args),
+        Command::Bugs(args) => cmd_bugs::main(args),
     };
     let code = match result {
         Ok(exit) => exit,

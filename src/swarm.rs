@@ -49,7 +49,11 @@ pub fn draw(base: &Scenario, seed: u64) -> Scenario {
         &mut mix.lease_ttl,
         &mut mix.compact,
     ] {
-        *weight = if rng.gen_bool(0.75) { rng.gen_range(1..=10) } else { 0 };
+        *weight = if rng.gen_bool(0.75) {
+            rng.gen_range(1..=10)
+        } else {
+            0
+        };
     }
     mix.put = rng.gen_range(5..=30);
     mix.get = rng.gen_range(5..=30);
@@ -73,7 +77,11 @@ pub fn draw(base: &Scenario, seed: u64) -> Scenario {
         &mut weights.latency,
         &mut weights.clock_skew,
     ] {
-        *weight = if rng.gen_bool(0.6) { rng.gen_range(1..=5) } else { 0 };
+        *weight = if rng.gen_bool(0.6) {
+            rng.gen_range(1..=5)
+        } else {
+            0
+        };
     }
     if weights.weights().iter().all(|(_, weight)| *weight == 0) {
         weights.isolate_leader = 1;
@@ -91,8 +99,14 @@ mod tests {
         let mut sizes = std::collections::BTreeSet::new();
         for seed in 0..300 {
             let drawn = draw(&base, seed);
-            drawn.validate().unwrap_or_else(|invalid| panic!("seed {seed}: {invalid:?}"));
-            assert_eq!(drawn, draw(&base, seed), "seed {seed} draws differently twice");
+            drawn
+                .validate()
+                .unwrap_or_else(|invalid| panic!("seed {seed}: {invalid:?}"));
+            assert_eq!(
+                drawn,
+                draw(&base, seed),
+                "seed {seed} draws differently twice"
+            );
             sizes.insert(drawn.cluster.nodes);
         }
         assert_eq!(sizes.into_iter().collect::<Vec<_>>(), vec![1, 3, 5, 7]);

@@ -5,9 +5,13 @@
 
 use std::time::{Duration, Instant};
 
+use kvsim_checker::durability::{check_durability, DurabilityOptions};
 use kvsim_checker::history::History;
+use kvsim_checker::recipes::check_recipes;
+use kvsim_checker::watch::check_watches;
 use kvsim_checker::{check_with_stats, Budget, CheckOptions, CheckResult};
 use kvsim_model::mvcc::{MvccModel, Op, Ret};
+use kvsim_sim::runner::RunOutput;
 use serde::Serialize;
 
 use crate::exit::Exit;
@@ -57,20 +61,61 @@ impl Verdict {
     }
 }
 
-/// Runs every checker over `history`. `invariant_violations` are what the simulated cluster's own
+/// Judges a simulated run, with the liveness bound its scenario implies.
+pub fn judge_run(output: &RunOutput, timeout: Duration) -> Verdict {
+    let cluster = &output.scenario.cluster;
+    // Five election timeouts: room for pre-vote, a split vote and the clients' retry backoff.
+    let election_timeout_ns = cluster.election_tick as u64 * cluster.tick_ms * 1_000_000;
+    let options = DurabilityOptions {
+        liveness_bound_ns: 5 * election_timeout_ns,
+    };
+    judge(
+        &output.history,
+        &output.invariant_violations,
+        timeout,
+        &options,
+    )
+}
+
+/// Runs every checker over `history`: the cluster's own invariants, watch, durability / quorum /
+/// liveness, the lock and election recipes, and linearizability. `invariant_violations` are what the simulated cluster's own
 /// assertions saw (Election Safety, State Machine Safety, HashKV agreement).
-pub fn judge(history: &History<Op, Ret>, invariant_violations: &[String], timeout: Duration) -> Verdict {
+pub fn judge(
+    history: &History<Op, Ret>,
+    invariant_violations: &[String],
+    timeout: Duration,
+    durability: &DurabilityOptions,
+) -> Verdict {
     let started = Instant::now();
     let mut findings: Vec<Finding> = invariant_violations
         .iter()
-        .map(|message| Finding { property: "raft.invariant".into(), message: message.clone(), ops: Vec::new() })
+        .map(|message| Finding {
+            property: "raft.invariant".into(),
+            message: message.clone(),
+            ops: Vec::new(),
+        })
         .collect();
+    let properties = check_watches(history)
+        .into_iter()
+        .chain(check_durability(history, durability))
+        .chain(check_recipes(history));
+    findings.extend(properties.map(|violation| Finding {
+        property: violation.property.to_string(),
+        message: violation.to_string(),
+        ops: violation.ops,
+    }));
 
-    let mut with_expiries = history.clone();
-    kvsim_checker::lease_expiry::add_lease_expiries(&mut with_expiries);
-    let budget = Budget { timeout: Some(timeout), memo_entries_max: Some(50_000_000) };
-    let (linearizability, _) =
-        check_with_stats(&with_expiries, MvccModel::default(), &budget, &CheckOptions { partition: false });
+    let with_expiries = with_lease_expiries(history);
+    let budget = Budget {
+        timeout: Some(timeout),
+        memo_entries_max: Some(50_000_000),
+    };
+    let (linearizability, _) = check_with_stats(
+        &with_expiries,
+        MvccModel::default(),
+        &budget,
+        &CheckOptions { partition: false },
+    );
     let mut unknown_reason = None;
     match &linearizability {
         CheckResult::Linearizable => {}
@@ -89,5 +134,21 @@ pub fn judge(history: &History<Op, Ret>, invariant_violations: &[String], timeou
     } else {
         "ok"
     };
-    Verdict { status, findings, linearizability, unknown_reason, check_ms: started.elapsed().as_millis() }
+    Verdict {
+        status,
+        findings,
+        linearizability,
+        unknown_reason,
+        check_ms: started.elapsed().as_millis(),
+    }
+}
+
+/// `history` plus the synthetic lease expiries the linearizability check needs, allowing for the
+/// clock error the history's own clock-skew faults introduced (see `docs/lease-expiry.md`). The
+/// verdict's operation ids refer to this history.
+pub fn with_lease_expiries(history: &History<Op, Ret>) -> History<Op, Ret> {
+    use kvsim_checker::lease_expiry::{add_lease_expiries_with_clock_error, clock_error_ns};
+    let mut with_expiries = history.clone();
+    add_lease_expiries_with_clock_error(&mut with_expiries, clock_error_ns(&history.faults));
+    with_expiries
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use kvsim_model::mvcc::{LeaseId, Op, Response, Ret};
 
-use crate::history::{History, Operation, Outcome};
+use crate::history::{FaultEvent, History, Operation, Outcome};
 
 /// The error string of synthetic expiry operations (reports show it).
 pub const EXPIRY_NOTE: &str = "synthetic lease expiry";
@@ -47,6 +47,15 @@ struct LeaseFacts {
 /// Grants with id 0 whose outcome is unknown are skipped: etcd picked an id nobody learned, so
 /// no later operation can refer to that lease, and its keys are only those of unknown puts.
 pub fn add_lease_expiries(history: &mut History<Op, Ret>) {
+    add_lease_expiries_with_clock_error(history, 0);
+}
+
+/// [`add_lease_expiries`] for a cluster whose lessor clocks may be off by up to
+/// `clock_error_ns` from the history's time. etcd's lease safety assumes bounded clock error: a
+/// leader whose clock jumped forward by `e` expires leases `e` early in real time, which is etcd
+/// working as designed, not a bug. Each bound moves `clock_error_ns` earlier. See
+/// [`clock_error_ns`] for the bound the simulator's clock-skew faults imply.
+pub fn add_lease_expiries_with_clock_error(history: &mut History<Op, Ret>, clock_error_ns: u64) {
     let leases = collect(&history.ops);
     let mut next_id = history.ops.iter().map(|op| op.id + 1).max().unwrap_or(0);
     let mut next_client = history
@@ -63,7 +72,7 @@ pub fn add_lease_expiries(history: &mut History<Op, Ret>) {
             history.ops.push(Operation {
                 id: next_id,
                 client: next_client,
-                call_ns,
+                call_ns: call_ns.saturating_sub(clock_error_ns),
                 return_ns: None,
                 input: Op::LeaseExpire { id },
                 outcome: Outcome::Unknown {
@@ -74,6 +83,33 @@ pub fn add_lease_expiries(history: &mut History<Op, Ret>) {
             next_client += 1;
         }
     }
+}
+
+/// The largest clock error the history's `clock_skew` fault records imply for any one node: the
+/// total variation of its skew (every jump counts, a jump back to 0 included), because a lease
+/// deadline set under one clock reading may be compared under another. Records carry the new
+/// offset as `detail.skew_ms`.
+pub fn clock_error_ns(faults: &[FaultEvent]) -> u64 {
+    let mut per_node: BTreeMap<&str, (i64, u64)> = BTreeMap::new();
+    for fault in faults.iter().filter(|fault| fault.kind == "clock_skew") {
+        let Some(skew_ms) = fault
+            .detail
+            .get("skew_ms")
+            .and_then(serde_json::Value::as_i64)
+        else {
+            continue;
+        };
+        for node in &fault.nodes {
+            let (current_ms, variation_ms) = per_node.entry(node.as_str()).or_insert((0, 0));
+            *variation_ms += current_ms.abs_diff(skew_ms);
+            *current_ms = skew_ms;
+        }
+    }
+    per_node
+        .values()
+        .map(|(_, variation_ms)| variation_ms * 1_000_000)
+        .max()
+        .unwrap_or(0)
 }
 
 fn collect(ops: &[Operation<Op, Ret>]) -> BTreeMap<LeaseId, LeaseFacts> {
@@ -377,5 +413,27 @@ mod tests {
         ));
         add_lease_expiries(&mut h);
         assert_eq!(expiries(&h), vec![(3, 2 * S, 4, 1), (3, 9 * S, 5, 2)]);
+    }
+}
+
+#[cfg(test)]
+mod clock_error_tests {
+    use super::*;
+
+    fn skew(node: &str, skew_ms: i64) -> FaultEvent {
+        FaultEvent {
+            t_ns: 0,
+            kind: "clock_skew".into(),
+            nodes: vec![node.into()],
+            detail: serde_json::json!({ "skew_ms": skew_ms }),
+        }
+    }
+
+    #[test]
+    fn clock_error_is_the_largest_total_variation_of_one_node() {
+        assert_eq!(clock_error_ns(&[]), 0);
+        // n1: 0 → -239 → 0 is two jumps of 239 ms; n2 jumps once by 300 ms.
+        let faults = [skew("n1", -239), skew("n2", 300), skew("n1", 0)];
+        assert_eq!(clock_error_ns(&faults), 478_000_000);
     }
 }

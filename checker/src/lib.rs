@@ -11,6 +11,7 @@ pub mod generate;
 pub mod history;
 pub mod lease_expiry;
 pub mod property;
+pub mod recipes;
 pub mod search;
 pub mod watch;
 

@@ -10,7 +10,7 @@ use kvsim_checker::format::jsonl::write_jsonl;
 use kvsim_checker::history::{History, Operation, Outcome};
 use kvsim_checker::{check, Budget, CheckOptions, CheckResult};
 use kvsim_model::kv::{KvOp, KvStore};
-use kvsim_model::mvcc::gen::OpGen;
+use kvsim_model::mvcc::gen::{OpGen, OpMix};
 use kvsim_model::mvcc::MvccModel;
 use kvsim_model::register::{CasRegister, RegisterOp};
 use kvsim_model::{SequentialSpec, Spec};
@@ -339,7 +339,25 @@ fn compare<S, G>(
     seed: u64,
     cases: usize,
     partition: bool,
+    source: impl FnMut() -> G,
+) -> (usize, usize)
+where
+    S: Spec + Default,
+    S::Op: Clone + Debug + Serialize,
+    S::Ret: Clone + Debug + PartialEq + Serialize + DeserializeOwned,
+    G: OpSource<S>,
+{
+    compare_prepared::<S, G>(name, seed, cases, partition, source, |_| {})
+}
+
+/// [`compare`], with `prepare` rewriting each generated history before both checkers see it.
+fn compare_prepared<S, G>(
+    name: &str,
+    seed: u64,
+    cases: usize,
+    partition: bool,
     mut source: impl FnMut() -> G,
+    prepare: impl Fn(&mut History<S::Op, S::Ret>),
 ) -> (usize, usize)
 where
     S: Spec + Default,
@@ -352,7 +370,8 @@ where
     for case in 0..cases {
         let clients = rng.gen_range(2..=4);
         let ops_per_client = rng.gen_range(1..=if clients == 4 { 4 } else { 6 });
-        let history = random_history::<S, G>(&mut rng, &mut source(), clients, ops_per_client);
+        let mut history = random_history::<S, G>(&mut rng, &mut source(), clients, ops_per_client);
+        prepare(&mut history);
         let expected = oracle::<S>(&history);
         let got = check(
             &history,
@@ -434,4 +453,84 @@ fn mvcc_with_progress_pruning_matches_stateright() {
         }
     });
     assert_mixed("mvcc+progress", counts);
+}
+
+/// Lease expiries the way the simulator's histories have them: `LeaseExpire` operations with an
+/// unknown outcome on clients of their own. The source emits an expiry of a lease its client
+/// granted now and then (applied at its linearization point, like a real expiry); `prepare` then
+/// hides its outcome. Exercises `Spec::unknown_effect_tag` (keyless expiries wait until an
+/// operation naming the lease is pending) against stateright, which has no such shortcut.
+struct MvccExpiring {
+    inner: Mvcc,
+    granted: Vec<Vec<kvsim_model::mvcc::LeaseId>>,
+}
+
+impl OpSource<MvccModel> for MvccExpiring {
+    fn next_op(&mut self, rng: &mut SmallRng, client: usize) -> kvsim_model::mvcc::Op {
+        if !self.granted[client].is_empty() && rng.gen_bool(0.25) {
+            let id = self.granted[client][rng.gen_range(0..self.granted[client].len())];
+            return kvsim_model::mvcc::Op::LeaseExpire { id };
+        }
+        <Mvcc as OpSource<MvccModel>>::next_op(&mut self.inner, rng, client)
+    }
+    fn observe(&mut self, client: usize, op: &kvsim_model::mvcc::Op, ret: &kvsim_model::mvcc::Ret) {
+        if let (kvsim_model::mvcc::Op::LeaseGrant { id, .. }, kvsim_model::mvcc::Ret::Ok(_)) =
+            (op, ret)
+        {
+            self.granted[client].push(*id);
+        }
+        if !matches!(op, kvsim_model::mvcc::Op::LeaseExpire { .. }) {
+            <Mvcc as OpSource<MvccModel>>::observe(&mut self.inner, client, op, ret);
+        }
+    }
+}
+
+fn hide_expiry_outcomes(history: &mut History<kvsim_model::mvcc::Op, kvsim_model::mvcc::Ret>) {
+    let mut next_client = history
+        .ops
+        .iter()
+        .map(|op| op.client + 1)
+        .max()
+        .unwrap_or(0);
+    for op in &mut history.ops {
+        if matches!(op.input, kvsim_model::mvcc::Op::LeaseExpire { .. }) {
+            op.outcome = Outcome::Unknown {
+                error: "synthetic lease expiry".into(),
+            };
+            op.return_ns = None;
+            op.client = next_client;
+            next_client += 1;
+        }
+    }
+}
+
+#[test]
+fn mvcc_with_lease_expiries_matches_stateright() {
+    let mut tag = 0u64;
+    let mix = OpMix {
+        lease_grant: 12,
+        put_with_lease: 10,
+        lease_keep_alive: 8,
+        lease_revoke: 3,
+        ..OpMix::default()
+    };
+    let counts = compare_prepared::<MvccModel, _>(
+        "mvcc+expiry",
+        6,
+        1500,
+        false,
+        || {
+            tag += 8;
+            MvccExpiring {
+                inner: Mvcc {
+                    gens: (0..4)
+                        .map(|client| OpGen::new(tag + client).with_mix(mix.clone()))
+                        .collect(),
+                },
+                granted: vec![Vec::new(); 4],
+            }
+        },
+        hide_expiry_outcomes,
+    );
+    assert_mixed("mvcc+expiry", counts);
 }

@@ -87,6 +87,24 @@ where
         false
     }
 
+    /// For an unknown-outcome `op` about to be linearized in this state: `Some(tag)` if its effect
+    /// from here is invisible to, and commutes with, every operation `other` for which
+    /// `Self::touches(other, tag)` is false (etcd: the expiry of a lease with no keys only matters
+    /// to operations naming that lease). The search then leaves `op` for later unless a pending
+    /// operation touches `tag`: any linearization that places `op` now stays valid with `op`
+    /// moved just before the first operation that touches `tag` (or dropped, having no return),
+    /// so nothing is lost, and the search stops trying every subset of irrelevant unknown
+    /// operations. Default `None`: always tried.
+    fn unknown_effect_tag(&self, _op: &Self::Op) -> Option<u64> {
+        None
+    }
+
+    /// Whether `op` can observe or interact with the effects tagged `tag` (see
+    /// [`Spec::unknown_effect_tag`]). Must be conservative: when in doubt, `true`.
+    fn touches(_op: &Self::Op, _tag: u64) -> bool {
+        true
+    }
+
     /// The independent sub-history `op` belongs to; `None` for models whose operations all
     /// interact (the MVCC model: every write bumps the one global revision).
     fn partition_key(_op: &Self::Op) -> Option<PartitionKey> {

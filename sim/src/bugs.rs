@@ -30,6 +30,10 @@ pub struct Bugs {
     pub revision_regress_after_restart: bool,
     /// A range at a compacted revision returns the oldest data still kept instead of `Compacted`.
     pub compacted_read: bool,
+    /// Client side, not the server's: lock recipe holders write the protected key with a plain put
+    /// (no `create_revision` fence) and ignore failed keep-alives, so a holder whose lease expired
+    /// during a stall keeps writing while another holds the lock (see `crate::recipes`).
+    pub lock_unfenced: bool,
 }
 
 /// Every bug name as it appears in scenario files, with a one-line description.
@@ -70,6 +74,10 @@ pub const BUG_LIST: &[(&str, &str)] = &[
         "compacted_read",
         "a range at a compacted revision returns old data instead of the Compacted error",
     ),
+    (
+        "lock_unfenced",
+        "lock recipe holders write without a fence and ignore failed keep-alives (client side)",
+    ),
 ];
 
 impl Bugs {
@@ -108,6 +116,7 @@ impl Bugs {
             "lease_early_expiry" => &mut self.lease_early_expiry,
             "revision_regress_after_restart" => &mut self.revision_regress_after_restart,
             "compacted_read" => &mut self.compacted_read,
+            "lock_unfenced" => &mut self.lock_unfenced,
             _ => return None,
         })
     }

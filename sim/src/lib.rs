@@ -7,6 +7,7 @@ pub mod disk;
 pub mod nemesis;
 pub mod node;
 pub mod proto;
+pub mod recipes;
 pub mod rpc;
 pub mod runner;
 pub mod scenario;

@@ -104,15 +104,49 @@ pub struct Kv {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
-    Put { revision: i64, prev_kv: Option<Kv> },
-    Range { revision: i64, kvs: Vec<Kv>, more: bool, count: i64 },
-    DeleteRange { revision: i64, deleted: i64, prev_kvs: Vec<Kv> },
-    Txn { revision: i64, succeeded: bool, responses: Vec<Response> },
-    LeaseGrant { revision: i64, id: i64, ttl_s: i64 },
-    LeaseRevoke { revision: i64 },
-    LeaseKeepAlive { revision: i64, id: i64, ttl_s: i64 },
-    LeaseTimeToLive { revision: i64, id: i64, ttl_s: i64, granted_ttl_s: i64, keys: Vec<Bytes> },
-    Compact { revision: i64 },
+    Put {
+        revision: i64,
+        prev_kv: Option<Kv>,
+    },
+    Range {
+        revision: i64,
+        kvs: Vec<Kv>,
+        more: bool,
+        count: i64,
+    },
+    DeleteRange {
+        revision: i64,
+        deleted: i64,
+        prev_kvs: Vec<Kv>,
+    },
+    Txn {
+        revision: i64,
+        succeeded: bool,
+        responses: Vec<Response>,
+    },
+    LeaseGrant {
+        revision: i64,
+        id: i64,
+        ttl_s: i64,
+    },
+    LeaseRevoke {
+        revision: i64,
+    },
+    LeaseKeepAlive {
+        revision: i64,
+        id: i64,
+        ttl_s: i64,
+    },
+    LeaseTimeToLive {
+        revision: i64,
+        id: i64,
+        ttl_s: i64,
+        granted_ttl_s: i64,
+        keys: Vec<Bytes>,
+    },
+    Compact {
+        revision: i64,
+    },
     /// An etcd error the client must record as a definite response (see `StoreError`).
     Error(StoreError),
 }

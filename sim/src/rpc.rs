@@ -27,9 +27,13 @@ pub struct KvCall {
 pub enum KvReply {
     Ok(KvResponse),
     /// Not the leader; `leader` is the node id (1-based) it last heard from, if any.
-    NotLeader { leader: Option<u64> },
+    NotLeader {
+        leader: Option<u64>,
+    },
     /// Definitely not applied; safe to retry.
-    Unavailable { reason: String },
+    Unavailable {
+        reason: String,
+    },
 }
 
 impl Request for KvCall {
@@ -52,11 +56,20 @@ pub struct WatchPoll {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum WatchReply {
     /// `events` may be empty (a progress notification: nothing up to `header_revision`).
-    Events { header_revision: i64, events: Vec<Event> },
+    Events {
+        header_revision: i64,
+        events: Vec<Event>,
+    },
     /// `start_revision` is below the compacted revision.
-    Compacted { compact_revision: i64 },
-    NotLeader { leader: Option<u64> },
-    Unavailable { reason: String },
+    Compacted {
+        compact_revision: i64,
+    },
+    NotLeader {
+        leader: Option<u64>,
+    },
+    Unavailable {
+        reason: String,
+    },
 }
 
 impl Request for WatchPoll {

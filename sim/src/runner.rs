@@ -9,6 +9,7 @@
 use crate::client::{Client, ClientConfig, Recorder};
 use crate::cluster::{Cluster, ClusterConfig, NodeFinalState};
 use crate::nemesis::Nemesis;
+use crate::recipes;
 use crate::scenario::Scenario;
 use crate::workload::{self, Shared};
 use kvsim_checker::history::{History, Outcome};
@@ -175,6 +176,7 @@ pub struct Simulated {
 
 /// The whole run, inside a madsim runtime (public for madsim's determinism check in tests).
 pub async fn simulate(scenario: Scenario, config: ClusterConfig) -> Simulated {
+    let lock_unfenced = config.bugs.lock_unfenced;
     let cluster = Cluster::start(config).await;
     let c = &scenario.cluster;
     cluster.set_latency_ms(c.net_latency_min_ms, c.net_latency_max_ms);
@@ -222,6 +224,24 @@ pub async fn simulate(scenario: Scenario, config: ClusterConfig) -> Simulated {
             match Client::connect(servers, recorder, client_config).await {
                 Ok(client) => workload::run_watcher(index, client, shared).await,
                 Err(error) => panic!("watcher {index} cannot bind an endpoint: {error}"),
+            }
+        }));
+    }
+    for index in 0..w.lockers {
+        let (servers, recorder, shared) = (servers.clone(), recorder.clone(), shared.clone());
+        tasks.push(host.spawn(async move {
+            match Client::connect(servers, recorder, client_config).await {
+                Ok(client) => recipes::run_locker(index, client, shared, lock_unfenced).await,
+                Err(error) => panic!("locker {index} cannot bind an endpoint: {error}"),
+            }
+        }));
+    }
+    for index in 0..w.campaigners {
+        let (servers, recorder, shared) = (servers.clone(), recorder.clone(), shared.clone());
+        tasks.push(host.spawn(async move {
+            match Client::connect(servers, recorder, client_config).await {
+                Ok(client) => recipes::run_campaigner(index, client, shared).await,
+                Err(error) => panic!("campaigner {index} cannot bind an endpoint: {error}"),
             }
         }));
     }

@@ -96,6 +96,18 @@ pub struct WorkloadKnobs {
     pub watch_reconnect_probability: f64,
     /// Probability that a watch starts from a past revision instead of the current one.
     pub watch_from_past_probability: f64,
+    /// Lock recipe tasks competing for one lease-based lock (`crate::recipes`).
+    pub lockers: usize,
+    /// Leader election recipe tasks campaigning on one election key.
+    pub campaigners: usize,
+    /// How long a locker keeps the lock (its critical section) before releasing it.
+    pub lock_hold_ms: u64,
+    /// How long an elected campaigner leads before resigning.
+    pub leader_term_ms: u64,
+    /// Probability that a recipe task stalls (a paused client process) before a step.
+    pub recipe_stall_probability: f64,
+    /// A stall lasts uniformly `[1, recipe_stall_ms_max]`; 0 = recipe tasks never stall.
+    pub recipe_stall_ms_max: u64,
 }
 
 impl Default for WorkloadKnobs {
@@ -116,6 +128,12 @@ impl Default for WorkloadKnobs {
             watch_wait_ms: 500,
             watch_reconnect_probability: 0.05,
             watch_from_past_probability: 0.3,
+            lockers: 0,
+            campaigners: 0,
+            lock_hold_ms: 1_500,
+            leader_term_ms: 2_000,
+            recipe_stall_probability: 0.0,
+            recipe_stall_ms_max: 0,
         }
     }
 }
@@ -597,6 +615,41 @@ impl Scenario {
         check_probability(
             "workload.watch_from_past_probability",
             w.watch_from_past_probability,
+        )?;
+        check(
+            w.lockers <= 16,
+            "workload.lockers",
+            w.lockers,
+            "expected 0..=16",
+        )?;
+        check(
+            w.campaigners <= 16,
+            "workload.campaigners",
+            w.campaigners,
+            "expected 0..=16",
+        )?;
+        check(
+            (1..=600_000).contains(&w.lock_hold_ms),
+            "workload.lock_hold_ms",
+            w.lock_hold_ms,
+            "expected 1..=600000",
+        )?;
+        check(
+            (1..=600_000).contains(&w.leader_term_ms),
+            "workload.leader_term_ms",
+            w.leader_term_ms,
+            "expected 1..=600000",
+        )?;
+        check_probability(
+            "workload.recipe_stall_probability",
+            w.recipe_stall_probability,
+        )?;
+        // Stalls stay well inside the runner's 60 s of slack in its simulated time limit.
+        check(
+            w.recipe_stall_ms_max <= 20_000,
+            "workload.recipe_stall_ms_max",
+            w.recipe_stall_ms_max,
+            "expected 0..=20000",
         )?;
 
         let f = &self.faults;

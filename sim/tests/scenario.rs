@@ -39,6 +39,7 @@ fn every_shipped_scenario_parses_and_validates() {
             "five-nodes",
             "leases",
             "partitions",
+            "recipes",
             "txn",
             "watch"
         ]

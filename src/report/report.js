@@ -237,7 +237,11 @@
     } else {
       ctx.fillStyle = color; ctx.fillRect(x0, top, x1 - x0, h);
     }
-    if (prefixPos.has(op[ID])) { ctx.fillStyle = PREFIX; ctx.fillRect(x0, y + ROW_H - 2, x1 - x0, 2); }
+    if (prefixPos.has(op[ID])) {
+      // An unknown op in the prefix took effect somewhere after its call: underline its head only.
+      const underline = op[ST] === UNKNOWN ? Math.min(x1 - x0, 24) : x1 - x0;
+      ctx.fillStyle = PREFIX; ctx.fillRect(x0, y + ROW_H - 2, underline, 2);
+    }
     ctx.globalAlpha = 1;
     const w = x1 - x0;
     if (w > 36 && op[ST] !== UNKNOWN) {

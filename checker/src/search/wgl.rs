@@ -333,6 +333,34 @@ where
         }
     }
 
+    /// Whether an operation that may be linearized next — a definite op called before
+    /// `frontier` (the first remaining return) or a pending unknown op called before it, other
+    /// than `except` — can
+    /// see effects tagged `tag`. A superset of the candidates is fine: it only skips less.
+    fn pending_touches(&self, tag: u64, frontier: u32, except: u32) -> bool {
+        let mut entry = self.lists.next[HEAD as usize];
+        while entry != NONE && self.lists.entry_rank[entry as usize] < frontier {
+            let op = &self.ops[self.lists.entry_op[entry as usize] as usize];
+            if S::touches(op.input, tag) {
+                return true;
+            }
+            entry = self.lists.next[entry as usize];
+        }
+        let mut node = self.lists.unknown_next[HEAD as usize];
+        while node != NONE && node != self.unknown_tail {
+            let index = self.lists.unknown_op[node as usize];
+            let op = &self.ops[index as usize];
+            if op.call_rank >= frontier {
+                break;
+            }
+            if index != except && S::touches(op.input, tag) {
+                return true;
+            }
+            node = self.lists.unknown_next[node as usize];
+        }
+        false
+    }
+
     /// The state after `op` if it can be linearized from `state` (unknown ops: only if it would
     /// change the state — linearizing a no-op unknown op adds no possibility, it only removes one).
     ///
@@ -521,6 +549,16 @@ where
                                 node: self.lists.unknown_prev[node as usize],
                                 frontier,
                             };
+                            // An unknown op whose effect only some operations can see waits
+                            // until one of them is pending (`Spec::unknown_effect_tag`).
+                            if let Some(tag) =
+                                state.unknown_effect_tag(self.ops[index as usize].input)
+                            {
+                                if !self.pending_touches(tag, frontier, index) {
+                                    cursor = next_cursor;
+                                    continue;
+                                }
+                            }
                             if let Some((next, next_fp)) = self.try_step(&state, fingerprint, index)
                             {
                                 if !self

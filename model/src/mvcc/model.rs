@@ -93,6 +93,13 @@ impl MvccModel {
     }
 
     /// Keys attached to `id`, sorted; empty if the lease does not exist.
+    /// True if lease `id` exists and has no keys attached.
+    pub fn lease_is_keyless(&self, id: LeaseId) -> bool {
+        self.leases
+            .get(id)
+            .is_some_and(|lease| lease.keys.is_empty())
+    }
+
     pub fn lease_keys(&self, id: LeaseId) -> Vec<String> {
         self.leases
             .get(id)

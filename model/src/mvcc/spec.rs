@@ -11,8 +11,8 @@
 
 use crate::mvcc::model::MvccModel;
 use crate::mvcc::types::{
-    EtcdError, LeaseId, Op, RangeRequest, RangeResponse, RequestOp, Response, ResponseOp, Ret,
-    Revision, TxnRequest, TxnResponse,
+    CompareTarget, EtcdError, LeaseId, Op, RangeRequest, RangeResponse, RequestOp, Response,
+    ResponseOp, Ret, Revision, TxnRequest, TxnResponse,
 };
 use crate::{SequentialSpec, Spec};
 
@@ -74,6 +74,19 @@ impl Spec for MvccModel {
     /// [`MvccModel::revision_before_max`].
     fn progress_max(op: &Op, ret: &Ret) -> Option<i64> {
         MvccModel::revision_before_max(op, ret)
+    }
+
+    /// The expiry of a lease with no keys removes only the lease: only operations naming that
+    /// lease can tell whether it happened.
+    fn unknown_effect_tag(&self, op: &Op) -> Option<u64> {
+        match op {
+            Op::LeaseExpire { id } if self.lease_is_keyless(*id) => Some(*id as u64),
+            _ => None,
+        }
+    }
+
+    fn touches(op: &Op, tag: u64) -> bool {
+        op_names_lease(op, tag as LeaseId)
     }
 
     /// [`MvccModel::changes_state_only_by_revision`].
@@ -388,4 +401,33 @@ impl MvccModel {
             Op::Put(_) | Op::DeleteRange(_) | Op::Txn(_) | Op::Range(_)
         ) || matches!(op, Op::LeaseKeepAlive { .. } | Op::LeaseTimeToLive { .. })
     }
+}
+
+/// Whether `op` names lease `lease` anywhere (a put's lease, a lease operation, a txn branch).
+fn op_names_lease(op: &Op, lease: LeaseId) -> bool {
+    match op {
+        Op::Put(put) => put.lease == lease,
+        Op::Txn(txn) => txn_names_lease(txn, lease),
+        Op::LeaseGrant { id, .. }
+        | Op::LeaseRevoke { id }
+        | Op::LeaseKeepAlive { id }
+        | Op::LeaseTimeToLive { id, .. }
+        | Op::LeaseExpire { id } => *id == lease,
+        Op::Range(_) | Op::DeleteRange(_) | Op::Compact { .. } => false,
+    }
+}
+
+fn txn_names_lease(txn: &TxnRequest, lease: LeaseId) -> bool {
+    txn.compare
+        .iter()
+        .any(|compare| matches!(compare.target, CompareTarget::Lease(id) if id == lease))
+        || txn
+            .success
+            .iter()
+            .chain(&txn.failure)
+            .any(|request| match request {
+                RequestOp::Put(put) => put.lease == lease,
+                RequestOp::Txn(nested) => txn_names_lease(nested, lease),
+                RequestOp::Range(_) | RequestOp::DeleteRange(_) => false,
+            })
 }

@@ -22,6 +22,15 @@ pub struct Lessor {
     early_expiry: bool,
 }
 
+/// Why a keepalive did not renew.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepAliveRefused {
+    /// No such lease (never granted, or its revoke was applied).
+    NotFound,
+    /// Past its deadline, revoke proposed but not applied yet.
+    Expiring,
+}
+
 impl Lessor {
     pub fn new(early_expiry: bool) -> Lessor {
         Lessor {
@@ -73,20 +82,27 @@ impl Lessor {
         self.revoking.remove(&id);
     }
 
-    /// A keepalive on the primary: refreshes the deadline and returns the granted TTL, or None if the
-    /// lease is unknown or already expired (etcd answers `LeaseNotFound` for both).
-    pub fn keep_alive(&mut self, now_ms: i64, id: i64) -> Option<i64> {
+    /// A keepalive on the primary: refreshes the deadline and returns the granted TTL.
+    /// `Err(KeepAliveRefused::NotFound)` if the lease is unknown; `Err(Expiring)` if its deadline
+    /// passed but its revoke has not been applied yet. etcd's `lessor.Renew` waits for the revoke
+    /// in that case before answering "not found": answering earlier would tell a client the lease
+    /// is gone while its keys are still readable, which is not linearizable.
+    pub fn keep_alive(&mut self, now_ms: i64, id: i64) -> Result<i64, KeepAliveRefused> {
         debug_assert!(self.primary, "keepalive on a non-primary lessor");
         let ttl_ms = self
             .deadlines
             .get(&id)
-            .map(|&(_, ttl_s)| self.ttl_ms(ttl_s))?;
-        let (deadline_ms, ttl_s) = self.deadlines.get_mut(&id)?;
+            .map(|&(_, ttl_s)| self.ttl_ms(ttl_s))
+            .ok_or(KeepAliveRefused::NotFound)?;
+        let (deadline_ms, ttl_s) = self
+            .deadlines
+            .get_mut(&id)
+            .ok_or(KeepAliveRefused::NotFound)?;
         if *deadline_ms <= now_ms {
-            return None;
+            return Err(KeepAliveRefused::Expiring);
         }
         *deadline_ms = now_ms + ttl_ms;
-        Some(*ttl_s)
+        Ok(*ttl_s)
     }
 
     /// Remaining whole seconds (etcd truncates), if the primary tracks the lease.
@@ -125,17 +141,18 @@ mod tests {
     fn keepalive_extends_and_expiry_proposes_revoke_once_per_retry_window() {
         let mut l = Lessor::new(false);
         l.promote(0, &[(7, 5)]);
-        assert_eq!(l.keep_alive(4_000, 7), Some(5));
+        assert_eq!(l.keep_alive(4_000, 7), Ok(5));
         assert!(l.expired(8_999).is_empty());
         assert_eq!(l.expired(9_000), vec![7]);
         assert!(l.expired(9_500).is_empty());
         assert_eq!(l.expired(10_000), vec![7]);
         assert_eq!(
             l.keep_alive(10_000, 7),
-            None,
-            "expired lease cannot be renewed"
+            Err(KeepAliveRefused::Expiring),
+            "an expired lease cannot be renewed, and is not reported gone before its revoke applies"
         );
         l.revoked(7);
+        assert_eq!(l.keep_alive(10_000, 7), Err(KeepAliveRefused::NotFound));
         assert!(l.expired(20_000).is_empty());
     }
 

@@ -2,7 +2,7 @@
 //! local store on any member; keepalives by the primary lessor; everything else goes to the Raft loop, which
 //! answers `NotLeader` on a follower.
 
-use super::lessor::Lessor;
+use super::lessor::{KeepAliveRefused, Lessor};
 use super::raft_loop::Input;
 use super::{lock, watch, NodeShared};
 use crate::bugs::Bugs;
@@ -68,11 +68,15 @@ fn keep_alive(ctx: &ServerContext, id: i64) -> KvReply {
     }
     let revision = shared.store.revision();
     match lessor.keep_alive(shared.clock_ms(), id) {
-        Some(ttl_s) => KvReply::Ok(Response::LeaseKeepAlive {
+        Ok(ttl_s) => KvReply::Ok(Response::LeaseKeepAlive {
             revision,
             id,
             ttl_s,
         }),
-        None => KvReply::Ok(Response::Error(StoreError::LeaseNotFound)),
+        Err(KeepAliveRefused::NotFound) => KvReply::Ok(Response::Error(StoreError::LeaseNotFound)),
+        // Nothing was renewed, so the client may retry; by then the revoke is applied.
+        Err(KeepAliveRefused::Expiring) => KvReply::Unavailable {
+            reason: "lease expired, revoke not applied yet".to_string(),
+        },
     }
 }
