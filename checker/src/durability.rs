@@ -214,13 +214,7 @@ fn lost_writes(
         .map(|n| (n, n.kvs.iter().map(|kv| (kv.key.as_str(), kv)).collect()))
         .collect();
     let deleters = Deleters::new(history);
-    for op in &history.ops {
-        let Outcome::Ok {
-            output: Ret::Ok(response),
-        } = &op.outcome
-        else {
-            continue;
-        };
+    for (op, response) in history.answered() {
         let Some(effect) = write_effect(&op.input, response, op.id) else {
             continue;
         };

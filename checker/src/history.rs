@@ -70,3 +70,23 @@ impl<I, O> Default for History<I, O> {
         }
     }
 }
+
+impl History<kvsim_model::mvcc::Op, kvsim_model::mvcc::Ret> {
+    /// The MVCC operations that returned a response (not an etcd error), with that response: what
+    /// the watch, durability and recipe checkers reconstruct the store's changes from.
+    pub fn answered(
+        &self,
+    ) -> impl Iterator<
+        Item = (
+            &Operation<kvsim_model::mvcc::Op, kvsim_model::mvcc::Ret>,
+            &kvsim_model::mvcc::Response,
+        ),
+    > {
+        self.ops.iter().filter_map(|op| match &op.outcome {
+            Outcome::Ok {
+                output: kvsim_model::mvcc::Ret::Ok(response),
+            } => Some((op, response)),
+            _ => None,
+        })
+    }
+}

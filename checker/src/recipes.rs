@@ -112,13 +112,7 @@ pub fn check_recipes(history: &History<Op, Ret>) -> Vec<PropertyViolation> {
     // key → create_revision → tenure.
     let mut tenures: BTreeMap<String, BTreeMap<Revision, Tenure>> = BTreeMap::new();
     let mut writes = Vec::new();
-    for op in &history.ops {
-        let Outcome::Ok {
-            output: Ret::Ok(response),
-        } = &op.outcome
-        else {
-            continue;
-        };
+    for (op, response) in history.answered() {
         observe(op, response, &declared, &mut tenures, &mut writes);
     }
 

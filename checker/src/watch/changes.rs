@@ -20,7 +20,7 @@ use kvsim_model::mvcc::{
 };
 
 use super::records::{Action, EventKind, EventKv, WatchRecord};
-use crate::history::{History, OpId, Outcome};
+use crate::history::{History, OpId};
 
 /// Who told us about a change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -176,13 +176,7 @@ impl ChangeLog {
     /// Everything the history proves: writes, reads, then watch events.
     pub fn from_history(history: &History<Op, Ret>, watch_records: &[WatchRecord]) -> Self {
         let mut log = ChangeLog::default();
-        for op in &history.ops {
-            let Outcome::Ok {
-                output: Ret::Ok(response),
-            } = &op.outcome
-            else {
-                continue;
-            };
+        for (op, response) in history.answered() {
             if let Some(effect) = write_effect(&op.input, response, op.id) {
                 for (key, change) in effect.changes {
                     log.insert(effect.revision, key, change);
