@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -22,6 +21,7 @@ use kvsim_sim::scenario::Scenario;
 
 use crate::exit::Exit;
 use crate::verdict::{judge_run, Finding};
+use crate::work_queue::{self, Flow};
 
 /// One planted bug: where to look for it and what should see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -285,6 +285,7 @@ pub struct BugsArgs {
 }
 
 pub fn main(args: BugsArgs) -> Result<Exit> {
+    crate::panic_hook::install_one_line();
     for bug in &args.bugs {
         if entry(bug).is_none() {
             let known: Vec<&str> = CATALOGUE.iter().map(|entry| entry.bug).collect();
@@ -405,47 +406,37 @@ fn measure(
     let tasks: Vec<(usize, u64)> = (0..selected.len())
         .flat_map(|bug| (0..seeds_max).map(move |seed| (bug, seed)))
         .collect();
-    let next = AtomicUsize::new(0);
     let results: Mutex<Vec<BugMeasurement>> = Mutex::new(
         (0..selected.len())
             .map(|_| BugMeasurement::default())
             .collect(),
     );
     let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| {
-                while let Some(&(bug, seed)) = tasks.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let entry = selected[bug];
-                    let done = results.lock().expect("no worker panics holding the lock")[bug]
-                        .detections_below(entry, seed)
-                        >= detections;
-                    if done
-                        || failure
-                            .lock()
-                            .expect("no worker panics holding the lock")
-                            .is_some()
-                    {
-                        continue;
-                    }
-                    match judge_seed(&scenarios[bug], seed, check_timeout) {
-                        Ok(outcome) => {
-                            if let Some(property) = outcome.caught_by(entry.properties) {
-                                eprintln!("{}: seed {seed} caught by {property}", entry.bug);
-                            }
-                            results.lock().expect("no worker panics holding the lock")[bug]
-                                .outcomes
-                                .insert(seed, outcome);
-                        }
-                        Err(error) => {
-                            failure
-                                .lock()
-                                .expect("no worker panics holding the lock")
-                                .get_or_insert(error);
-                        }
-                    }
+    work_queue::run(&tasks, jobs, |&(bug, seed)| {
+        let entry = selected[bug];
+        let done = results.lock().expect("no worker panics holding the lock")[bug]
+            .detections_below(entry, seed)
+            >= detections;
+        if done {
+            return Flow::Continue;
+        }
+        match judge_seed(&scenarios[bug], seed, check_timeout) {
+            Ok(outcome) => {
+                if let Some(property) = outcome.caught_by(entry.properties) {
+                    eprintln!("{}: seed {seed} caught by {property}", entry.bug);
                 }
-            });
+                results.lock().expect("no worker panics holding the lock")[bug]
+                    .outcomes
+                    .insert(seed, outcome);
+                Flow::Continue
+            }
+            Err(error) => {
+                failure
+                    .lock()
+                    .expect("no worker panics holding the lock")
+                    .get_or_insert(error);
+                Flow::Stop
+            }
         }
     });
     if let Some(error) = failure.into_inner().expect("workers done") {

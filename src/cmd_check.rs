@@ -1,21 +1,30 @@
-//! `kvsim check`: linearizability of recorded histories, one verdict per file.
+//! `kvsim check`: judges recorded histories, one verdict per file.
+//!
+//! Jepsen register and porcupine kv logs (and JSONL histories of those models) have one
+//! property, linearizability. A kvsim MVCC history gets every checker `kvsim run` uses, through
+//! the same `verdict::judge_with`: linearizability (with lease expiries), watch, durability /
+//! quorum / convergence / liveness (the liveness bound from the scenario in the header's
+//! `meta`), the lock and election recipes, and the Raft invariants the run recorded. `--only`
+//! restricts the checkers.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use kvsim_checker::durability::DurabilityOptions;
 use kvsim_checker::format::{self, jepsen, jsonl, porcupine_kv, Format};
 use kvsim_checker::history::History;
 use kvsim_checker::{check_with_stats, Budget, CheckOptions, CheckResult};
 use kvsim_model::kv::KvStore;
-use kvsim_model::mvcc::{MvccModel, Op as MvccOp, Ret as MvccRet};
+use kvsim_model::mvcc::{Op as MvccOp, Ret as MvccRet};
 use kvsim_model::register::CasRegister;
 use kvsim_model::Spec;
 use serde::Serialize;
 use std::fmt::Debug;
 
 use crate::exit::Exit;
+use crate::verdict::{judge_with, Checker, JudgeOptions};
 
 #[derive(Args)]
 pub struct CheckArgs {
@@ -37,6 +46,10 @@ pub struct CheckArgs {
     /// One JSON object per file per line instead of the human table.
     #[arg(long)]
     json: bool,
+    /// Run only these checkers (comma-separated); all by default. Register and kv histories
+    /// have only `linearizability`.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "CHECKER")]
+    only: Vec<Checker>,
     /// History files, or directories (every history file in them, recursively, sorted by path).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
@@ -81,14 +94,45 @@ impl From<FormatName> for Format {
 struct FileReport {
     file: String,
     model: String,
-    /// `linearizable` | `not-linearizable` | `unknown` | `error`.
+    /// The linearizability verdict: `linearizable` | `not-linearizable` | `unknown` | `error`
+    /// (`skipped` when `--only` left it out).
     verdict: &'static str,
+    /// Every checker together: `ok` | `violation` | `unknown` | `error`.
+    status: &'static str,
     ops: usize,
     elapsed_ms: u128,
+    /// Each checker that applies, in order: `ok` | `violated` | `unknown` | `not-recorded`.
+    properties: Vec<PropertyVerdict>,
+    /// Violated properties of the checkers other than linearizability.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    findings: Vec<crate::verdict::Finding>,
+    /// Unknown-outcome puts a later response proved happened, pinned before the search.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pinned_puts: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PropertyVerdict {
+    checker: &'static str,
+    verdict: &'static str,
+    /// The violated property names (`watch.reliable`, ...), or why it is unknown / absent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
+}
+
+impl FileReport {
+    fn exit(&self) -> Exit {
+        match self.status {
+            "ok" => Exit::Ok,
+            "violation" => Exit::Violation,
+            "unknown" => Exit::Inconclusive,
+            _ => Exit::BadInput,
+        }
+    }
 }
 
 pub fn main(args: CheckArgs) -> Result<Exit> {
@@ -117,12 +161,7 @@ pub fn main(args: CheckArgs) -> Result<Exit> {
     let started = Instant::now();
     for file in &files {
         let report = check_file(file, &args, &budget, &opts);
-        exit = exit.worst(match report.verdict {
-            "linearizable" => Exit::Ok,
-            "not-linearizable" => Exit::Violation,
-            "unknown" => Exit::Inconclusive,
-            _ => Exit::BadInput,
-        });
+        exit = exit.worst(report.exit());
         totals.add(&report);
         if args.json {
             println!(
@@ -135,13 +174,15 @@ pub fn main(args: CheckArgs) -> Result<Exit> {
     }
     if !args.json {
         println!(
-            "total: {} files, {} ops: {} linearizable, {} not linearizable, {} unknown, {} errors in {:.3} s",
+            "total: {} files, {} ops: {} linearizable, {} not linearizable, {} unknown, {} errors, \
+             {} with other properties violated in {:.3} s",
             files.len(),
             totals.ops,
             totals.linearizable,
             totals.violations,
             totals.unknown,
             totals.errors,
+            totals.property_violations,
             started.elapsed().as_secs_f64()
         );
     }
@@ -155,15 +196,18 @@ struct Totals {
     violations: usize,
     unknown: usize,
     errors: usize,
+    property_violations: usize,
 }
 
 impl Totals {
     fn add(&mut self, report: &FileReport) {
         self.ops += report.ops;
+        self.property_violations += usize::from(!report.findings.is_empty());
         match report.verdict {
             "linearizable" => self.linearizable += 1,
             "not-linearizable" => self.violations += 1,
             "unknown" => self.unknown += 1,
+            "skipped" => {}
             _ => self.errors += 1,
         }
     }
@@ -180,6 +224,21 @@ fn print_human(report: &FileReport) {
     );
     if let Some(error) = &report.error {
         println!("    {error}");
+    }
+    // One line per checker when more than linearizability applies.
+    if report.properties.len() > 1 || report.verdict == "skipped" {
+        for property in &report.properties {
+            let notes = if property.notes.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", property.notes.join(", "))
+            };
+            println!("    {:<16} {}{notes}", property.checker, property.verdict);
+        }
+        // Each message starts with its property's name.
+        for finding in &report.findings {
+            println!("    {}", finding.message.lines().next().unwrap_or(""));
+        }
     }
     if report.verdict == "not-linearizable" || report.verdict == "unknown" {
         if let Some(text) = report
@@ -201,8 +260,12 @@ fn check_file(file: &Path, args: &CheckArgs, budget: &Budget, opts: &CheckOption
         file: file.display().to_string(),
         model: String::new(),
         verdict: "error",
+        status: "error",
         ops: 0,
         elapsed_ms: 0,
+        properties: Vec::new(),
+        findings: Vec::new(),
+        pinned_puts: None,
         detail: None,
         error: None,
     };
@@ -239,12 +302,22 @@ fn load_and_check(
         },
     };
     report.model = model.as_str().to_string();
+    if model != ModelName::Mvcc && args.only.iter().any(|c| *c != Checker::Linearizability) {
+        bail!(
+            "{name}: a {} history has only the linearizability checker (--only {})",
+            model.as_str(),
+            args.only
+                .iter()
+                .map(|checker| checker.name())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
     let (result, ops) = match (model, format) {
         (ModelName::Mvcc, Format::Jsonl) => {
-            let (_, recorded) = jsonl::read_jsonl::<MvccOp, MvccRet>(&name, text, "mvcc")?;
-            let ops = recorded.ops.len();
-            let history = crate::verdict::with_lease_expiries(&recorded);
-            (judge_linearizability(&history, MvccModel::default(), budget, opts), ops)
+            let (header, recorded) = jsonl::read_jsonl::<MvccOp, MvccRet>(&name, text, "mvcc")?;
+            judge_mvcc(file, &header.meta, &recorded, args, budget, report)?;
+            return Ok(());
         }
         (ModelName::CasRegister, Format::Jsonl) => {
             let (_, history) = jsonl::read_jsonl(&name, text, "cas-register")?;
@@ -269,18 +342,194 @@ fn load_and_check(
         ),
     };
     report.ops = ops;
-    match result {
-        Judged::Linearizable => report.verdict = "linearizable",
+    let (verdict, status) = match result {
+        Judged::Linearizable => ("linearizable", "ok"),
         Judged::NotLinearizable { detail } => {
-            report.verdict = "not-linearizable";
             report.detail = Some(detail);
+            ("not-linearizable", "violation")
         }
         Judged::Unknown(why) => {
-            report.verdict = "unknown";
             report.detail = Some(serde_json::json!({ "text": why, "reason": why }));
+            ("unknown", "unknown")
+        }
+    };
+    report.verdict = verdict;
+    report.status = status;
+    report.properties = vec![PropertyVerdict {
+        checker: Checker::Linearizability.name(),
+        verdict: match status {
+            "ok" => "ok",
+            "violation" => "violated",
+            _ => "unknown",
+        },
+        notes: Vec::new(),
+    }];
+    Ok(())
+}
+
+/// Every checker (or those `--only` names) over one kvsim MVCC history, as `kvsim run` judges.
+fn judge_mvcc(
+    file: &Path,
+    meta: &serde_json::Value,
+    history: &History<MvccOp, MvccRet>,
+    args: &CheckArgs,
+    budget: &Budget,
+    report: &mut FileReport,
+) -> Result<()> {
+    let invariants = recorded_invariants(file, meta, history)?;
+    let options = JudgeOptions {
+        budget: *budget,
+        durability: durability_options(meta),
+        only: args.only.clone(),
+    };
+    let verdict = judge_with(history, invariants.as_deref().unwrap_or(&[]), &options);
+    report.ops = history.ops.len();
+    report.pinned_puts = Some(verdict.pinned_puts);
+    report.status = match verdict.status {
+        "ok" => "ok",
+        "violation" => "violation",
+        _ => "unknown",
+    };
+    let runs_linearizability = verdict.checkers.contains(&Checker::Linearizability);
+    report.verdict = if !runs_linearizability {
+        "skipped"
+    } else {
+        match &verdict.linearizability {
+            CheckResult::Linearizable => "linearizable",
+            CheckResult::NotLinearizable(_) => "not-linearizable",
+            CheckResult::Unknown(_) => "unknown",
+        }
+    };
+    if runs_linearizability {
+        let searched = crate::verdict::with_lease_expiries(history);
+        match &verdict.linearizability {
+            CheckResult::Linearizable => {}
+            CheckResult::NotLinearizable(violation) => {
+                let mut detail = serde_json::to_value(violation).expect("violation serializes");
+                detail["text"] = serde_json::Value::String(violation.render(&searched));
+                report.detail = Some(detail);
+            }
+            CheckResult::Unknown(why) => {
+                report.detail = Some(serde_json::json!({ "text": why, "reason": why }));
+            }
         }
     }
+    for checker in &verdict.checkers {
+        let violated: Vec<String> = verdict
+            .findings
+            .iter()
+            .filter(|finding| Checker::of_property(&finding.property) == *checker)
+            .map(|finding| finding.property.clone())
+            .fold(Vec::new(), |mut names, name| {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+                names
+            });
+        let (state, notes) = if !violated.is_empty() {
+            ("violated", violated)
+        } else {
+            match checker {
+                Checker::Linearizability => match &verdict.linearizability {
+                    CheckResult::Unknown(why) => ("unknown", vec![why.clone()]),
+                    _ if verdict.pinned_puts > 0 => (
+                        "ok",
+                        vec![format!("{} unknown puts pinned", verdict.pinned_puts)],
+                    ),
+                    _ => ("ok", Vec::new()),
+                },
+                Checker::Raft if invariants.is_none() => (
+                    "not-recorded",
+                    vec!["no raft_invariant records and no summary.json beside the file".into()],
+                ),
+                _ => ("ok", Vec::new()),
+            }
+        };
+        report.properties.push(PropertyVerdict {
+            checker: checker.name(),
+            verdict: state,
+            notes,
+        });
+    }
+    report.findings = verdict
+        .findings
+        .into_iter()
+        .filter(|finding| finding.property != "linearizability")
+        .collect();
     Ok(())
+}
+
+/// The liveness bound `kvsim run` uses for this scenario (five election timeouts), from the
+/// scenario the simulator wrote into the header's `meta`; etcd-like defaults otherwise.
+fn durability_options(meta: &serde_json::Value) -> DurabilityOptions {
+    let cluster = &meta["scenario"]["cluster"];
+    match (
+        cluster["election_tick"].as_u64(),
+        cluster["tick_ms"].as_u64(),
+    ) {
+        (Some(election_tick), Some(tick_ms)) => DurabilityOptions {
+            liveness_bound_ns: 5u64
+                .saturating_mul(election_tick)
+                .saturating_mul(tick_ms)
+                .saturating_mul(1_000_000),
+        },
+        _ => DurabilityOptions::default(),
+    }
+}
+
+/// The Raft invariant violations the run recorded: `{"type":"raft_invariant","message":...}`
+/// records in the history, or else `invariant_violations` of the `summary.json` that
+/// `kvsim run` / `fuzz` write beside `history.jsonl` (when its seed is the header's).
+/// `None` when neither is there: the property was not recorded.
+fn recorded_invariants(
+    file: &Path,
+    meta: &serde_json::Value,
+    history: &History<MvccOp, MvccRet>,
+) -> Result<Option<Vec<String>>> {
+    let records: Vec<&serde_json::Value> = history
+        .other
+        .iter()
+        .filter(|record| record["type"] == "raft_invariant")
+        .collect();
+    if !records.is_empty() {
+        let mut messages = Vec::new();
+        for record in records {
+            let Some(message) = record["message"].as_str() else {
+                bail!(
+                    "{}: expected a \"message\" string in the raft_invariant record {record}",
+                    file.display()
+                );
+            };
+            messages.push(message.to_string());
+        }
+        return Ok(Some(messages));
+    }
+    let summary_path = file.with_file_name("summary.json");
+    let Ok(text) = std::fs::read_to_string(&summary_path) else {
+        return Ok(None);
+    };
+    let summary: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: expected a JSON summary", summary_path.display()))?;
+    if summary.get("seed").is_none() || summary.get("seed") != meta.get("seed") {
+        return Ok(None);
+    }
+    let Some(list) = summary["invariant_violations"].as_array() else {
+        bail!(
+            "{}: expected an \"invariant_violations\" list",
+            summary_path.display()
+        );
+    };
+    list.iter()
+        .map(|message| {
+            message.as_str().map(str::to_string).with_context(|| {
+                format!(
+                    "{}: expected strings in \"invariant_violations\", found {message}",
+                    summary_path.display()
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
 }
 
 enum Judged {

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::cmd_run::{load_scenario, scenario_name, write_outputs, write_scenario};
 use crate::exit::Exit;
 use crate::verdict::judge_run;
+use crate::work_queue::{self, Flow};
 use crate::{report_files, swarm};
 
 #[derive(Args)]
@@ -161,6 +162,7 @@ struct SeedResult {
 }
 
 pub fn main(args: FuzzArgs) -> Result<Exit> {
+    crate::panic_hook::install_one_line();
     let base = match &args.scenario {
         Some(path) => load_scenario(path, &args.bugs)?,
         None => {
@@ -211,54 +213,46 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
         )
         .expect("valid template"),
     );
-    let next = AtomicUsize::new(0);
     let violations = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
     let results: Mutex<Vec<SeedResult>> = Mutex::new(Vec::new());
     let started = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| loop {
-                if stop.load(Ordering::Relaxed)
-                    || args
-                        .time_budget
-                        .is_some_and(|budget| started.elapsed() >= budget)
-                {
-                    break;
-                }
-                let Some(&seed) = seeds.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
-                let scenario = if args.swarm {
-                    swarm::draw(&base, seed)
-                } else {
-                    base.clone()
-                };
-                let result = run_seed(&scenario, seed, &dir, check_timeout);
-                if result.status == "violation" || result.status == "error" {
-                    let found = violations.fetch_add(1, Ordering::Relaxed) + 1;
-                    progress.set_message(format!("{found} violations"));
-                    progress.suspend(|| {
-                        eprintln!(
-                            "seed {seed}: {} {}",
-                            result.status,
-                            result.properties.join(", ")
-                        );
-                        if let Some(replay) = &result.replay {
-                            eprintln!("  replay: {replay}");
-                        }
-                    });
-                    if args.stop_on_first {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                }
-                results
-                    .lock()
-                    .expect("no worker panics holding the lock")
-                    .push(result);
-                progress.inc(1);
-            });
+    work_queue::run(&seeds, jobs, |&seed| {
+        if args
+            .time_budget
+            .is_some_and(|budget| started.elapsed() >= budget)
+        {
+            return Flow::Stop;
         }
+        let scenario = if args.swarm {
+            swarm::draw(&base, seed)
+        } else {
+            base.clone()
+        };
+        let result = run_seed(&scenario, seed, &dir, check_timeout);
+        let mut flow = Flow::Continue;
+        if result.status == "violation" || result.status == "error" {
+            let found = violations.fetch_add(1, Ordering::Relaxed) + 1;
+            progress.set_message(format!("{found} violations"));
+            progress.suspend(|| {
+                eprintln!(
+                    "seed {seed}: {} {}",
+                    result.status,
+                    result.properties.join(", ")
+                );
+                if let Some(replay) = &result.replay {
+                    eprintln!("  replay: {replay}");
+                }
+            });
+            if args.stop_on_first {
+                flow = Flow::Stop;
+            }
+        }
+        results
+            .lock()
+            .expect("no worker panics holding the lock")
+            .push(result);
+        progress.inc(1);
+        flow
     });
     progress.finish_and_clear();
     let mut results = results.into_inner().expect("workers done");

@@ -1,5 +1,6 @@
 //! `kvsim run`: one seed of one scenario, judged, with the line that reproduces it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -92,6 +93,9 @@ pub fn write_outputs(dir: &Path, output: &RunOutput, verdict: &Verdict) -> Resul
     Ok(())
 }
 
+/// Findings printed per property; the rest are counted.
+const FINDINGS_SHOWN_PER_PROPERTY_MAX: usize = 5;
+
 fn print_result(output: &RunOutput, verdict: &Verdict, run_s: f64) {
     let stats = &output.stats;
     println!(
@@ -117,12 +121,29 @@ fn print_result(output: &RunOutput, verdict: &Verdict, run_s: f64) {
         ),
         _ => {
             println!("verdict: VIOLATION of {}", verdict.properties().join(", "));
+            // A broken invariant repeats at every later index and on every node: the first few
+            // findings per property tell the story; verdict.json keeps them all.
+            let mut shown_per_property: BTreeMap<&str, usize> = BTreeMap::new();
             for finding in &verdict.findings {
-                println!(
-                    "  [{}] {}",
-                    finding.property,
-                    finding.message.lines().next().unwrap_or("")
-                );
+                let shown = shown_per_property
+                    .entry(finding.property.as_str())
+                    .or_default();
+                *shown += 1;
+                if *shown <= FINDINGS_SHOWN_PER_PROPERTY_MAX {
+                    println!(
+                        "  [{}] {}",
+                        finding.property,
+                        finding.message.lines().next().unwrap_or("")
+                    );
+                }
+            }
+            for (property, count) in shown_per_property {
+                if count > FINDINGS_SHOWN_PER_PROPERTY_MAX {
+                    println!(
+                        "  [{property}] ... and {} more (all in verdict.json)",
+                        count - FINDINGS_SHOWN_PER_PROPERTY_MAX
+                    );
+                }
             }
         }
     }

@@ -347,7 +347,10 @@ fn report_shows_the_violation_in_a_browser() {
         !dom.contains("id=\"pwned\""),
         "markup from a key became an element"
     );
-    assert!(element(&dom, "footer", "status", "</footer>").contains("8 operations"));
+    let status = element(&dom, "footer", "status", "</footer>");
+    assert!(status.contains("8 operations"), "{status}");
+    // Client ids 3 (after 2's unknown put) and 4 (after 0 finished) reuse lanes: 5 ids, 3 rows.
+    assert!(status.contains("5 client ids in 3 lanes"), "{status}");
 
     maybe_screenshot(&page, &dir.0);
 

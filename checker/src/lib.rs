@@ -10,6 +10,7 @@ pub mod format;
 pub mod generate;
 pub mod history;
 pub mod lease_expiry;
+pub mod observed_puts;
 pub mod property;
 pub mod recipes;
 pub mod search;

@@ -534,3 +534,89 @@ fn mvcc_with_lease_expiries_matches_stateright() {
     );
     assert_mixed("mvcc+expiry", counts);
 }
+
+/// Unknown puts that a later response proves happened are pinned before the search
+/// (`observed_puts`): the search judges the rewritten history, stateright the recorded one, and
+/// the verdicts must agree — the pinning changes the search's work, never its answer.
+#[test]
+fn mvcc_with_pinned_puts_matches_stateright() {
+    use kvsim_checker::observed_puts::pin_observed_puts;
+    let mut rng = SmallRng::seed_from_u64(7);
+    let (mut linearizable, mut violations, mut histories_pinned) = (0, 0, 0);
+    let cases = 1500;
+    for case in 0..cases {
+        let clients = rng.gen_range(2..=4);
+        let ops_per_client = rng.gen_range(1..=if clients == 4 { 4 } else { 6 });
+        let mut source = Mvcc {
+            gens: (0..4)
+                .map(|client| OpGen::new(8 * (case as u64 + 1) + client))
+                .collect(),
+        };
+        let mut history =
+            random_history::<MvccModel, Mvcc>(&mut rng, &mut source, clients, ops_per_client);
+        lose_some_put_responses(&mut rng, &mut history);
+        let expected = oracle::<MvccModel>(&history);
+        let mut pinned = history.clone();
+        if pin_observed_puts(&mut pinned) > 0 {
+            histories_pinned += 1;
+        }
+        let got = check(
+            &pinned,
+            MvccModel::default(),
+            &Budget::default(),
+            &CheckOptions::default(),
+        );
+        let agree = match &got {
+            CheckResult::Linearizable => expected,
+            CheckResult::NotLinearizable(_) => !expected,
+            CheckResult::Unknown(_) => false,
+        };
+        if !agree {
+            let mut text = Vec::new();
+            write_jsonl(&mut text, "mvcc", &Value::Null, &history).expect("in-memory write");
+            panic!(
+                "pinned case {case}: stateright says linearizable={expected}, search on the \
+                 pinned history says {got:?}\n{}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+        if expected {
+            linearizable += 1;
+        } else {
+            violations += 1;
+        }
+    }
+    eprintln!("mvcc+pinned: {histories_pinned} of {cases} histories had puts pinned");
+    assert_mixed("mvcc+pinned", (linearizable, violations));
+    assert!(
+        histories_pinned * 10 >= cases,
+        "only {histories_pinned} of {cases} histories had a put pinned: the test proves little"
+    );
+}
+
+/// Makes about a third of the answered puts unknown, as if their responses were lost (each on a
+/// fresh client, which then never returns): puts that did take effect, which later reads often
+/// show — the case `pin_observed_puts` exists for.
+fn lose_some_put_responses(
+    rng: &mut SmallRng,
+    history: &mut History<kvsim_model::mvcc::Op, kvsim_model::mvcc::Ret>,
+) {
+    let mut next_client = history
+        .ops
+        .iter()
+        .map(|op| op.client + 1)
+        .max()
+        .unwrap_or(0);
+    for op in &mut history.ops {
+        let answered_put = matches!(op.input, kvsim_model::mvcc::Op::Put(_))
+            && matches!(op.outcome, Outcome::Ok { .. });
+        if answered_put && rng.gen_bool(0.35) {
+            op.outcome = Outcome::Unknown {
+                error: "response lost".into(),
+            };
+            op.return_ns = None;
+            op.client = next_client;
+            next_client += 1;
+        }
+    }
+}

@@ -45,56 +45,73 @@ pub enum KvRet {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct KvStore {
     /// Sorted by key, keys unique, values non-empty.
-    entries: Arc<Vec<(Arc<str>, Arc<str>)>>,
-    /// Wrapping sum of `fingerprint_of((key, value))` over the stored entries, kept up to date on
-    /// every write so that `fingerprint()` is O(1). A sum of independent 128-bit hashes of
-    /// distinct (key, value) facts collides for two different maps with probability ~2^-128.
+    entries: Arc<Vec<Entry>>,
+    /// Wrapping sum of the entries' fingerprints, kept up to date on every write so that
+    /// `fingerprint()` is O(1). A sum of independent 128-bit hashes of distinct (key, value)
+    /// facts collides for two different maps with probability ~2^-128.
+    fingerprint: u128,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct Entry {
+    key: Arc<str>,
+    value: Arc<str>,
+    /// `entry_fingerprint(key, value)`, computed once per write: it is also the partition
+    /// fingerprint of `key` (`Spec::partition_fingerprint`), asked at every search step.
     fingerprint: u128,
 }
 
 impl std::fmt::Debug for KvStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
-            .entries(self.entries.iter().map(|(key, value)| (key, value)))
+            .entries(self.entries.iter().map(|entry| (&entry.key, &entry.value)))
             .finish()
     }
 }
 
 impl KvStore {
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|entry| (*entry.key).cmp(key))
+    }
+
     pub fn get(&self, key: &str) -> &str {
-        match self
-            .entries
-            .binary_search_by(|(probe, _)| (**probe).cmp(key))
-        {
-            Ok(at) => &self.entries[at].1,
+        match self.find(key) {
+            Ok(at) => &self.entries[at].value,
             Err(_) => "",
         }
     }
 
     fn set(&mut self, key: &str, value: String) {
-        let found = self
-            .entries
-            .binary_search_by(|(probe, _)| (**probe).cmp(key));
+        let found = self.find(key);
         let entries = Arc::make_mut(&mut self.entries);
         if let Ok(at) = found {
-            self.fingerprint = self
-                .fingerprint
-                .wrapping_sub(entry_fingerprint(key, &entries[at].1));
+            self.fingerprint = self.fingerprint.wrapping_sub(entries[at].fingerprint);
         }
-        if !value.is_empty() {
-            self.fingerprint = self
-                .fingerprint
-                .wrapping_add(entry_fingerprint(key, &value));
-        }
+        let fingerprint = if value.is_empty() {
+            0
+        } else {
+            entry_fingerprint(key, &value)
+        };
+        self.fingerprint = self.fingerprint.wrapping_add(fingerprint);
         match (found, value.is_empty()) {
             (Ok(at), true) => {
                 entries.remove(at);
             }
-            (Ok(at), false) => entries[at].1 = value.into(),
+            (Ok(at), false) => {
+                entries[at].value = value.into();
+                entries[at].fingerprint = fingerprint;
+            }
             (Err(_), true) => {}
-            (Err(at), false) => entries.insert(at, (key.into(), value.into())),
+            (Err(at), false) => entries.insert(
+                at,
+                Entry {
+                    key: key.into(),
+                    value: value.into(),
+                    fingerprint,
+                },
+            ),
         }
-        debug_assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        debug_assert!(entries.windows(2).all(|pair| pair[0].key < pair[1].key));
     }
 }
 
@@ -151,6 +168,14 @@ impl Spec for KvStore {
 
     fn partition_key(op: &KvOp) -> Option<PartitionKey> {
         Some(op.key().to_string())
+    }
+
+    /// The fingerprint of `op`'s key alone: 0 when absent (or empty), else the entry's.
+    fn partition_fingerprint(&self, op: &KvOp) -> u128 {
+        match self.find(op.key()) {
+            Ok(at) => self.entries[at].fingerprint,
+            Err(_) => 0,
+        }
     }
 }
 
@@ -217,6 +242,33 @@ mod tests {
             KvStore::default(),
             "an empty value is the same state as an absent key"
         );
+    }
+
+    #[test]
+    fn partition_fingerprint_sees_only_the_key() {
+        let mut one = KvStore::default();
+        assert_eq!(one.partition_fingerprint(&get("a")), 0);
+        one.invoke(&append("a", "x"));
+        let a = one.partition_fingerprint(&get("a"));
+        assert_ne!(a, 0);
+        one.invoke(&put("b", "1"));
+        assert_eq!(
+            one.partition_fingerprint(&get("a")),
+            a,
+            "b's write is not a's"
+        );
+        assert_ne!(one.partition_fingerprint(&get("b")), 0);
+        let mut two = KvStore::default();
+        two.invoke(&put("a", "x"));
+        assert_eq!(
+            two.partition_fingerprint(&append("a", "")),
+            a,
+            "same value, same part"
+        );
+        two.invoke(&append("a", "y"));
+        assert_ne!(two.partition_fingerprint(&get("a")), a);
+        two.invoke(&put("a", ""));
+        assert_eq!(two.partition_fingerprint(&get("a")), 0, "empty is absent");
     }
 
     #[test]

@@ -110,4 +110,14 @@ where
     fn partition_key(_op: &Self::Op) -> Option<PartitionKey> {
         None
     }
+
+    /// A 128-bit fingerprint of the part of the state that the operations of `op`'s partition
+    /// (see [`Spec::partition_key`]) can observe and change. The whole-history search, when
+    /// every operation has a partition key, remembers failed sub-searches per partition by this
+    /// fingerprint, so two states whose `op` partitions behave identically should have equal
+    /// values (and unequal otherwise, up to 2^-128). The default, the whole state's
+    /// [`Spec::fingerprint`], is always correct, only less effective.
+    fn partition_fingerprint(&self, _op: &Self::Op) -> u128 {
+        self.fingerprint()
+    }
 }

@@ -157,6 +157,21 @@ impl Recorder {
         self.lock().malformed_responses
     }
 
+    /// Moves the whole history out, leaving the recorder empty: the end of a run, where a
+    /// clone of tens of thousands of operations would cost a few percent of the seed.
+    pub fn take_history(&self) -> History<Op, Ret> {
+        let mut inner = self.lock();
+        debug_assert!(
+            inner.in_flight.is_empty(),
+            "the run is over: nothing in flight"
+        );
+        History {
+            ops: std::mem::take(&mut inner.ops),
+            faults: std::mem::take(&mut inner.faults),
+            other: std::mem::take(&mut inner.other),
+        }
+    }
+
     /// The history so far (operations in call order, faults and other records in time order).
     pub fn history(&self) -> History<Op, Ret> {
         let inner = self.lock();

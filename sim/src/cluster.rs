@@ -3,13 +3,14 @@
 //! Member `id` (1..=N) runs on a madsim node named `n{id}` at 10.0.0.{id}; clients must use other
 //! addresses (e.g. 10.0.1.x). Faults are deterministic and instantaneous. Partitions cut only the PEER
 //! traffic between members (clients keep reaching every member, like Jepsen clients bound to a node):
-//! madsim clogs links between nodes, and members only talk to members over the peer port.
+//! members talk to each other only over the cluster's peer network (`node::PeerNet`), which partitions
+//! cut; packet loss and latency apply to both that network and madsim's (the client traffic).
 
 use crate::bugs::Bugs;
 use crate::disk::{Disk, DiskConfig, DiskStats};
 use crate::node::{
     self, lock, InvariantLog, InvariantViolation, NodeConfig, NodeContext, NodeShared, NodeStatus,
-    Role,
+    PeerNet, PeerNetStats, Role,
 };
 use crate::proto::Kv;
 use madsim::runtime::Handle;
@@ -110,8 +111,8 @@ pub struct Cluster {
     handle: Handle,
     members: Vec<Member>,
     invariants: Arc<Mutex<InvariantLog>>,
-    /// Directed member links currently cut.
-    cut_links: Mutex<BTreeSet<(u64, u64)>>,
+    /// The members' Raft network; partitions cut its links.
+    net: PeerNet,
 }
 
 /// How long `final_state` waits for live members to converge.
@@ -126,6 +127,8 @@ impl Cluster {
         let handle = Handle::current();
         let ids: Vec<u64> = (1..=config.nodes as u64).collect();
         let invariants = Arc::new(Mutex::new(InvariantLog::default()));
+        // Deliveries run on a node of their own that faults never touch.
+        let net = PeerNet::new(&handle.create_node().name("peer-net").build());
         let mut members = Vec::new();
         for &id in &ids {
             let disk = Disk::new(
@@ -147,6 +150,7 @@ impl Cluster {
                     bugs: config.bugs,
                 },
                 disk: disk.clone(),
+                net: net.clone(),
                 shared: shared.clone(),
                 invariants: invariants.clone(),
             };
@@ -169,7 +173,7 @@ impl Cluster {
             handle,
             members,
             invariants,
-            cut_links: Mutex::new(BTreeSet::new()),
+            net,
         }
     }
 
@@ -208,9 +212,9 @@ impl Cluster {
     // ---- network faults ----
 
     fn cut(&self, from: u64, to: u64) {
-        if from != to && lock(&self.cut_links).insert((from, to)) {
-            madsim::net::NetSim::current().clog_link(self.madsim_id(from), self.madsim_id(to));
-        }
+        // Validates the ids: a fault plan naming a non-member is a harness bug.
+        let _ = (self.member(from), self.member(to));
+        self.net.cut(from, to);
     }
 
     /// Splits the members into `groups` that cannot reach each other (replacing any earlier cut). Members
@@ -251,10 +255,12 @@ impl Cluster {
 
     /// Restores every member link (packet loss and latency settings stay).
     pub fn heal_network(&self) {
-        let net = madsim::net::NetSim::current();
-        for (a, b) in std::mem::take(&mut *lock(&self.cut_links)) {
-            net.unclog_link(self.madsim_id(a), self.madsim_id(b));
-        }
+        self.net.heal();
+    }
+
+    /// Directed member links currently cut (from, to).
+    pub fn cut_links(&self) -> BTreeSet<(u64, u64)> {
+        self.net.cut_links()
     }
 
     /// Loss rate for every message (peer and client), clamped to [0, 1].
@@ -265,6 +271,7 @@ impl Cluster {
             rate.clamp(0.0, 1.0)
         };
         madsim::net::NetSim::current().update_config(|c| c.packet_loss_rate = rate);
+        self.net.set_loss_rate(rate);
     }
 
     /// One-way latency drawn from [min, max] ms for every message (madsim's default is 1–10 ms).
@@ -272,6 +279,7 @@ impl Cluster {
         let min = Duration::from_millis(min_ms);
         let max = Duration::from_millis(max_ms.max(min_ms)) + Duration::from_micros(1);
         madsim::net::NetSim::current().update_config(|c| c.send_latency = min..max);
+        self.net.set_latency(min..max);
     }
 
     // ---- process faults ----
@@ -366,6 +374,11 @@ impl Cluster {
 
     pub fn disk_stats(&self, id: u64) -> DiskStats {
         self.member(id).disk.stats()
+    }
+
+    /// Raft traffic so far (datagrams, messages, drops).
+    pub fn peer_net_stats(&self) -> PeerNetStats {
+        self.net.stats()
     }
 
     /// Every (term, leader) seen so far.

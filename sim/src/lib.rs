@@ -11,5 +11,6 @@ pub mod recipes;
 pub mod rpc;
 pub mod runner;
 pub mod scenario;
+pub mod sequential;
 pub mod store;
 pub mod workload;

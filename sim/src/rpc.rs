@@ -14,8 +14,6 @@ use serde::{Deserialize, Serialize};
 
 /// The port every node serves client RPCs on.
 pub const NODE_CLIENT_PORT: u16 = 2379;
-/// The port nodes exchange Raft messages on.
-pub const NODE_PEER_PORT: u16 = 2380;
 
 /// A KV request (put, range, delete, txn, lease, compact).
 #[derive(Clone, Debug, Serialize, Deserialize)]

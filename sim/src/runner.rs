@@ -265,16 +265,21 @@ pub async fn simulate(scenario: Scenario, config: ClusterConfig) -> Simulated {
         "final_state",
         json!({ "nodes": final_state.iter().map(final_state_record).collect::<Vec<_>>() }),
     );
-    let invariant_violations = cluster
+    let invariant_violations: Vec<String> = cluster
         .violations()
         .iter()
         .map(|violation| violation.to_string())
         .collect();
+    // In the history too, so that `kvsim check history.jsonl` alone judges the Raft invariants.
+    for message in &invariant_violations {
+        recorder.other("raft_invariant", json!({ "message": message }));
+    }
+    let simulated_ms = recorder.now_ns() / 1_000_000;
     Simulated {
-        history: recorder.history(),
+        history: recorder.take_history(),
         invariant_violations,
         final_state,
-        simulated_ms: recorder.now_ns() / 1_000_000,
+        simulated_ms,
         malformed_responses: recorder.malformed_responses(),
     }
 }

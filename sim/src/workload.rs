@@ -1,12 +1,17 @@
 //! The clients' workload: etcd operations drawn from the scenario's mix with madsim's seeded RNG,
 //! and watcher tasks that follow a key or prefix through disconnects and compactions.
 //!
+//! The generator itself ([`OpDrawer`], [`draw_watch_start`]) takes its RNG as a parameter, so
+//! live mode (`kvsim live`, a real etcd cluster) draws operations from the same code with a
+//! seeded `StdRng`; the simulation passes madsim's `thread_rng()`.
+//!
 //! Every write is identifiable: put values are `c<client>-<counter>` and lease ids are
 //! `(client + 1) * 10^9 + counter`, unique in the run, so a checker can tell which write a read
 //! saw even when the write's own outcome is unknown.
 
 use crate::client::{watch_event_of, Client, Recorder, WatchEvent};
 use crate::rpc::{WatchPoll, WatchReply};
+use crate::scenario::OpMix;
 use crate::scenario::WorkloadKnobs;
 use kvsim_checker::history::Outcome;
 use kvsim_model::mvcc::{
@@ -36,12 +41,14 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn observe_revision(&self, revision: i64) {
+    /// Notes a header revision some client or watcher saw.
+    pub fn observe_revision(&self, revision: i64) {
         self.revision_seen_max
             .fetch_max(revision, Ordering::Relaxed);
     }
 
-    fn revision_seen(&self) -> i64 {
+    /// The highest header revision seen so far.
+    pub fn revision_seen(&self) -> i64 {
         self.revision_seen_max.load(Ordering::Relaxed)
     }
 }
@@ -53,34 +60,40 @@ pub fn key_name(index: usize) -> String {
 
 /// One client task: draws and executes operations until the deadline.
 pub async fn run_client(index: usize, mut client: Client, shared: Arc<Shared>) {
-    let mut state = ClientState {
-        index,
-        counter: 0,
-        mod_revisions: BTreeMap::new(),
-        leases: Vec::new(),
-    };
-    let weights = shared.knobs.mix.weights();
-    let total: u64 = weights.iter().map(|(_, weight)| u64::from(*weight)).sum();
-    assert!(total > 0, "validated: the op mix has a positive weight");
+    let mut drawer = OpDrawer::new(index);
     while Instant::now() < shared.deadline {
-        let mut pick = thread_rng().gen_range(0..total);
-        let mut kind = weights[0].0;
-        for (name, weight) in weights {
-            if pick < u64::from(weight) {
-                kind = name;
-                break;
-            }
-            pick -= u64::from(weight);
-        }
-        let op = state.draw(kind, &shared);
+        let op = drawer.next(&shared, &mut thread_rng());
         let outcome = client.execute(op.clone()).await;
-        state.observe(&op, &outcome, &shared);
-        let think_ms = thread_rng().gen_range(0..=shared.knobs.think_ms_max);
+        drawer.observe(&op, &outcome, &shared);
+        let think_ms = draw_think_ms(&shared, &mut thread_rng());
         sleep(Duration::from_millis(think_ms)).await;
     }
 }
 
-struct ClientState {
+/// A client's pause between two operations: uniform `[0, think_ms_max]`.
+pub fn draw_think_ms<R: Rng + ?Sized>(shared: &Shared, rng: &mut R) -> u64 {
+    rng.gen_range(0..=shared.knobs.think_ms_max)
+}
+
+/// An operation kind drawn from `mix`'s weights (one of the names in [`OpMix::weights`]).
+pub fn draw_kind<R: Rng + ?Sized>(mix: &OpMix, rng: &mut R) -> &'static str {
+    let weights = mix.weights();
+    let total: u64 = weights.iter().map(|(_, weight)| u64::from(*weight)).sum();
+    assert!(total > 0, "validated: the op mix has a positive weight");
+    let mut pick = rng.gen_range(0..total);
+    for (name, weight) in weights {
+        if pick < u64::from(weight) {
+            return name;
+        }
+        pick -= u64::from(weight);
+    }
+    unreachable!("pick < total")
+}
+
+/// One workload client's operation generator: what it draws depends on the RNG, the knobs, the
+/// highest revision seen so far, and what this client learned from its own answers (the
+/// mod_revisions its compare-and-swap txns guess, the leases it holds).
+pub struct OpDrawer {
     index: usize,
     counter: u64,
     /// Last mod_revision this client saw per key: the guess its compare-and-swap txns use.
@@ -89,7 +102,23 @@ struct ClientState {
     leases: Vec<i64>,
 }
 
-impl ClientState {
+impl OpDrawer {
+    /// The generator of client `index` (the index makes values and lease ids unique in a run).
+    pub fn new(index: usize) -> OpDrawer {
+        OpDrawer {
+            index,
+            counter: 0,
+            mod_revisions: BTreeMap::new(),
+            leases: Vec::new(),
+        }
+    }
+
+    /// Draws the next operation: a kind from the scenario's mix, then the operation.
+    pub fn next<R: Rng + ?Sized>(&mut self, shared: &Shared, rng: &mut R) -> Op {
+        let kind = draw_kind(&shared.knobs.mix, rng);
+        self.draw(kind, shared, rng)
+    }
+
     fn unique_value(&mut self) -> String {
         self.counter += 1;
         format!("c{}-{}", self.index, self.counter)
@@ -100,56 +129,56 @@ impl ClientState {
         (self.index as i64 + 1) * 1_000_000_000 + self.counter as i64
     }
 
-    fn random_key(&self, shared: &Shared) -> String {
-        key_name(thread_rng().gen_range(0..shared.knobs.keys))
+    fn random_key<R: Rng + ?Sized>(&self, shared: &Shared, rng: &mut R) -> String {
+        key_name(rng.gen_range(0..shared.knobs.keys))
     }
 
-    fn random_prefix(&self, shared: &Shared) -> String {
-        let key = self.random_key(shared);
-        if thread_rng().gen_bool(0.2) {
+    fn random_prefix<R: Rng + ?Sized>(&self, shared: &Shared, rng: &mut R) -> String {
+        let key = self.random_key(shared, rng);
+        if rng.gen_bool(0.2) {
             "k".to_string()
         } else {
             key[..key.len() - 1].to_string()
         }
     }
 
-    fn put(&mut self, key: String, lease: i64) -> PutRequest {
+    fn put<R: Rng + ?Sized>(&mut self, key: String, lease: i64, rng: &mut R) -> PutRequest {
         let value = self.unique_value();
         PutRequest {
             key,
             value,
             lease,
-            prev_kv: thread_rng().gen_bool(0.3),
+            prev_kv: rng.gen_bool(0.3),
             ..Default::default()
         }
     }
 
-    fn lease(&self) -> Option<i64> {
+    fn lease<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<i64> {
         if self.leases.is_empty() {
             None
         } else {
-            Some(self.leases[thread_rng().gen_range(0..self.leases.len())])
+            Some(self.leases[rng.gen_range(0..self.leases.len())])
         }
     }
 
-    fn draw(&mut self, kind: &str, shared: &Shared) -> Op {
-        let rng = &mut thread_rng();
+    /// Draws one operation of `kind` (a name from [`OpMix::weights`]).
+    pub fn draw<R: Rng + ?Sized>(&mut self, kind: &str, shared: &Shared, rng: &mut R) -> Op {
         match kind {
             "put" => {
-                let key = self.random_key(shared);
-                Op::Put(self.put(key, 0))
+                let key = self.random_key(shared, rng);
+                Op::Put(self.put(key, 0, rng))
             }
             "get" => Op::Range(RangeRequest {
-                key: self.random_key(shared),
+                key: self.random_key(shared, rng),
                 ..Default::default()
             }),
             "get_serializable" => Op::Range(RangeRequest {
-                key: self.random_key(shared),
+                key: self.random_key(shared, rng),
                 serializable: true,
                 ..Default::default()
             }),
             "get_prefix" => {
-                let prefix = self.random_prefix(shared);
+                let prefix = self.random_prefix(shared, rng);
                 Op::Range(RangeRequest {
                     range_end: prefix_end(&prefix),
                     key: prefix,
@@ -168,9 +197,9 @@ impl ClientState {
                 let revision =
                     (latest - rng.gen_range(0..=shared.knobs.historic_depth_revisions)).max(1);
                 let (key, range_end) = if rng.gen_bool(0.5) {
-                    (self.random_key(shared), String::new())
+                    (self.random_key(shared, rng), String::new())
                 } else {
-                    let prefix = self.random_prefix(shared);
+                    let prefix = self.random_prefix(shared, rng);
                     let end = prefix_end(&prefix);
                     (prefix, end)
                 };
@@ -183,7 +212,7 @@ impl ClientState {
             }
             "delete" => {
                 if rng.gen_bool(0.2) {
-                    let prefix = self.random_prefix(shared);
+                    let prefix = self.random_prefix(shared, rng);
                     Op::DeleteRange(DeleteRangeRequest {
                         range_end: prefix_end(&prefix),
                         key: prefix,
@@ -191,7 +220,7 @@ impl ClientState {
                     })
                 } else {
                     Op::DeleteRange(DeleteRangeRequest {
-                        key: self.random_key(shared),
+                        key: self.random_key(shared, rng),
                         prev_kv: rng.gen_bool(0.5),
                         ..Default::default()
                     })
@@ -199,8 +228,8 @@ impl ClientState {
             }
             // The lock / election recipe's first step: create the key only if it does not exist.
             "txn_create" => {
-                let key = self.random_key(shared);
-                let put = self.put(key.clone(), 0);
+                let key = self.random_key(shared, rng);
+                let put = self.put(key.clone(), 0, rng);
                 Op::Txn(TxnRequest {
                     compare: vec![Compare {
                         key: key.clone(),
@@ -216,9 +245,9 @@ impl ClientState {
             }
             // Optimistic concurrency (etcd's STM): put only if nobody wrote since our last read.
             "txn_cas" => {
-                let key = self.random_key(shared);
+                let key = self.random_key(shared, rng);
                 let expected = self.mod_revisions.get(&key).copied().unwrap_or(0);
-                let put = self.put(key.clone(), 0);
+                let put = self.put(key.clone(), 0, rng);
                 Op::Txn(TxnRequest {
                     compare: vec![Compare {
                         key: key.clone(),
@@ -232,27 +261,27 @@ impl ClientState {
                     })],
                 })
             }
-            "txn_multi" => self.txn_multi(shared),
+            "txn_multi" => self.txn_multi(shared, rng),
             "lease_grant" => self.lease_grant(shared),
-            "lease_put" => match self.lease() {
+            "lease_put" => match self.lease(rng) {
                 Some(lease) => {
-                    let key = self.random_key(shared);
-                    Op::Put(self.put(key, lease))
+                    let key = self.random_key(shared, rng);
+                    Op::Put(self.put(key, lease, rng))
                 }
                 None => self.lease_grant(shared),
             },
-            "lease_keepalive" => match self.lease() {
+            "lease_keepalive" => match self.lease(rng) {
                 Some(id) => Op::LeaseKeepAlive { id },
                 None => self.lease_grant(shared),
             },
-            "lease_revoke" => match self.lease() {
+            "lease_revoke" => match self.lease(rng) {
                 Some(id) => {
                     self.leases.retain(|lease| *lease != id);
                     Op::LeaseRevoke { id }
                 }
                 None => self.lease_grant(shared),
             },
-            "lease_ttl" => match self.lease() {
+            "lease_ttl" => match self.lease(rng) {
                 Some(id) => Op::LeaseTimeToLive {
                     id,
                     keys: rng.gen_bool(0.5),
@@ -268,7 +297,7 @@ impl ClientState {
                     }
                 } else {
                     Op::Range(RangeRequest {
-                        key: self.random_key(shared),
+                        key: self.random_key(shared, rng),
                         ..Default::default()
                     })
                 }
@@ -292,12 +321,11 @@ impl ClientState {
 
     /// A multi-key transaction: compare one key's value or version, then write two keys and
     /// delete a third atomically; otherwise read a prefix.
-    fn txn_multi(&mut self, shared: &Shared) -> Op {
-        let rng = &mut thread_rng();
+    fn txn_multi<R: Rng + ?Sized>(&mut self, shared: &Shared, rng: &mut R) -> Op {
         let first = rng.gen_range(0..shared.knobs.keys);
         let second =
             (first + 1 + rng.gen_range(0..shared.knobs.keys.max(2) - 1)) % shared.knobs.keys.max(1);
-        let compare_key = self.random_key(shared);
+        let compare_key = self.random_key(shared, rng);
         let target = if rng.gen_bool(0.5) {
             CompareTarget::Version(rng.gen_range(0..3))
         } else {
@@ -309,9 +337,9 @@ impl ClientState {
             CompareResult::Less,
             CompareResult::Greater,
         ][rng.gen_range(0..4)];
-        let mut success = vec![RequestOp::Put(self.put(key_name(first), 0))];
+        let mut success = vec![RequestOp::Put(self.put(key_name(first), 0, rng))];
         if second != first {
-            success.push(RequestOp::Put(self.put(key_name(second), 0)));
+            success.push(RequestOp::Put(self.put(key_name(second), 0, rng)));
         }
         let deleted = rng.gen_range(0..shared.knobs.keys);
         if deleted != first && deleted != second {
@@ -320,7 +348,7 @@ impl ClientState {
                 ..Default::default()
             }));
         }
-        let prefix = self.random_prefix(shared);
+        let prefix = self.random_prefix(shared, rng);
         Op::Txn(TxnRequest {
             compare: vec![Compare {
                 key: compare_key,
@@ -336,7 +364,9 @@ impl ClientState {
         })
     }
 
-    fn observe(&mut self, op: &Op, outcome: &Outcome<Ret>, shared: &Shared) {
+    /// Learns from the answer to `op`: the revision seen (into `shared`), the mod_revisions later
+    /// compare-and-swap txns guess, and which leases are gone.
+    pub fn observe(&mut self, op: &Op, outcome: &Outcome<Ret>, shared: &Shared) {
         let Outcome::Ok { output } = outcome else {
             return;
         };
@@ -392,6 +422,43 @@ fn response_revision(response: &Response) -> i64 {
     }
 }
 
+/// What a watcher follows and from where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchStart {
+    /// A single key, or a prefix (then `range_end` is its end).
+    pub key: String,
+    /// Empty for a single key.
+    pub range_end: String,
+    pub prev_kv: bool,
+    /// The first revision wanted: the next one, or (`watch_from_past_probability`) a past one.
+    pub start_revision: i64,
+}
+
+/// Draws a watcher's key or prefix, `prev_kv` and start revision.
+pub fn draw_watch_start<R: Rng + ?Sized>(shared: &Shared, rng: &mut R) -> WatchStart {
+    let (key, range_end) = if rng.gen_bool(0.5) {
+        (key_name(rng.gen_range(0..shared.knobs.keys)), String::new())
+    } else {
+        let key = key_name(rng.gen_range(0..shared.knobs.keys));
+        let prefix = key[..key.len() - 1].to_string();
+        let end = prefix_end(&prefix);
+        (prefix, end)
+    };
+    let prev_kv = rng.gen_bool(0.5);
+    let latest = shared.revision_seen();
+    let start_revision = if rng.gen_bool(shared.knobs.watch_from_past_probability) {
+        (latest - rng.gen_range(0..=shared.knobs.historic_depth_revisions)).max(1)
+    } else {
+        latest + 1
+    };
+    WatchStart {
+        key,
+        range_end,
+        prev_kv,
+        start_revision,
+    }
+}
+
 /// One watcher task: follows a key or prefix with long polls from one node until the deadline,
 /// recording every response. On a transport error, a refusal or (at random) a voluntary
 /// disconnect it resumes on a random node from the last delivered revision + 1, as etcd's
@@ -404,21 +471,13 @@ fn response_revision(response: &Response) -> i64 {
 pub async fn run_watcher(index: usize, client: Client, shared: Arc<Shared>) {
     let servers = client.servers();
     let rng = &mut thread_rng();
-    let (key, range_end) = if rng.gen_bool(0.5) {
-        (key_name(rng.gen_range(0..shared.knobs.keys)), String::new())
-    } else {
-        let key = key_name(rng.gen_range(0..shared.knobs.keys));
-        let prefix = key[..key.len() - 1].to_string();
-        let end = prefix_end(&prefix);
-        (prefix, end)
-    };
-    let prev_kv = rng.gen_bool(0.5);
-    let latest = shared.revision_seen();
-    let mut next_revision = if rng.gen_bool(shared.knobs.watch_from_past_probability) {
-        (latest - rng.gen_range(0..=shared.knobs.historic_depth_revisions)).max(1)
-    } else {
-        latest + 1
-    };
+    let WatchStart {
+        key,
+        range_end,
+        prev_kv,
+        start_revision,
+    } = draw_watch_start(&shared, rng);
+    let mut next_revision = start_revision;
     let mut node = servers[rng.gen_range(0..servers.len())];
     let record = |action: &str, fields: serde_json::Value| {
         let mut object = json!({ "watcher": index, "action": action });

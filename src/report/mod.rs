@@ -1,5 +1,6 @@
 //! The HTML report of one run: a single self-contained file (inline CSS and JS, no network) that
-//! draws the history on a zoomable canvas timeline — a row per client id with operations as bars,
+//! draws the history on a zoomable canvas timeline — client lanes (client ids whose lifetimes do not
+//! overlap share a lane, so retired ids do not add rows) with operations as bars,
 //! node rows with the faults as spans, a row per watcher — and explains the verdicts: the longest
 //! linearizable prefix (underlined), the operations that cannot follow it (outlined, with the
 //! model's state and answer), and every property violation linked to its operations.

@@ -59,12 +59,35 @@
   const indexOfId = new Map();
   ops.forEach((op, index) => indexOfId.set(op[ID], index));
   const clientIds = Array.from(new Set(ops.map((op) => op[CLIENT]))).sort((a, b) => a - b);
-  const rowOfClient = new Map(clientIds.map((client, row) => [client, row]));
-  const rowOps = clientIds.map(() => []);
+  // Lanes, not a row per client id: a client whose request had an unknown outcome continues under
+  // a fresh id, so a long run has hundreds of ids with a few live at a time. Ids whose lifetimes
+  // (first call to last answer; an unknown op occupies only its call instant) do not overlap
+  // share a lane, packed greedily by first call: rows ≈ the peak number of live clients.
+  const lifetime = new Map(); // client id -> [first call, last occupied instant]
+  for (const op of ops) {
+    const busy = op[RET] >= 0 ? op[RET] : op[CALL];
+    const span = lifetime.get(op[CLIENT]);
+    if (span) { span[0] = Math.min(span[0], op[CALL]); span[1] = Math.max(span[1], busy); }
+    else lifetime.set(op[CLIENT], [op[CALL], busy]);
+  }
+  const laneFree = []; // per lane: the instant its last client's lifetime ended
+  const laneClients = [];
+  const rowOfClient = new Map();
+  clientIds.slice().sort((a, b) => lifetime.get(a)[0] - lifetime.get(b)[0] || a - b).forEach((client) => {
+    const [start, end] = lifetime.get(client);
+    let lane = laneFree.findIndex((free) => free < start);
+    if (lane < 0) { lane = laneFree.length; laneFree.push(0); laneClients.push([]); }
+    laneFree[lane] = end;
+    laneClients[lane].push(client);
+    rowOfClient.set(client, lane);
+  });
+  const rowOps = laneClients.map(() => []);
   ops.forEach((op, index) => rowOps[rowOfClient.get(op[CLIENT])].push(index));
-  // One operation in flight per client id: a row's bars are disjoint (an unknown outcome,
-  // open-ended, is the row's last operation: the client continues under a fresh id).
+  // A lane's bars are disjoint: one operation in flight per client id, and an unknown outcome is
+  // its client id's last operation.
   rowOps.forEach((list) => list.sort((a, b) => ops[a][CALL] - ops[b][CALL]));
+  const laneLabel = (clients) =>
+    "c" + clients[0] + (clients.length > 1 ? " +" + (clients.length - 1) : "");
 
   let tEnd = 1;
   for (const op of ops) tEnd = Math.max(tEnd, op[CALL], op[RET]);
@@ -73,7 +96,15 @@
   for (const t of D.ticks) tEnd = Math.max(tEnd, t[1]);
   for (const p of D.props) if (typeof p.t_ns === "number") tEnd = Math.max(tEnd, p.t_ns);
   tEnd = Math.ceil(tEnd * 1.01) + 1;
-  const opEnd = (op) => (op[RET] < 0 ? tEnd : op[RET]);
+  // An unknown outcome is open-ended (it may take effect at any time after its call, or never);
+  // in a shared lane its tail is cut where the lane's next operation starts.
+  const drawnEnd = new Map();
+  rowOps.forEach((list) => list.forEach((index, k) => {
+    const op = ops[index];
+    if (op[RET] >= 0) drawnEnd.set(op, op[RET]);
+    else drawnEnd.set(op, k + 1 < list.length ? Math.max(op[CALL], ops[list[k + 1]][CALL]) : tEnd);
+  }));
+  const opEnd = (op) => drawnEnd.get(op);
   // Running maximum of the ends along each row: monotone even if a malformed history has
   // overlapping operations under one client id, so the draw's binary search stays correct.
   const rowEndMax = rowOps.map((list) => {
@@ -122,7 +153,7 @@
   rows.push({ type: "section", label: "faults" });
   D.rows.forEach((name, index) => rows.push({ type: "node", index, label: name }));
   rows.push({ type: "section", label: "clients" });
-  clientIds.forEach((client, index) => rows.push({ type: "client", index, label: "c" + client }));
+  laneClients.forEach((clients, index) => rows.push({ type: "client", index, label: laneLabel(clients) }));
   if (D.watchers.length > 0) {
     rows.push({ type: "section", label: "watchers" });
     D.watchers.forEach((w, index) => rows.push({ type: "watch", index, label: "w" + w }));
@@ -716,7 +747,7 @@
   document.body.dataset.renderMs = renderMs.toFixed(1);
   document.body.dataset.sinceNavigationMs = performance.now().toFixed(1);
   document.getElementById("status").textContent = ops.length + " operations by " + clientIds.length +
-    " client ids · " + D.rows.length + " fault rows · " + D.watchers.length + " watchers (" + D.ticks.length +
+    " client ids in " + laneClients.length + " lanes · " + D.rows.length + " fault rows · " + D.watchers.length + " watchers (" + D.ticks.length +
     " watch records" + (D.wskip ? ", " + D.wskip + " unreadable" : "") + ") · drawn in " + renderMs.toFixed(0) + " ms";
   document.body.dataset.ready = "1";
 })();

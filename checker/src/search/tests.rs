@@ -265,10 +265,8 @@ fn partitioned_and_whole_checks_agree_and_name_the_key() {
             panic!("expected a violation");
         };
         assert_eq!(violation.stuck, vec![3]);
-        assert_eq!(
-            violation.partition.as_deref(),
-            if partition { Some("b") } else { None }
-        );
+        // The whole-history search exploits the independence of keys too, and names the key.
+        assert_eq!(violation.partition.as_deref(), Some("b"));
         let text = violation.render(&bad);
         assert!(text.contains("cannot follow: op 3"), "{text}");
     }
@@ -299,4 +297,58 @@ fn long_sequential_history_is_fast_and_deep() {
     );
     assert_eq!(result, CheckResult::Linearizable);
     assert_eq!(stats.steps, 20_000);
+}
+
+/// Twelve keys with three concurrent appends each (6^12 valid interleavings of orders) and one
+/// key whose last read is impossible: the whole-history search must blame that key at once,
+/// backjumping over every choice made on the others, instead of retrying all their orders.
+#[test]
+fn whole_history_search_backjumps_over_independent_keys() {
+    let append = |key: &str, value: &str| KvOp::Append {
+        key: key.into(),
+        value: value.into(),
+    };
+    let history_with_last_read = |seen: &str| {
+        let mut ops = vec![ok(0, 0, 10, append("a", "x"), KvRet::Append)];
+        for key in 0..12u64 {
+            for value in 0..3u64 {
+                let t = 20 + key * 20;
+                let id = ops.len() as u64;
+                let op = append(&format!("k{key}"), &value.to_string());
+                ops.push(ok(id, t, t + 10, op, KvRet::Append));
+            }
+        }
+        let id = ops.len() as u64;
+        let read = KvOp::Get { key: "a".into() };
+        let seen = KvRet::Get { value: seen.into() };
+        ops.push(ok(id, 1_000, 1_010, read, seen));
+        kv_history(ops)
+    };
+    let whole = CheckOptions { partition: false };
+    // Without backjumping the search would run out of this long before refuting.
+    let budget = Budget {
+        timeout: None,
+        memo_entries_max: Some(100_000),
+    };
+    let (result, stats) = check_with_stats(
+        &history_with_last_read("x"),
+        KvStore::default(),
+        &budget,
+        &whole,
+    );
+    assert_eq!(result, CheckResult::Linearizable);
+    assert!(stats.steps < 200, "{stats:?}");
+    let (result, stats) = check_with_stats(
+        &history_with_last_read("y"),
+        KvStore::default(),
+        &budget,
+        &whole,
+    );
+    let CheckResult::NotLinearizable(violation) = result else {
+        panic!("expected a violation, got {result:?}");
+    };
+    assert_eq!(violation.partition.as_deref(), Some("a"));
+    assert_eq!(violation.stuck, vec![37]);
+    // Refuting the key alone, plus one pass over the others, plus the report's re-check of "a".
+    assert!(stats.steps < 500, "{stats:?}");
 }

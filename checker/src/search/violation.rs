@@ -15,8 +15,13 @@ pub struct Violation {
     /// The longest linearizable prefix the search found, in linearization order. Unknown-outcome
     /// operations appear here when the prefix needed them to take effect.
     pub longest_prefix: Vec<OpId>,
-    /// The operations (with a definite outcome) that could come next in real-time order after
-    /// that prefix, none of which the model accepts there.
+    /// The operations to blame after that prefix, in this order: the definite operations that
+    /// could come next in real-time order and that the model refuses there; then the answered
+    /// operations that could never be placed once one of the accepted ones took effect (with
+    /// etcd's revision: an answer naming a revision the state would already be past, such as a
+    /// stale read — the search prunes on these bounds, `Spec::progress_max`), lowest bound
+    /// first. Only when there is neither — every candidate is accepted and failed later — are
+    /// all the candidates listed.
     pub stuck: Vec<OpId>,
     /// The model state after the prefix (`Debug`).
     pub state_debug: String,

@@ -15,16 +15,22 @@
 //! - definite candidates are tried earliest return first (`Cursor`);
 //! - models with a monotone progress measure (`Spec::progress`, etcd's revision) let the search
 //!   drop a successor as soon as an answered operation still to be placed can no longer fit
-//!   (`try_step`).
+//!   (`try_step`);
+//! - when every operation has a partition key (`Spec::partition_key`, per key for porcupine's
+//!   kv), the whole-history search exploits the independence of partitions itself (`Parts`):
+//!   it branches only on the partition of the earliest remaining return, remembers failures
+//!   per partition projection instead of per whole node, and backjumps over choices made in
+//!   other partitions — the cost of one search over the whole history stays close to that of
+//!   checking each partition on its own.
 //!
 //! Ties: at equal timestamps calls sort before returns, so two operations that touch at one instant
 //! count as concurrent. That is the permissive reading (porcupine's too): coarse clocks can never
 //! produce a false alarm. Jepsen and porcupine kv logs have no timestamps; their importers number
 //! lines, so no ties arise there.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use kvsim_model::Spec;
+use kvsim_model::{PartitionKey, Spec};
 
 use super::violation::Violation;
 use super::zobrist::{self, Memo};
@@ -51,6 +57,8 @@ struct SearchOp<'a, O, R> {
     return_node: u32,
     /// Position of the call among all events sorted by time.
     call_rank: u32,
+    /// Dense partition id (`Parts`), or `NONE` when the search does not use partitions.
+    part: u32,
 }
 
 /// Where the scan of a node's candidates resumes.
@@ -64,14 +72,56 @@ struct SearchOp<'a, O, R> {
 enum Cursor {
     /// Walking the main list from `entry` (at or after the first remaining return, whose rank is
     /// `frontier`), with `left` candidates' returns still to meet.
+    /// `part`: the only partition whose candidates are tried (`NONE`: all), see `Parts`.
     ByReturn {
         entry: u32,
         frontier: u32,
         left: u32,
+        part: u32,
     },
     /// At this node of the unknown list, walking back towards the head: candidates are the nodes
     /// whose call rank is below `frontier` (the rank of the first remaining return).
-    Unknown { node: u32, frontier: u32 },
+    Unknown { node: u32, frontier: u32, part: u32 },
+}
+
+/// The search's use of independent partitions, when every operation has a partition key and
+/// there are at least two (P-compositionality inside one search).
+///
+/// Facts it rests on, for a node N (linearized set, state) and a partition p, writing N_p for
+/// N's projection (p's linearized ops, the part of the state p sees):
+/// 1. Every op linearized at N was called before every remaining op returns (it was a candidate
+///    when placed), so N extends to a full linearization iff the remaining ops are linearizable
+///    from N's state; by locality (Herlihy & Wing 1990, Thm. 1, which holds from any initial
+///    state of independent objects) that is iff every N_p extends within p's sub-history.
+/// 2. Let x be the remaining op with the earliest return, in partition K. If N extends, some
+///    extension starts with a candidate of K: take the first K op y of an extension; the ops
+///    before it are of other partitions, commute with y, and returned after x did, while y was
+///    called before x returned (y precedes x, or is x) — so y may move to the front. And the
+///    candidates of K at N are exactly those of N_K in K's sub-history (same first return).
+///    So branching on K's candidates only is complete, and N_K fails iff all those children's
+///    K projections fail.
+/// 3. A forced read-only step (see `run`) on partition p keeps N_p's extendability (the greedy
+///    argument, within p's sub-history).
+///
+/// So each failed node has a reason, a partition whose projection fails: a child that failed for
+/// a partition other than the one its step changed makes its parent fail for the same reason
+/// (the parent has the same projection: backjump, no sibling is tried), a forced child passes
+/// its reason up, and a node whose K children all failed for K fails for K. Failed projections
+/// are remembered (`failed`) and a child whose projection is there is not entered. No node on
+/// the stack ever has a failed projection (a failure recorded below a node with the same
+/// projection is passed up to it by backjumping), so checking the one projection a step
+/// changes is enough.
+struct Parts {
+    /// The partition key of each dense id (for reports).
+    names: Vec<PartitionKey>,
+    /// An op index of each partition, to ask `Spec::partition_fingerprint` about it.
+    representative: Vec<u32>,
+    /// Zobrist hash of each partition's linearized ops.
+    hash: Vec<u128>,
+    /// Per-partition salt: equal sets of different partitions (the empty one) must not collide.
+    salt: Vec<u128>,
+    /// (hash ^ salt, `Spec::partition_fingerprint`) of every projection known to fail.
+    failed: Memo,
 }
 
 struct Frame<S> {
@@ -151,9 +201,34 @@ where
         };
         result = search.run(limits, steps_max, unknown_chain_max);
         stats.steps += search.steps;
-        stats.memo_entries_max = stats.memo_entries_max.max(search.memo.len());
+        stats.memo_entries_max = stats.memo_entries_max.max(search.memo_len());
         if !matches!(result, Some(CheckResult::NotLinearizable(_))) {
             break;
+        }
+    }
+    // A search over independent partitions names the partition that fails; its own sub-history
+    // gives the report the prefix and stuck operations of that partition alone, which say more
+    // than the whole history's longest prefix. Only the report changes, never the verdict.
+    if let Some(CheckResult::NotLinearizable(violation)) = &result {
+        if let Some(name) = &violation.partition {
+            let part: Vec<&Operation<S::Op, S::Ret>> = ops
+                .iter()
+                .filter(|op| S::partition_key(&op.input).as_ref() == Some(name))
+                .copied()
+                .collect();
+            debug_assert!(part.len() < ops.len(), "a part of several partitions");
+            let name = name.clone();
+            match check_part(&part, init, limits, steps_max, stats) {
+                Some(CheckResult::NotLinearizable(mut precise)) => {
+                    precise.partition = Some(name);
+                    result = Some(CheckResult::NotLinearizable(precise));
+                }
+                Some(CheckResult::Linearizable) => {
+                    debug_assert!(false, "partition {name:?} failed as part of the whole");
+                }
+                // Out of budget: the whole-history report stands.
+                Some(CheckResult::Unknown(_)) | None => {}
+            }
         }
     }
     result
@@ -183,7 +258,9 @@ where
     unknown_tail: u32,
     /// `Spec::progress_max` of every definite op not yet linearized that has one, by bound.
     bounds_left: BTreeSet<(i64, u32)>,
+    /// Visited nodes; unused when `parts` is set (which remembers failed projections instead).
     memo: Memo,
+    parts: Option<Parts>,
     steps: u64,
 }
 
@@ -228,9 +305,11 @@ where
                 call_node: NONE,
                 return_node: NONE,
                 call_rank: NONE,
+                part: NONE,
             });
         }
         events.sort_unstable();
+        let parts = Self::parts(history_ops, &mut ops, &init);
 
         let mut lists = Lists {
             next: vec![NONE],
@@ -293,12 +372,103 @@ where
             unknown_tail,
             bounds_left,
             memo: Memo::default(),
+            parts,
             steps: 0,
         })
     }
 
+    /// Partitions for the search over independent partitions (`Parts`), with each op's `part`
+    /// set; `None` (and `part` left `NONE`) unless every op has a partition key and there are
+    /// at least two. Models with progress bounds (etcd's revision) couple everything and never
+    /// get here: their ops have no partition key, and the bounds are checked to be absent.
+    fn parts(
+        history_ops: &[&'a Operation<S::Op, S::Ret>],
+        ops: &mut [SearchOp<'a, S::Op, S::Ret>],
+        init: &S,
+    ) -> Option<Parts> {
+        if init.progress().is_some() {
+            return None;
+        }
+        let mut ids: BTreeMap<PartitionKey, u32> = BTreeMap::new();
+        let mut names = Vec::new();
+        let mut representative = Vec::new();
+        let mut op_parts = Vec::with_capacity(ops.len());
+        for op in history_ops {
+            if matches!(op.outcome, Outcome::Fail { .. }) {
+                continue;
+            }
+            let key = S::partition_key(&op.input)?;
+            let id = *ids.entry(key).or_insert_with_key(|key| {
+                names.push(key.clone());
+                representative.push(op_parts.len() as u32);
+                (names.len() - 1) as u32
+            });
+            op_parts.push(id);
+        }
+        debug_assert_eq!(op_parts.len(), ops.len(), "one entry per searched op");
+        if names.len() < 2 {
+            return None;
+        }
+        for (op, part) in ops.iter_mut().zip(op_parts) {
+            op.part = part;
+        }
+        let mut rng = zobrist::SplitMix64::new(0x7061_7274_6974_696f);
+        Some(Parts {
+            hash: vec![0; names.len()],
+            salt: (0..names.len()).map(|_| rng.next_u128()).collect(),
+            names,
+            representative,
+            failed: Memo::default(),
+        })
+    }
+
+    fn memo_len(&self) -> usize {
+        match &self.parts {
+            Some(parts) => parts.failed.len(),
+            None => self.memo.len(),
+        }
+    }
+
+    /// Whether the node reached from the current one by linearizing `index` (giving `next`, with
+    /// fingerprint `next_fp`, and set hash `next_hash`) is known to fail: visited before, or (with
+    /// partitions) its projection on the changed partition failed before.
+    fn known_failed(&self, next_hash: u128, index: u32, next: &S, next_fp: u128) -> bool {
+        match &self.parts {
+            None => self.memo.contains(&(next_hash, next_fp)),
+            Some(parts) => {
+                let op = &self.ops[index as usize];
+                let part = op.part as usize;
+                parts.failed.contains(&(
+                    parts.hash[part] ^ self.keys[index as usize] ^ parts.salt[part],
+                    next.partition_fingerprint(op.input),
+                ))
+            }
+        }
+    }
+
+    /// Remembers that the current node's projection on `part` fails (`Parts`).
+    fn record_failed(&mut self, part: u32, state: &S) {
+        let Some(parts) = &mut self.parts else {
+            return;
+        };
+        let part = part as usize;
+        let representative = self.ops[parts.representative[part] as usize].input;
+        parts.failed.insert((
+            parts.hash[part] ^ parts.salt[part],
+            state.partition_fingerprint(representative),
+        ));
+    }
+
+    /// True if `index` may be tried at a node whose branching partition is `part`.
+    fn in_part(&self, index: u32, part: u32) -> bool {
+        part == NONE || self.ops[index as usize].part == part
+    }
+
     fn lift(&mut self, index: u32) {
         let op = &self.ops[index as usize];
+        if let Some(parts) = &mut self.parts {
+            parts.hash[op.part as usize] ^= self.keys[index as usize];
+        }
         let lists = &mut self.lists;
         if op.ret.is_some() {
             Lists::unlink(&mut lists.next, &mut lists.prev, op.call_node);
@@ -317,6 +487,9 @@ where
 
     fn unlift(&mut self, index: u32) {
         let op = &self.ops[index as usize];
+        if let Some(parts) = &mut self.parts {
+            parts.hash[op.part as usize] ^= self.keys[index as usize];
+        }
         let lists = &mut self.lists;
         if op.ret.is_some() {
             Lists::relink(&mut lists.next, &mut lists.prev, op.return_node);
@@ -415,7 +588,9 @@ where
         // `low_water` (the lowest stack height since `best` was last synchronized).
         let mut best: Vec<u32> = Vec::new();
         let mut low_water = 0usize;
-        self.memo.insert((hash, fingerprint));
+        if self.parts.is_none() {
+            self.memo.insert((hash, fingerprint));
+        }
 
         // `None` = enter a fresh node; `Some(cursor)` = resume a node's scan after a failed child.
         let mut resume: Option<Cursor> = None;
@@ -425,7 +600,7 @@ where
                     return Some(CheckResult::Linearizable);
                 }
                 self.steps += 1;
-                if let Some(why) = limits.exceeded(self.steps, CLOCK_CHECK_STEPS, self.memo.len()) {
+                if let Some(why) = limits.exceeded(self.steps, CLOCK_CHECK_STEPS, self.memo_len()) {
                     return Some(CheckResult::Unknown(why));
                 }
                 if steps_max.is_some_and(|max| self.steps > max) {
@@ -438,9 +613,11 @@ where
                 }
             }
 
-            // Pick the next child to descend into, or conclude that this node fails.
+            // Pick the next child to descend into, or conclude that this node fails — with
+            // partitions, because of the projection on `failed_part` (see `Parts`).
             let mut child: Option<(u32, S, u128, Cursor, bool)> = None;
             let mut node_failed = false;
+            let mut failed_part = NONE;
             let mut cursor = match resume.take() {
                 Some(cursor) => cursor,
                 None => {
@@ -458,16 +635,29 @@ where
                         if self.ops[index as usize].read_only {
                             if let Some((next, next_fp)) = self.try_step(&state, fingerprint, index)
                             {
-                                child = Some((
-                                    index,
-                                    next,
-                                    next_fp,
-                                    Cursor::Unknown {
-                                        node: NONE,
-                                        frontier: 0,
-                                    },
-                                    true,
-                                ));
+                                if self.parts.is_some()
+                                    && self.known_failed(
+                                        hash ^ self.keys[index as usize],
+                                        index,
+                                        &next,
+                                        next_fp,
+                                    )
+                                {
+                                    node_failed = true;
+                                    failed_part = self.ops[index as usize].part;
+                                } else {
+                                    child = Some((
+                                        index,
+                                        next,
+                                        next_fp,
+                                        Cursor::Unknown {
+                                            node: NONE,
+                                            frontier: 0,
+                                            part: NONE,
+                                        },
+                                        true,
+                                    ));
+                                }
                                 break;
                             }
                         }
@@ -478,25 +668,34 @@ where
                     } else {
                         self.lists.entry_rank[entry as usize]
                     };
+                    // With partitions, only the partition of the earliest remaining return.
+                    let part = if self.parts.is_some() && entry != NONE {
+                        self.ops[self.lists.entry_op[entry as usize] as usize].part
+                    } else {
+                        NONE
+                    };
                     Cursor::ByReturn {
                         entry,
                         frontier,
                         left: candidates,
+                        part,
                     }
                 }
             };
 
-            if child.is_none() {
+            if child.is_none() && !node_failed {
                 loop {
                     match cursor {
                         Cursor::ByReturn {
                             entry,
                             frontier,
                             left,
+                            part,
                         } => {
                             if left == 0 || entry == NONE {
                                 if unknown_chain_max.is_some_and(|max| chain >= max) {
                                     node_failed = true;
+                                    failed_part = part;
                                     break;
                                 }
                                 // Newest call first: an unknown op that could have been used at an
@@ -509,7 +708,11 @@ where
                                 {
                                     node = self.lists.unknown_prev[node as usize];
                                 }
-                                cursor = Cursor::Unknown { node, frontier };
+                                cursor = Cursor::Unknown {
+                                    node,
+                                    frontier,
+                                    part,
+                                };
                                 continue;
                             }
                             let index = self.lists.entry_op[entry as usize];
@@ -521,16 +724,15 @@ where
                                 entry: self.lists.next[entry as usize],
                                 frontier,
                                 left,
+                                part,
                             };
                             // Read-only candidates were all tried in this state on entry.
-                            if is_candidate && !op.read_only {
+                            if is_candidate && !op.read_only && self.in_part(index, part) {
                                 if let Some((next, next_fp)) =
                                     self.try_step(&state, fingerprint, index)
                                 {
-                                    if !self
-                                        .memo
-                                        .contains(&(hash ^ self.keys[index as usize], next_fp))
-                                    {
+                                    let next_hash = hash ^ self.keys[index as usize];
+                                    if !self.known_failed(next_hash, index, &next, next_fp) {
                                         child = Some((index, next, next_fp, next_cursor, false));
                                         break;
                                     }
@@ -538,9 +740,14 @@ where
                             }
                             cursor = next_cursor;
                         }
-                        Cursor::Unknown { node, frontier } => {
+                        Cursor::Unknown {
+                            node,
+                            frontier,
+                            part,
+                        } => {
                             if node == HEAD || node == NONE {
                                 node_failed = true;
+                                failed_part = part;
                                 break;
                             }
                             let index = self.lists.unknown_op[node as usize];
@@ -548,7 +755,12 @@ where
                             let next_cursor = Cursor::Unknown {
                                 node: self.lists.unknown_prev[node as usize],
                                 frontier,
+                                part,
                             };
+                            if !self.in_part(index, part) {
+                                cursor = next_cursor;
+                                continue;
+                            }
                             // An unknown op whose effect only some operations can see waits
                             // until one of them is pending (`Spec::unknown_effect_tag`).
                             if let Some(tag) =
@@ -561,10 +773,8 @@ where
                             }
                             if let Some((next, next_fp)) = self.try_step(&state, fingerprint, index)
                             {
-                                if !self
-                                    .memo
-                                    .contains(&(hash ^ self.keys[index as usize], next_fp))
-                                {
+                                let next_hash = hash ^ self.keys[index as usize];
+                                if !self.known_failed(next_hash, index, &next, next_fp) {
                                     child = Some((index, next, next_fp, next_cursor, false));
                                     break;
                                 }
@@ -578,7 +788,8 @@ where
             if let Some((index, next, next_fp, resume_cursor, forced)) = child {
                 let next_hash = hash ^ self.keys[index as usize];
                 // A forced child already in the memo failed before, and with it this node.
-                if self.memo.insert((next_hash, next_fp)) {
+                // (With partitions, forced children were checked against `failed` above.)
+                if self.parts.is_some() || self.memo.insert((next_hash, next_fp)) {
                     self.lift(index);
                     if self.ops[index as usize].ret.is_some() {
                         remaining -= 1;
@@ -610,10 +821,23 @@ where
             }
 
             debug_assert!(node_failed);
-            // Backtrack to the nearest node with a choice left.
+            debug_assert_eq!(
+                self.parts.is_some(),
+                failed_part != NONE,
+                "with partitions, every failure has a partition"
+            );
+            // Backtrack to the nearest node with a choice left; with partitions, to the nearest
+            // whose branching partition is the one that failed (`Parts`).
             loop {
+                if failed_part != NONE {
+                    self.record_failed(failed_part, &state);
+                }
                 let Some(frame) = stack.pop() else {
-                    return Some(CheckResult::NotLinearizable(self.violation(&best)));
+                    let mut violation = self.violation(&best);
+                    if let Some(parts) = &self.parts {
+                        violation.partition = Some(parts.names[failed_part as usize].clone());
+                    }
+                    return Some(CheckResult::NotLinearizable(violation));
                 };
                 self.unlift(frame.op);
                 if self.ops[frame.op as usize].ret.is_some() {
@@ -624,6 +848,11 @@ where
                 hash = frame.hash;
                 chain = frame.chain;
                 low_water = low_water.min(stack.len());
+                if failed_part != NONE && self.ops[frame.op as usize].part != failed_part {
+                    // The step changed another partition: the parent has the same failed
+                    // projection, and fails too without trying its other children.
+                    continue;
+                }
                 if !frame.forced {
                     resume = Some(frame.resume);
                     break;
@@ -632,8 +861,13 @@ where
         }
     }
 
-    /// Builds the report from the longest prefix: replays it to get the state there, and lists
-    /// the definite operations that were candidates after it.
+    /// Builds the report from the longest prefix: replays it to get the state there, and names
+    /// the operations to blame after it (see [`Violation::stuck`]): the candidates — definite
+    /// operations that could come next in real-time order — that the model refuses there, and
+    /// the answered operations that could never be placed once an accepted candidate took
+    /// effect (their `Spec::progress_max` is below the state's progress then: the search's
+    /// bound pruning refused the candidate because of them). Only if there is neither (every
+    /// candidate was accepted and failed deeper) are all the candidates named.
     fn violation(&self, best: &[u32]) -> Violation {
         let mut state = self.init.clone();
         let mut in_prefix = vec![false; self.ops.len()];
@@ -660,24 +894,73 @@ where
             .map(|(_, op)| self.lists.entry_rank[op.return_node as usize])
             .min()
             .unwrap_or(NONE);
-        let mut stuck: Vec<(u32, OpId)> = self
+        let mut candidates: Vec<(u32, u32)> = self
             .ops
             .iter()
             .enumerate()
             .filter(|(index, op)| {
                 op.ret.is_some() && !in_prefix[*index] && op.call_rank < first_return_rank
             })
-            .map(|(_, op)| (op.call_rank, op.id))
+            .map(|(index, op)| (op.call_rank, index as u32))
             .collect();
-        stuck.sort_unstable();
+        candidates.sort_unstable();
+        let mut refused: Vec<OpId> = Vec::new();
+        // (bound, op id) of operations stranded by an accepted candidate.
+        let mut stranded: BTreeSet<(i64, OpId)> = BTreeSet::new();
+        let bounds = self.bounds_left_after(&in_prefix);
+        for &(_, index) in &candidates {
+            let op = &self.ops[index as usize];
+            let Some(ret) = op.ret else { continue };
+            let Some(next) = state.step(op.input, ret) else {
+                refused.push(op.id);
+                continue;
+            };
+            let Some(progress) = next.progress() else {
+                continue;
+            };
+            for &(bound, other) in &bounds {
+                if bound >= progress {
+                    break;
+                }
+                if other != index {
+                    stranded.insert((bound, self.ops[other as usize].id));
+                }
+            }
+        }
+        let mut stuck = refused;
+        for (_, id) in stranded {
+            if !stuck.contains(&id) {
+                stuck.push(id);
+            }
+        }
+        if stuck.is_empty() {
+            stuck = candidates
+                .iter()
+                .map(|&(_, index)| self.ops[index as usize].id)
+                .collect();
+        }
         Violation {
             partition: None,
             longest_prefix: best
                 .iter()
                 .map(|&index| self.ops[index as usize].id)
                 .collect(),
-            stuck: stuck.into_iter().map(|(_, id)| id).collect(),
+            stuck,
             state_debug: format!("{state:?}"),
         }
+    }
+
+    /// (`Spec::progress_max`, op index) of the answered operations outside `in_prefix` that
+    /// have a bound, lowest first.
+    fn bounds_left_after(&self, in_prefix: &[bool]) -> Vec<(i64, u32)> {
+        let mut bounds: Vec<(i64, u32)> = self
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| !in_prefix[*index])
+            .filter_map(|(index, op)| Some((S::progress_max(op.input, op.ret?)?, index as u32)))
+            .collect();
+        bounds.sort_unstable();
+        bounds
     }
 }

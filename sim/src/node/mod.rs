@@ -4,8 +4,8 @@
 //! Tasks of one node (all on the node's madsim executor, so a `kill` drops them all at once):
 //! - the Raft loop ([`raft_loop`]) owns the `RawNode`; everything that changes Raft state goes through its
 //!   input channel (ticks, peer messages, client requests);
-//! - a ticker, and per peer one sender and one receiver task ([`transport`]), so a slow or partitioned peer
-//!   never delays the others;
+//! - a ticker; Raft messages go out through the cluster's peer network ([`transport`]), which delivers
+//!   them straight into the destination's Raft loop input;
 //! - the client RPC handlers ([`server`], [`watch`]), which read the store directly for serializable reads,
 //!   keepalives and watches, and hand everything else to the Raft loop.
 
@@ -16,6 +16,8 @@ mod server;
 pub mod status;
 mod transport;
 mod watch;
+
+pub use transport::{PeerNet, PeerNetStats};
 
 use crate::bugs::Bugs;
 use crate::disk::Disk;
@@ -74,6 +76,8 @@ impl NodeShared {
 pub struct NodeContext {
     pub config: NodeConfig,
     pub disk: Disk,
+    /// The members' Raft network (shared by the cluster; outlives incarnations).
+    pub net: PeerNet,
     pub shared: Arc<Mutex<NodeShared>>,
     pub invariants: Arc<Mutex<InvariantLog>>,
 }
@@ -101,10 +105,6 @@ pub fn node_ip(id: u64) -> IpAddr {
 
 pub fn client_addr(id: u64) -> SocketAddr {
     SocketAddr::new(node_ip(id), crate::rpc::NODE_CLIENT_PORT)
-}
-
-pub fn peer_addr(id: u64) -> SocketAddr {
-    SocketAddr::new(node_ip(id), crate::rpc::NODE_PEER_PORT)
 }
 
 /// The body of a madsim node's `init`: boots from disk and runs until killed.

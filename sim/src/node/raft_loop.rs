@@ -8,7 +8,7 @@
 use super::lessor::Lessor;
 use super::payload::{self, Payload, ProposalId};
 use super::status::{fnv1a, InvariantViolation, Role};
-use super::{lock, server, transport, NodeContext};
+use super::{lock, server, NodeContext};
 use crate::proto::{RangeReq, Request, Response};
 use crate::rpc::KvReply;
 use crate::store::{Store, StoreBugs};
@@ -27,7 +27,8 @@ const INPUT_BATCH_MAX: usize = 256;
 
 pub(crate) enum Input {
     Tick,
-    Peer(Box<Message>),
+    /// One datagram from a peer: its messages in the order the peer sent them.
+    Peer(Vec<Message>),
     /// A request that needs the leader: a write (proposed) or a linearizable read (ReadIndex).
     Client {
         request: Request,
@@ -51,7 +52,6 @@ struct PendingRead {
 struct RaftLoop {
     ctx: NodeContext,
     raw: RawNode<crate::disk::DiskStorage>,
-    peers: BTreeMap<u64, UnboundedSender<Message>>,
     lessor: Arc<Mutex<Lessor>>,
     /// Wakes watch polls after every apply round.
     apply_notify: Arc<Notify>,
@@ -140,11 +140,7 @@ pub(crate) async fn boot_and_run(ctx: NodeContext) {
         .unwrap_or_else(|e| panic!("n{id}: raft refused to start from its disk: {e}"));
 
     let (input_tx, input_rx) = unbounded_channel();
-    let peer_ep = Endpoint::bind(super::peer_addr(id))
-        .await
-        .unwrap_or_else(|e| panic!("n{id}: cannot bind the peer port: {e}"));
-    let peers =
-        transport::spawn_links(id, &ctx.config.members, Arc::new(peer_ep), input_tx.clone());
+    ctx.net.register(id, input_tx.clone());
     let client_ep = Endpoint::bind(super::client_addr(id))
         .await
         .unwrap_or_else(|e| panic!("n{id}: cannot bind the client port: {e}"));
@@ -163,7 +159,6 @@ pub(crate) async fn boot_and_run(ctx: NodeContext) {
     let mut rl = RaftLoop {
         ctx,
         raw,
-        peers,
         lessor,
         apply_notify: applied_notify,
         nonce: madsim::rand::random(),
@@ -245,9 +240,11 @@ impl RaftLoop {
                 self.raw.tick();
                 self.expire_leases();
             }
-            Input::Peer(msg) => {
-                // Errors are stale or foreign messages (e.g. from a removed incarnation); Raft drops them.
-                let _ = self.raw.step(*msg);
+            Input::Peer(batch) => {
+                for msg in batch {
+                    // Errors are stale or foreign messages (e.g. from a removed incarnation); Raft drops them.
+                    let _ = self.raw.step(msg);
+                }
             }
             Input::Client { request, reply } => self.on_client(request, reply),
         }
@@ -333,15 +330,27 @@ impl RaftLoop {
         }
     }
 
+    /// Sends one datagram per peer, its messages in Raft's order.
     fn send(&mut self, msgs: Vec<Message>) {
+        if msgs.is_empty() {
+            return;
+        }
+        let id = self.ctx.config.id;
         let mut snapshot_targets = Vec::new();
+        let mut by_peer: BTreeMap<u64, Vec<Message>> = BTreeMap::new();
         for msg in msgs {
             if msg.get_msg_type() == MessageType::MsgSnapshot {
                 snapshot_targets.push(msg.to);
             }
-            if let Some(peer) = self.peers.get(&msg.to) {
-                let _ = peer.send(msg);
+            // raft-rs handles its own messages in place; one addressed to itself would be a Raft bug.
+            debug_assert_ne!(msg.to, id, "n{id}: a message to itself");
+            if msg.to == id {
+                continue;
             }
+            by_peer.entry(msg.to).or_default().push(msg);
+        }
+        for (to, batch) in by_peer {
+            self.ctx.net.send(id, to, batch);
         }
         // The transport cannot know whether a snapshot arrived; reporting it as sent moves the follower to
         // probing, and a follower that lost it simply asks again (etcd's rafthttp reports the same way).

@@ -418,14 +418,16 @@ impl Store {
             .collect()
     }
 
+    /// The snapshot image (etcd's backend file). bincode: a snapshot never leaves the simulation, and
+    /// JSON spells every key and value byte as a decimal number.
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a store always serializes")
+        bincode::serialize(self).expect("a store always serializes")
     }
 
     /// Restores a snapshot made by `to_bytes` (planted bugs are not part of it: set them again).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
         let store: Store =
-            serde_json::from_slice(bytes).map_err(|e| format!("store snapshot: {e}"))?;
+            bincode::deserialize(bytes).map_err(|e| format!("store snapshot: {e}"))?;
         store.check().map_err(|e| format!("store snapshot: {e}"))?;
         Ok(store)
     }

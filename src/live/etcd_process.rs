@@ -1,0 +1,292 @@
+//! Real etcd members as child processes on loopback: start an N-member cluster with its own
+//! ports and data directories, wait until it is healthy, and clean everything up on drop (also
+//! when the caller errors out or panics).
+//!
+//! Members are named `n1`..`nN` like the simulated nodes, so histories name them alike. Member
+//! `id` (1-based) listens for clients on `base + 2 (id - 1)` and for peers on the next port.
+//! `--pre-vote` is on (etcd's recommended setting; without it a rejoining member disrupts the
+//! leader with a higher term).
+
+use anyhow::{bail, Context, Result};
+use std::fs::{self, File};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a fresh cluster may take to elect a leader and answer on every member (FIELD-NOTES:
+/// 1.5–2.5 s here; generous for a loaded CI machine).
+const HEALTHY_WAIT_MS: u64 = 30_000;
+/// Port bases tried when the caller does not pick one: each gets `PORTS_PER_CLUSTER` ports.
+const PORT_BASE_MIN: u16 = 20_000;
+const PORT_BASE_SLOTS: u32 = 2_000;
+const PORTS_PER_CLUSTER: u16 = 16;
+/// Spawn attempts on fresh ports when a member dies at start (a port taken in between).
+const SPAWN_ATTEMPTS_MAX: u32 = 4;
+
+/// Distinguishes the clusters one process starts (data directories, cluster tokens).
+static CLUSTERS_STARTED: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug)]
+struct Member {
+    id: u64,
+    client_port: u16,
+    peer_port: u16,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    child: Option<Child>,
+}
+
+/// A running etcd cluster of child processes. Dropping it kills every member and removes the
+/// data directories.
+#[derive(Debug)]
+pub struct EtcdCluster {
+    etcd_bin: PathBuf,
+    root: PathBuf,
+    token: String,
+    members: Vec<Member>,
+}
+
+impl EtcdCluster {
+    /// Starts `n` members (1..=7) of `etcd_bin` and waits until every member answers with a
+    /// leader. `base_port` `None` derives a base from the process id and skips ports in use, so
+    /// concurrent test processes do not collide.
+    pub async fn spawn(n: usize, etcd_bin: &Path, base_port: Option<u16>) -> Result<EtcdCluster> {
+        if !(1..=7).contains(&n) {
+            bail!("--spawn {n}: expected 1 to 7 members");
+        }
+        if !etcd_bin.is_file() {
+            bail!(
+                "etcd binary {} not found (install Debian's etcd-server or pass --etcd-bin)",
+                etcd_bin.display()
+            );
+        }
+        let mut last_error = None;
+        for attempt in 0..SPAWN_ATTEMPTS_MAX {
+            let base = match base_port {
+                Some(base) => base,
+                None => free_port_base(n, attempt)?,
+            };
+            let mut cluster = EtcdCluster::start_processes(n, etcd_bin, base)?;
+            match cluster.wait_healthy().await {
+                Ok(()) => return Ok(cluster),
+                // A member that exited at once most likely lost a port race: retry elsewhere.
+                Err(error) if base_port.is_none() && cluster.any_exited() => {
+                    last_error = Some(error);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("etcd did not start")))
+    }
+
+    fn start_processes(n: usize, etcd_bin: &Path, base: u16) -> Result<EtcdCluster> {
+        let serial = CLUSTERS_STARTED.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        let root = std::env::temp_dir().join(format!("kvsim-etcd-{pid}-{serial}"));
+        if root.exists() {
+            fs::remove_dir_all(&root)
+                .with_context(|| format!("removing stale {}", root.display()))?;
+        }
+        fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        let members = (1..=n as u64)
+            .map(|id| {
+                let offset = 2 * (id as u16 - 1);
+                Member {
+                    id,
+                    client_port: base + offset,
+                    peer_port: base + offset + 1,
+                    data_dir: root.join(format!("n{id}.etcd")),
+                    log_path: root.join(format!("n{id}.log")),
+                    child: None,
+                }
+            })
+            .collect();
+        let mut cluster = EtcdCluster {
+            etcd_bin: etcd_bin.to_path_buf(),
+            root,
+            token: format!("kvsim-{pid}-{serial}"),
+            members,
+        };
+        for id in 1..=n as u64 {
+            cluster.start_member(id, "new")?;
+        }
+        Ok(cluster)
+    }
+
+    fn initial_cluster(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("n{}=http://127.0.0.1:{}", m.id, m.peer_port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn start_member(&mut self, id: u64, state: &str) -> Result<()> {
+        let initial_cluster = self.initial_cluster();
+        let (etcd_bin, token) = (self.etcd_bin.clone(), self.token.clone());
+        let member = self.member_mut(id)?;
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&member.log_path)
+            .with_context(|| format!("opening {}", member.log_path.display()))?;
+        let client_url = format!("http://127.0.0.1:{}", member.client_port);
+        let peer_url = format!("http://127.0.0.1:{}", member.peer_port);
+        let child = Command::new(&etcd_bin)
+            .arg("--name")
+            .arg(format!("n{id}"))
+            .arg("--data-dir")
+            .arg(&member.data_dir)
+            .args(["--listen-client-urls", &client_url])
+            .args(["--advertise-client-urls", &client_url])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &initial_cluster])
+            .args(["--initial-cluster-state", state])
+            .args(["--initial-cluster-token", &token])
+            .arg("--pre-vote")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", etcd_bin.display()))?;
+        member.child = Some(child);
+        Ok(())
+    }
+
+    /// Waits until every running member reports a leader and serves a linearizable read.
+    pub async fn wait_healthy(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_millis(HEALTHY_WAIT_MS);
+        let running: Vec<u64> = self
+            .members
+            .iter()
+            .filter(|m| m.child.is_some())
+            .map(|m| m.id)
+            .collect();
+        for id in running {
+            loop {
+                if let Some(status) = self.exited(id) {
+                    bail!(
+                        "etcd member n{id} exited at start ({status}); its log {}:\n{}",
+                        self.member(id)?.log_path.display(),
+                        self.log_tail(id)
+                    );
+                }
+                if member_is_healthy(&self.endpoint(id)?).await {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "etcd member n{id} not healthy after {HEALTHY_WAIT_MS} ms; its log:\n{}",
+                        self.log_tail(id)
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// The client URL of member `id` (1-based).
+    pub fn endpoint(&self, id: u64) -> Result<String> {
+        Ok(format!("http://127.0.0.1:{}", self.member(id)?.client_port))
+    }
+
+    /// Member ids, 1..=N.
+    pub fn ids(&self) -> Vec<u64> {
+        self.members.iter().map(|m| m.id).collect()
+    }
+
+    /// The last lines of member `id`'s log (stdout and stderr), for error messages.
+    pub fn log_tail(&self, id: u64) -> String {
+        let Ok(member) = self.member(id) else {
+            return String::new();
+        };
+        let text = fs::read_to_string(&member.log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    fn exited(&mut self, id: u64) -> Option<std::process::ExitStatus> {
+        let member = self.member_mut(id).ok()?;
+        let status = member.child.as_mut()?.try_wait().ok()??;
+        member.child = None;
+        Some(status)
+    }
+
+    fn any_exited(&mut self) -> bool {
+        let ids = self.ids();
+        ids.into_iter()
+            .map(|id| self.exited(id).is_some())
+            // Not `any`: every member must be polled, so each exited child is reaped.
+            .fold(false, |any, exited| any | exited)
+    }
+
+    fn member(&self, id: u64) -> Result<&Member> {
+        self.members
+            .iter()
+            .find(|m| m.id == id)
+            .with_context(|| format!("no member n{id} (cluster of {})", self.members.len()))
+    }
+
+    fn member_mut(&mut self, id: u64) -> Result<&mut Member> {
+        let count = self.members.len();
+        self.members
+            .iter_mut()
+            .find(|m| m.id == id)
+            .with_context(|| format!("no member n{id} (cluster of {count})"))
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        // Followers first, then the rest: stopping all at once makes members wait for each
+        // other (FIELD-NOTES); SIGKILL makes the order matter little, but it costs nothing.
+        for member in self.members.iter_mut().rev() {
+            if let Some(mut child) = member.child.take() {
+                child.kill().ok();
+                child.wait().ok();
+            }
+        }
+        fs::remove_dir_all(&self.root).ok();
+    }
+}
+
+/// One member answers `status` with a leader and a linearizable read within a second.
+async fn member_is_healthy(endpoint: &str) -> bool {
+    let probe = async {
+        let mut client = super::ops::connect(endpoint, Duration::from_secs(1))
+            .await
+            .ok()?;
+        let status = client.status().await.ok()?;
+        if status.leader() == 0 {
+            return None;
+        }
+        client.get("kvsim-health", None).await.ok()
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), probe).await,
+        Ok(Some(_))
+    )
+}
+
+/// A port base whose `PORTS_PER_CLUSTER` ports are free now, derived from the process id so
+/// concurrent processes start apart; `attempt` moves further along.
+fn free_port_base(n: usize, attempt: u32) -> Result<u16> {
+    debug_assert!(2 * n as u16 <= PORTS_PER_CLUSTER);
+    let start = std::process::id()
+        .wrapping_mul(7)
+        .wrapping_add(attempt * 13);
+    for step in 0..PORT_BASE_SLOTS {
+        let slot = (start.wrapping_add(step)) % PORT_BASE_SLOTS;
+        let base = PORT_BASE_MIN + (slot as u16) * PORTS_PER_CLUSTER;
+        let all_free =
+            (0..2 * n as u16).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok());
+        if all_free {
+            return Ok(base);
+        }
+    }
+    bail!("no free range of {PORTS_PER_CLUSTER} loopback ports found from {PORT_BASE_MIN}")
+}
