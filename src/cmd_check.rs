@@ -440,7 +440,7 @@ fn judge_mvcc(
                 },
                 Checker::Raft if invariants.is_none() => (
                     "not-recorded",
-                    vec!["no raft_invariant records and no summary.json beside the file".into()],
+                    vec!["no raft_invariant records and no summary.json beside the file (or a live etcd history)".into()],
                 ),
                 _ => ("ok", Vec::new()),
             }
@@ -462,6 +462,11 @@ fn judge_mvcc(
 /// The liveness bound `kvsim run` uses for this scenario (five election timeouts), from the
 /// scenario the simulator wrote into the header's `meta`; etcd-like defaults otherwise.
 fn durability_options(meta: &serde_json::Value) -> DurabilityOptions {
+    if is_live(meta) {
+        return DurabilityOptions {
+            liveness_bound_ns: crate::cmd_live::LIVENESS_BOUND_NS,
+        };
+    }
     let cluster = &meta["scenario"]["cluster"];
     match (
         cluster["election_tick"].as_u64(),
@@ -475,6 +480,11 @@ fn durability_options(meta: &serde_json::Value) -> DurabilityOptions {
         },
         _ => DurabilityOptions::default(),
     }
+}
+
+/// A history `kvsim live` recorded against a real etcd.
+fn is_live(meta: &serde_json::Value) -> bool {
+    meta["target"] == "etcd"
 }
 
 /// The Raft invariant violations the run recorded: `{"type":"raft_invariant","message":...}`
@@ -503,6 +513,10 @@ fn recorded_invariants(
             messages.push(message.to_string());
         }
         return Ok(Some(messages));
+    }
+    // kvsim cannot see a real etcd's Raft internals: nothing was recorded.
+    if is_live(meta) {
+        return Ok(None);
     }
     let summary_path = file.with_file_name("summary.json");
     let Ok(text) = std::fs::read_to_string(&summary_path) else {

@@ -8,6 +8,7 @@ mod cmd_bugs;
 mod cmd_check;
 mod cmd_conformance;
 mod cmd_fuzz;
+mod cmd_live;
 mod cmd_replay;
 mod cmd_run;
 mod cmd_shrink;
@@ -57,6 +58,8 @@ enum Command {
     /// Differential test: one sequential workload covering the etcd API against real etcd, the
     /// simulated cluster and the model; exit 1 if any answer differs.
     Conformance(cmd_conformance::ConformanceArgs),
+    /// Run a scenario's workload, faults and checkers against a real etcd cluster (spawned or existing).
+    Live(cmd_live::LiveArgs),
 }
 
 fn main() {
@@ -70,6 +73,7 @@ fn main() {
         Command::Bugs(args) => cmd_bugs::main(args),
         Command::Shrink(args) => cmd_shrink::main(args),
         Command::Conformance(args) => cmd_conformance::main(args),
+        Command::Live(args) => cmd_live::main(args),
     };
     let code = match result {
         Ok(exit) => exit,

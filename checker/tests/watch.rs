@@ -570,6 +570,41 @@ fn header_regress_across_watchers_unless_the_node_restarted() {
 }
 
 #[test]
+fn header_regress_of_a_stream_counts_from_the_stream_open() {
+    // Watcher 2 streams k2 from n2 since 4_900, before n2 told watcher 0 "revision 5" (received
+    // at 5_000). Real etcd pushes responses on streams (`"stream": true`): the "4" arriving at
+    // 8_000 may have been generated before 5_000 and spent the time in transit on another
+    // connection, so it is no regress. Had it answered a poll sent after 5_000, it would be.
+    let streamed = |t_ns: u64| {
+        let mut value = response(2, t_ns, "n2", 4, vec![]);
+        value["stream"] = json!(true);
+        value
+    };
+    let mut history = clean();
+    history
+        .other
+        .push(open(2, 4_900, false, "n2", "k2", "", 4, false));
+    history.other.push(streamed(5_200));
+    history.other.push(streamed(8_000));
+    history.other.push(record(
+        2,
+        8_100,
+        "cancel",
+        json!({"node":"n2","next_revision":4}),
+    ));
+    assert_reports(&history, &[]);
+
+    let mut polled = history.clone();
+    for value in &mut polled.other {
+        if let Some(object) = value.as_object_mut() {
+            object.remove("stream");
+        }
+    }
+    let violations = assert_reports(&polled, &["watch.header-regress"]);
+    assert_eq!(violations[0].watcher, Some(2));
+}
+
+#[test]
 fn reliable_excuses_tombstones_at_the_compact_revision() {
     // Compaction at 5 drops the tombstone of k1 at 5 (etcd's keyIndex.compact); the watcher,
     // told its start revision 4 is compacted, restarts at 5 and cannot see that delete.

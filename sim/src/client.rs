@@ -28,11 +28,20 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Everything a run observed, in the order it happened, with simulated times.
+/// Everything a run observed, in the order it happened, with simulated times (or, in live mode,
+/// wall-clock times).
 #[derive(Clone)]
 pub struct Recorder {
     inner: Arc<Mutex<RecorderInner>>,
-    start: Instant,
+    start: Clock,
+}
+
+/// Where a recorder's times come from. Only live mode (`kvsim live`, outside any simulation) uses
+/// the wall clock; inside a simulation it would break determinism.
+#[derive(Clone, Copy)]
+enum Clock {
+    Simulated(Instant),
+    Wall(std::time::Instant),
 }
 
 struct RecorderInner {
@@ -48,6 +57,15 @@ struct RecorderInner {
 impl Recorder {
     /// Starts the run's clock: every time recorded is nanoseconds since now (simulated).
     pub fn new() -> Recorder {
+        Recorder::starting(Clock::Simulated(Instant::now()))
+    }
+
+    /// A recorder on the wall clock, for live mode: a real etcd cluster outside any simulation.
+    pub fn new_wall_clock() -> Recorder {
+        Recorder::starting(Clock::Wall(std::time::Instant::now()))
+    }
+
+    fn starting(start: Clock) -> Recorder {
         Recorder {
             inner: Arc::new(Mutex::new(RecorderInner {
                 ops: Vec::new(),
@@ -57,12 +75,16 @@ impl Recorder {
                 in_flight: BTreeSet::new(),
                 malformed_responses: 0,
             })),
-            start: Instant::now(),
+            start,
         }
     }
 
     pub fn now_ns(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        let elapsed = match self.start {
+            Clock::Simulated(start) => start.elapsed(),
+            Clock::Wall(start) => start.elapsed(),
+        };
+        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RecorderInner> {

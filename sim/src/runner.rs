@@ -311,7 +311,8 @@ fn final_state_record(state: &NodeFinalState) -> serde_json::Value {
     })
 }
 
-fn stats_of(history: &History<Op, Ret>, malformed_responses: u64) -> RunStats {
+/// The summary counts of a history: operations by outcome and kind, faults, watch traffic.
+pub fn stats_of(history: &History<Op, Ret>, malformed_responses: u64) -> RunStats {
     let mut stats = RunStats {
         malformed_responses,
         ..RunStats::default()

@@ -53,6 +53,31 @@ impl Shared {
     }
 }
 
+/// What the operation generator reads and updates besides its RNG: the workload knobs and the
+/// highest header revision any client or watcher has seen. The simulation's [`Shared`] provides it,
+/// and so does live mode (`kvsim live`), which draws from the same generator outside madsim.
+pub trait GeneratorContext {
+    fn knobs(&self) -> &WorkloadKnobs;
+    /// The highest header revision seen so far.
+    fn revision_seen(&self) -> i64;
+    /// Notes a header revision some client or watcher saw.
+    fn observe_revision(&self, revision: i64);
+}
+
+impl GeneratorContext for Shared {
+    fn knobs(&self) -> &WorkloadKnobs {
+        &self.knobs
+    }
+
+    fn revision_seen(&self) -> i64 {
+        Shared::revision_seen(self)
+    }
+
+    fn observe_revision(&self, revision: i64) {
+        Shared::observe_revision(self, revision)
+    }
+}
+
 /// The name of key number `index`: `k000`, `k001`, ... Prefixes are all but the last digit.
 pub fn key_name(index: usize) -> String {
     format!("k{index:03}")
@@ -62,17 +87,17 @@ pub fn key_name(index: usize) -> String {
 pub async fn run_client(index: usize, mut client: Client, shared: Arc<Shared>) {
     let mut drawer = OpDrawer::new(index);
     while Instant::now() < shared.deadline {
-        let op = drawer.next(&shared, &mut thread_rng());
+        let op = drawer.next(&*shared, &mut thread_rng());
         let outcome = client.execute(op.clone()).await;
-        drawer.observe(&op, &outcome, &shared);
-        let think_ms = draw_think_ms(&shared, &mut thread_rng());
+        drawer.observe(&op, &outcome, &*shared);
+        let think_ms = draw_think_ms(&*shared, &mut thread_rng());
         sleep(Duration::from_millis(think_ms)).await;
     }
 }
 
 /// A client's pause between two operations: uniform `[0, think_ms_max]`.
-pub fn draw_think_ms<R: Rng + ?Sized>(shared: &Shared, rng: &mut R) -> u64 {
-    rng.gen_range(0..=shared.knobs.think_ms_max)
+pub fn draw_think_ms<R: Rng + ?Sized>(shared: &impl GeneratorContext, rng: &mut R) -> u64 {
+    rng.gen_range(0..=shared.knobs().think_ms_max)
 }
 
 /// An operation kind drawn from `mix`'s weights (one of the names in [`OpMix::weights`]).
@@ -114,8 +139,8 @@ impl OpDrawer {
     }
 
     /// Draws the next operation: a kind from the scenario's mix, then the operation.
-    pub fn next<R: Rng + ?Sized>(&mut self, shared: &Shared, rng: &mut R) -> Op {
-        let kind = draw_kind(&shared.knobs.mix, rng);
+    pub fn next<R: Rng + ?Sized>(&mut self, shared: &impl GeneratorContext, rng: &mut R) -> Op {
+        let kind = draw_kind(&shared.knobs().mix, rng);
         self.draw(kind, shared, rng)
     }
 
@@ -129,11 +154,15 @@ impl OpDrawer {
         (self.index as i64 + 1) * 1_000_000_000 + self.counter as i64
     }
 
-    fn random_key<R: Rng + ?Sized>(&self, shared: &Shared, rng: &mut R) -> String {
-        key_name(rng.gen_range(0..shared.knobs.keys))
+    fn random_key<R: Rng + ?Sized>(&self, shared: &impl GeneratorContext, rng: &mut R) -> String {
+        key_name(rng.gen_range(0..shared.knobs().keys))
     }
 
-    fn random_prefix<R: Rng + ?Sized>(&self, shared: &Shared, rng: &mut R) -> String {
+    fn random_prefix<R: Rng + ?Sized>(
+        &self,
+        shared: &impl GeneratorContext,
+        rng: &mut R,
+    ) -> String {
         let key = self.random_key(shared, rng);
         if rng.gen_bool(0.2) {
             "k".to_string()
@@ -162,7 +191,12 @@ impl OpDrawer {
     }
 
     /// Draws one operation of `kind` (a name from [`OpMix::weights`]).
-    pub fn draw<R: Rng + ?Sized>(&mut self, kind: &str, shared: &Shared, rng: &mut R) -> Op {
+    pub fn draw<R: Rng + ?Sized>(
+        &mut self,
+        kind: &str,
+        shared: &impl GeneratorContext,
+        rng: &mut R,
+    ) -> Op {
         match kind {
             "put" => {
                 let key = self.random_key(shared, rng);
@@ -195,7 +229,7 @@ impl OpDrawer {
             "get_historic" => {
                 let latest = shared.revision_seen().max(1);
                 let revision =
-                    (latest - rng.gen_range(0..=shared.knobs.historic_depth_revisions)).max(1);
+                    (latest - rng.gen_range(0..=shared.knobs().historic_depth_revisions)).max(1);
                 let (key, range_end) = if rng.gen_bool(0.5) {
                     (self.random_key(shared, rng), String::new())
                 } else {
@@ -289,7 +323,7 @@ impl OpDrawer {
                 None => self.lease_grant(shared),
             },
             "compact" => {
-                let revision = shared.revision_seen() - shared.knobs.compact_depth_revisions;
+                let revision = shared.revision_seen() - shared.knobs().compact_depth_revisions;
                 if revision > 1 {
                     Op::Compact {
                         revision,
@@ -306,7 +340,7 @@ impl OpDrawer {
         }
     }
 
-    fn lease_grant(&mut self, shared: &Shared) -> Op {
+    fn lease_grant(&mut self, shared: &impl GeneratorContext) -> Op {
         let id = self.lease_id_new();
         self.leases.push(id);
         if self.leases.len() > LEASES_KEPT_MAX {
@@ -315,16 +349,16 @@ impl OpDrawer {
         }
         Op::LeaseGrant {
             id,
-            ttl_s: shared.knobs.lease_ttl_s,
+            ttl_s: shared.knobs().lease_ttl_s,
         }
     }
 
     /// A multi-key transaction: compare one key's value or version, then write two keys and
     /// delete a third atomically; otherwise read a prefix.
-    fn txn_multi<R: Rng + ?Sized>(&mut self, shared: &Shared, rng: &mut R) -> Op {
-        let first = rng.gen_range(0..shared.knobs.keys);
-        let second =
-            (first + 1 + rng.gen_range(0..shared.knobs.keys.max(2) - 1)) % shared.knobs.keys.max(1);
+    fn txn_multi<R: Rng + ?Sized>(&mut self, shared: &impl GeneratorContext, rng: &mut R) -> Op {
+        let first = rng.gen_range(0..shared.knobs().keys);
+        let second = (first + 1 + rng.gen_range(0..shared.knobs().keys.max(2) - 1))
+            % shared.knobs().keys.max(1);
         let compare_key = self.random_key(shared, rng);
         let target = if rng.gen_bool(0.5) {
             CompareTarget::Version(rng.gen_range(0..3))
@@ -341,7 +375,7 @@ impl OpDrawer {
         if second != first {
             success.push(RequestOp::Put(self.put(key_name(second), 0, rng)));
         }
-        let deleted = rng.gen_range(0..shared.knobs.keys);
+        let deleted = rng.gen_range(0..shared.knobs().keys);
         if deleted != first && deleted != second {
             success.push(RequestOp::DeleteRange(DeleteRangeRequest {
                 key: key_name(deleted),
@@ -366,7 +400,7 @@ impl OpDrawer {
 
     /// Learns from the answer to `op`: the revision seen (into `shared`), the mod_revisions later
     /// compare-and-swap txns guess, and which leases are gone.
-    pub fn observe(&mut self, op: &Op, outcome: &Outcome<Ret>, shared: &Shared) {
+    pub fn observe(&mut self, op: &Op, outcome: &Outcome<Ret>, shared: &impl GeneratorContext) {
         let Outcome::Ok { output } = outcome else {
             return;
         };
@@ -435,19 +469,25 @@ pub struct WatchStart {
 }
 
 /// Draws a watcher's key or prefix, `prev_kv` and start revision.
-pub fn draw_watch_start<R: Rng + ?Sized>(shared: &Shared, rng: &mut R) -> WatchStart {
+pub fn draw_watch_start<R: Rng + ?Sized>(
+    shared: &impl GeneratorContext,
+    rng: &mut R,
+) -> WatchStart {
     let (key, range_end) = if rng.gen_bool(0.5) {
-        (key_name(rng.gen_range(0..shared.knobs.keys)), String::new())
+        (
+            key_name(rng.gen_range(0..shared.knobs().keys)),
+            String::new(),
+        )
     } else {
-        let key = key_name(rng.gen_range(0..shared.knobs.keys));
+        let key = key_name(rng.gen_range(0..shared.knobs().keys));
         let prefix = key[..key.len() - 1].to_string();
         let end = prefix_end(&prefix);
         (prefix, end)
     };
     let prev_kv = rng.gen_bool(0.5);
     let latest = shared.revision_seen();
-    let start_revision = if rng.gen_bool(shared.knobs.watch_from_past_probability) {
-        (latest - rng.gen_range(0..=shared.knobs.historic_depth_revisions)).max(1)
+    let start_revision = if rng.gen_bool(shared.knobs().watch_from_past_probability) {
+        (latest - rng.gen_range(0..=shared.knobs().historic_depth_revisions)).max(1)
     } else {
         latest + 1
     };
@@ -476,7 +516,7 @@ pub async fn run_watcher(index: usize, client: Client, shared: Arc<Shared>) {
         range_end,
         prev_kv,
         start_revision,
-    } = draw_watch_start(&shared, rng);
+    } = draw_watch_start(&*shared, rng);
     let mut next_revision = start_revision;
     let mut node = servers[rng.gen_range(0..servers.len())];
     let record = |action: &str, fields: serde_json::Value| {

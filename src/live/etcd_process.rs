@@ -1,12 +1,15 @@
-//! Real etcd members as child processes on loopback: start an N-member cluster with its own
-//! ports and data directories, wait until it is healthy, and clean everything up on drop (also
-//! when the caller errors out or panics).
+//! Real etcd members as child processes: start an N-member cluster with its own ports and data
+//! directories, wait until it is healthy, kill / restart / pause / resume members, and clean
+//! everything up on drop (also when the caller errors out or panics).
 //!
-//! Members are named `n1`..`nN` like the simulated nodes, so histories name them alike. Member
-//! `id` (1-based) listens for clients on `base + 2 (id - 1)` and for peers on the next port.
-//! `--pre-vote` is on (etcd's recommended setting; without it a rejoining member disrupts the
-//! leader with a higher term).
+//! Members are named `n1`..`nN` like the simulated nodes, so histories name them alike. On
+//! loopback ([`EtcdCluster::spawn`]) member `id` (1-based) listens for clients on
+//! `base + 2 (id - 1)` and for peers on the next port. Isolated ([`EtcdCluster::spawn_isolated`])
+//! each member runs in its own network namespace at its own address (ports 2379 / 2380), so the
+//! cluster can be partitioned (`live/netns.rs`). `--pre-vote` is on (etcd's recommended setting;
+//! without it a rejoining member disrupts the leader with a higher term).
 
+use super::netns::Network;
 use anyhow::{bail, Context, Result};
 use std::fs::{self, File};
 use std::net::TcpListener;
@@ -31,6 +34,8 @@ static CLUSTERS_STARTED: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug)]
 struct Member {
     id: u64,
+    /// The address it listens on: 127.0.0.1, or its own in an isolated cluster.
+    host: String,
     client_port: u16,
     peer_port: u16,
     data_dir: PathBuf,
@@ -39,13 +44,14 @@ struct Member {
 }
 
 /// A running etcd cluster of child processes. Dropping it kills every member and removes the
-/// data directories.
-#[derive(Debug)]
+/// data directories (and the member network of an isolated cluster).
 pub struct EtcdCluster {
     etcd_bin: PathBuf,
     root: PathBuf,
     token: String,
     members: Vec<Member>,
+    /// Dropped after the members are killed (fields drop after `Drop::drop`).
+    network: Option<Network>,
 }
 
 impl EtcdCluster {
@@ -68,7 +74,7 @@ impl EtcdCluster {
                 Some(base) => base,
                 None => free_port_base(n, attempt)?,
             };
-            let mut cluster = EtcdCluster::start_processes(n, etcd_bin, base)?;
+            let mut cluster = EtcdCluster::start_processes(n, etcd_bin, Some(base))?;
             match cluster.wait_healthy().await {
                 Ok(()) => return Ok(cluster),
                 // A member that exited at once most likely lost a port race: retry elsewhere.
@@ -81,9 +87,32 @@ impl EtcdCluster {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("etcd did not start")))
     }
 
-    fn start_processes(n: usize, etcd_bin: &Path, base: u16) -> Result<EtcdCluster> {
+    /// Starts `n` members (1..=7), each in its own network namespace on a private bridge, and
+    /// waits until every member answers with a leader. Errors say why isolation is impossible
+    /// here (not root, no `ip` / `iptables`, namespace setup refused); nothing is left behind.
+    pub async fn spawn_isolated(n: usize, etcd_bin: &Path) -> Result<EtcdCluster> {
+        if !(1..=7).contains(&n) {
+            bail!("--spawn {n}: expected 1 to 7 members");
+        }
+        if !etcd_bin.is_file() {
+            bail!(
+                "etcd binary {} not found (install Debian's etcd-server or pass --etcd-bin)",
+                etcd_bin.display()
+            );
+        }
+        let mut cluster = EtcdCluster::start_processes(n, etcd_bin, None)?;
+        cluster.wait_healthy().await?;
+        Ok(cluster)
+    }
+
+    /// `base`: loopback ports from `base`; `None`: an isolated cluster.
+    fn start_processes(n: usize, etcd_bin: &Path, base: Option<u16>) -> Result<EtcdCluster> {
         let serial = CLUSTERS_STARTED.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
+        let network = match base {
+            Some(_) => None,
+            None => Some(Network::create(n, pid, serial)?),
+        };
         let root = std::env::temp_dir().join(format!("kvsim-etcd-{pid}-{serial}"));
         if root.exists() {
             fs::remove_dir_all(&root)
@@ -92,11 +121,18 @@ impl EtcdCluster {
         fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
         let members = (1..=n as u64)
             .map(|id| {
-                let offset = 2 * (id as u16 - 1);
+                let (host, client_port, peer_port) = match (&network, base) {
+                    (Some(network), _) => (network.member_ip(id).to_string(), 2379, 2380),
+                    (None, base) => {
+                        let port = base.unwrap_or(PORT_BASE_MIN) + 2 * (id as u16 - 1);
+                        ("127.0.0.1".to_string(), port, port + 1)
+                    }
+                };
                 Member {
                     id,
-                    client_port: base + offset,
-                    peer_port: base + offset + 1,
+                    host,
+                    client_port,
+                    peer_port,
                     data_dir: root.join(format!("n{id}.etcd")),
                     log_path: root.join(format!("n{id}.log")),
                     child: None,
@@ -108,6 +144,7 @@ impl EtcdCluster {
             root,
             token: format!("kvsim-{pid}-{serial}"),
             members,
+            network,
         };
         for id in 1..=n as u64 {
             cluster.start_member(id, "new")?;
@@ -118,7 +155,7 @@ impl EtcdCluster {
     fn initial_cluster(&self) -> String {
         self.members
             .iter()
-            .map(|m| format!("n{}=http://127.0.0.1:{}", m.id, m.peer_port))
+            .map(|m| format!("n{}=http://{}:{}", m.id, m.host, m.peer_port))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -126,15 +163,27 @@ impl EtcdCluster {
     fn start_member(&mut self, id: u64, state: &str) -> Result<()> {
         let initial_cluster = self.initial_cluster();
         let (etcd_bin, token) = (self.etcd_bin.clone(), self.token.clone());
-        let member = self.member_mut(id)?;
+        let member = self.member(id)?;
         let log = File::options()
             .create(true)
             .append(true)
             .open(&member.log_path)
             .with_context(|| format!("opening {}", member.log_path.display()))?;
-        let client_url = format!("http://127.0.0.1:{}", member.client_port);
-        let peer_url = format!("http://127.0.0.1:{}", member.peer_port);
-        let child = Command::new(&etcd_bin)
+        let client_url = format!("http://{}:{}", member.host, member.client_port);
+        let peer_url = format!("http://{}:{}", member.host, member.peer_port);
+        let mut command = match &self.network {
+            // `ip netns exec` execs etcd in place: the child's pid is etcd's, so signals reach it.
+            Some(network) => {
+                let mut command = Command::new(network.ip_bin());
+                command
+                    .args(["netns", "exec", network.namespace(id)?])
+                    .arg(&etcd_bin);
+                command
+            }
+            None => Command::new(&etcd_bin),
+        };
+        let member = self.member_mut(id)?;
+        let child = command
             .arg("--name")
             .arg(format!("n{id}"))
             .arg("--data-dir")
@@ -191,7 +240,100 @@ impl EtcdCluster {
 
     /// The client URL of member `id` (1-based).
     pub fn endpoint(&self, id: u64) -> Result<String> {
-        Ok(format!("http://127.0.0.1:{}", self.member(id)?.client_port))
+        let member = self.member(id)?;
+        Ok(format!("http://{}:{}", member.host, member.client_port))
+    }
+
+    /// SIGKILL: the member dies at once, losing nothing it acknowledged (etcd fsyncs before it
+    /// answers). Its data directory stays for [`EtcdCluster::restart`].
+    pub fn kill(&mut self, id: u64) -> Result<()> {
+        let member = self.member_mut(id)?;
+        let Some(mut child) = member.child.take() else {
+            bail!("member n{id} is not running");
+        };
+        child
+            .kill()
+            .with_context(|| format!("killing member n{id}"))?;
+        child
+            .wait()
+            .with_context(|| format!("reaping member n{id}"))?;
+        Ok(())
+    }
+
+    /// Starts a killed member again on its data directory (`--initial-cluster-state existing`);
+    /// does not wait for it to rejoin.
+    pub fn restart(&mut self, id: u64) -> Result<()> {
+        if self.is_running(id) {
+            bail!("member n{id} is already running");
+        }
+        self.start_member(id, "existing")
+    }
+
+    /// SIGSTOP: the process freezes (a GC pause, a stalled VM) with its connections open.
+    pub fn pause(&mut self, id: u64) -> Result<()> {
+        self.signal(id, "-STOP")
+    }
+
+    /// SIGCONT after [`EtcdCluster::pause`].
+    pub fn resume(&mut self, id: u64) -> Result<()> {
+        self.signal(id, "-CONT")
+    }
+
+    fn signal(&mut self, id: u64, signal: &str) -> Result<()> {
+        if !self.is_running(id) {
+            bail!("member n{id} is not running");
+        }
+        let pid = self
+            .member(id)?
+            .child
+            .as_ref()
+            .map(Child::id)
+            .with_context(|| format!("member n{id} has no process"))?;
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .with_context(|| format!("running kill {signal} {pid}"))?;
+        if !status.success() {
+            bail!("kill {signal} {pid} (member n{id}) failed: {status}");
+        }
+        Ok(())
+    }
+
+    /// Whether member `id`'s process is alive (a paused one is).
+    pub fn is_running(&mut self, id: u64) -> bool {
+        self.exited(id).is_none() && self.member(id).is_ok_and(|m| m.child.is_some())
+    }
+
+    /// Members on different sides cannot exchange packets; clients still reach every member.
+    /// Replaces any earlier partition. Only an isolated cluster can be partitioned.
+    pub fn partition(&mut self, sides: &[Vec<u64>]) -> Result<()> {
+        match &self.network {
+            Some(network) => network.partition(sides),
+            None => bail!("the members run on loopback: start them isolated to partition them"),
+        }
+    }
+
+    /// Removes every partition.
+    pub fn heal_network(&mut self) -> Result<()> {
+        match &self.network {
+            Some(network) => network.heal(),
+            None => Ok(()),
+        }
+    }
+
+    /// Kills every member (followers first) and removes the data directories and the member
+    /// network. Idempotent; also what dropping the cluster does.
+    pub fn shutdown(&mut self) {
+        for member in self.members.iter_mut().rev() {
+            if let Some(mut child) = member.child.take() {
+                // SIGKILL also ends a stopped (paused) process.
+                child.kill().ok();
+                child.wait().ok();
+            }
+        }
+        fs::remove_dir_all(&self.root).ok();
+        // Dropping the network deletes the namespaces, the veths and the bridge.
+        self.network = None;
     }
 
     /// Member ids, 1..=N.
@@ -244,13 +386,7 @@ impl Drop for EtcdCluster {
     fn drop(&mut self) {
         // Followers first, then the rest: stopping all at once makes members wait for each
         // other (FIELD-NOTES); SIGKILL makes the order matter little, but it costs nothing.
-        for member in self.members.iter_mut().rev() {
-            if let Some(mut child) = member.child.take() {
-                child.kill().ok();
-                child.wait().ok();
-            }
-        }
-        fs::remove_dir_all(&self.root).ok();
+        self.shutdown();
     }
 }
 

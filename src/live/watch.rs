@@ -1,9 +1,16 @@
 //! Watches against real etcd: how one etcd watch response reads as the simulator's watch records
-//! ([`step`]), and a one-shot watch from a past revision for the conformance test ([`collect`]).
+//! ([`step`]), live mode's watcher task ([`run_watcher`]), and a one-shot watch from a past
+//! revision for the conformance test ([`collect`]).
 
 use super::ops;
-use etcd_client::{Client, EventType, WatchOptions, WatchResponse};
+use super::run::LiveShared;
+use etcd_client::{Client, EventType, WatchOptions, WatchResponse, WatchStream};
 use kvsim_sim::client::WatchEvent;
+use kvsim_sim::workload::{draw_watch_start, GeneratorContext, WatchStart};
+use rand::rngs::StdRng;
+use rand::Rng;
+use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What one watch response means for the watcher.
@@ -111,6 +118,145 @@ pub async fn collect(
         Ok(result) => result,
         Err(_) => Err(format!(
             "no event at revision {until_revision} within {} ms",
+            timeout.as_millis()
+        )),
+    }
+}
+
+/// One live watcher: follows a key or prefix drawn like the simulator's watchers, from one member,
+/// until the deadline, recording every response in the simulator's `watch` record shapes
+/// (sim/src/workload.rs `run_watcher`), so the watch checker judges both alike. On a stream
+/// error, a server cancel, a compaction or (at random, `watch_reconnect_probability` per
+/// response) a voluntary disconnect, it resumes on the next member from the last delivered
+/// revision + 1, as etcd's clientv3 does.
+pub async fn run_watcher(index: usize, first: usize, shared: Arc<LiveShared>, mut rng: StdRng) {
+    let members = shared.endpoints.len();
+    let WatchStart {
+        key,
+        range_end,
+        prev_kv,
+        start_revision,
+    } = draw_watch_start(&*shared, &mut rng);
+    let mut next_revision = start_revision;
+    let mut member = first % members;
+    let record = |action: &str, fields: serde_json::Value| {
+        let mut object = json!({ "watcher": index, "action": action });
+        if let (Some(object), serde_json::Value::Object(fields)) = (object.as_object_mut(), fields)
+        {
+            object.extend(fields);
+        }
+        shared.recorder.other("watch", object);
+    };
+    let start_fields = |member: usize, next_revision: i64| {
+        json!({ "node": shared.node_name(member), "key": key, "range_end": range_end,
+        "start_revision": next_revision, "prev_kv": prev_kv })
+    };
+    record("start", start_fields(member, next_revision));
+    let timeout = Duration::from_millis(shared.knobs.request_timeout_ms);
+    while !shared.past_deadline() {
+        let opened = open(
+            &shared.endpoints[member],
+            &key,
+            &range_end,
+            next_revision,
+            prev_kv,
+            timeout,
+        )
+        .await;
+        let error = match opened {
+            Err(error) => Some(error),
+            Ok((_client, mut stream)) => loop {
+                let Some(left) = shared.time_left() else {
+                    break None;
+                };
+                let response = match tokio::time::timeout(left, stream.message()).await {
+                    Err(_deadline) => break None,
+                    Ok(Err(error)) => break Some(error.to_string()),
+                    Ok(Ok(None)) => break Some("watch stream closed by the server".to_string()),
+                    Ok(Ok(Some(response))) => response,
+                };
+                match step(&response, &mut next_revision) {
+                    Step::Created => {}
+                    Step::Events(header_revision, events) => {
+                        shared.observe_revision(header_revision);
+                        record(
+                            "response",
+                            json!({ "node": shared.node_name(member),
+                            "header_revision": header_revision, "events": events,
+                            "stream": true }),
+                        );
+                        if rng.gen_bool(shared.knobs.watch_reconnect_probability) {
+                            break Some(String::new());
+                        }
+                    }
+                    Step::Compacted(compact_revision) => {
+                        record(
+                            "compacted",
+                            json!({ "node": shared.node_name(member),
+                            "compact_revision": compact_revision }),
+                        );
+                        break Some(String::new());
+                    }
+                    Step::Canceled(reason) => break Some(reason),
+                }
+            },
+        };
+        let Some(error) = error else {
+            break;
+        };
+        // An empty error is a voluntary reconnect or a compaction, already recorded.
+        if !error.is_empty() {
+            record(
+                "error",
+                json!({ "node": shared.node_name(member), "error": error }),
+            );
+            // Do not spin on a member that refuses at once (down, or without a leader).
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if shared.past_deadline() {
+            break;
+        }
+        member = (member + 1) % members;
+        record("resume", start_fields(member, next_revision));
+    }
+    record(
+        "cancel",
+        json!({ "node": shared.node_name(member), "next_revision": next_revision }),
+    );
+}
+
+/// Connects to `endpoint` and opens a watch (the client must live as long as the stream).
+async fn open(
+    endpoint: &str,
+    key: &str,
+    range_end: &str,
+    start_revision: i64,
+    prev_kv: bool,
+    timeout: Duration,
+) -> Result<(Client, WatchStream), String> {
+    let opening = async {
+        let mut client = ops::connect(endpoint, timeout)
+            .await
+            .map_err(|error| format!("connect to {endpoint}: {error}"))?;
+        let mut options = WatchOptions::new()
+            .with_start_revision(start_revision)
+            .with_progress_notify();
+        if !range_end.is_empty() {
+            options = options.with_range(range_end.to_string());
+        }
+        if prev_kv {
+            options = options.with_prev_key();
+        }
+        let stream = client
+            .watch(key.to_string(), Some(options))
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok((client, stream))
+    };
+    match tokio::time::timeout(timeout, opening).await {
+        Ok(result) => result,
+        Err(_) => Err(format!(
+            "opening the watch took over {} ms",
             timeout.as_millis()
         )),
     }

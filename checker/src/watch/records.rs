@@ -86,6 +86,10 @@ pub enum Action {
         node: String,
         header_revision: Revision,
         events: Vec<Event>,
+        /// Pushed on an open stream (real etcd, `"stream": true`) rather than answering a poll:
+        /// it may have been generated any time after the stream opened, even before the
+        /// watcher's previous record.
+        streamed: bool,
     },
     /// The node refused the requested revision: it is below `compact_revision`.
     Compacted {
@@ -147,6 +151,8 @@ struct Raw {
     events: Option<Vec<Event>>,
     #[serde(default)]
     compact_revision: Option<Revision>,
+    #[serde(default)]
+    stream: Option<bool>,
 }
 
 fn parse_one(index: usize, value: &serde_json::Value) -> Result<WatchRecord, String> {
@@ -180,6 +186,7 @@ fn parse_one(index: usize, value: &serde_json::Value) -> Result<WatchRecord, Str
                 .header_revision
                 .ok_or("a \"header_revision\" in a response record")?,
             events: raw.events.clone().unwrap_or_default(),
+            streamed: raw.stream.unwrap_or(false),
         },
         "compacted" => Action::Compacted {
             node: node()?,

@@ -1,0 +1,368 @@
+//! `kvsim live`: a scenario's workload, faults and checkers against a real etcd cluster, either
+//! spawned here (`--spawn N`, members as child processes, removed afterwards, also on Ctrl-C) or
+//! an existing one (`--endpoints`, no faults: it is not ours to kill).
+//!
+//! Live mode lives in the `kvsim` binary: a real tokio runtime runs beside the `--cfg madsim`
+//! build, whose overrides pass through outside a simulation (ARCHITECTURE.md, "Live mode").
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use kvsim_checker::durability::DurabilityOptions;
+use kvsim_sim::runner::stats_of;
+use kvsim_sim::scenario::Scenario;
+use serde_json::json;
+
+use crate::cmd_fuzz::parse_duration;
+use crate::cmd_run::{load_scenario, scenario_name, write_scenario};
+use crate::exit::Exit;
+use crate::live::etcd_process::EtcdCluster;
+use crate::live::run::{run, LiveOutput};
+use crate::report_files::{write_report_of, ReportAbout};
+use crate::verdict::{judge, Verdict};
+
+#[derive(Args)]
+pub struct LiveArgs {
+    /// Start N etcd members (1 to 7) on this machine for the run; they are removed afterwards.
+    #[arg(
+        long,
+        value_name = "N",
+        conflicts_with = "endpoints",
+        required_unless_present = "endpoints"
+    )]
+    pub spawn: Option<usize>,
+    /// Run against an existing cluster at these client URLs (no faults are injected).
+    #[arg(long, value_delimiter = ',', value_name = "URL,...")]
+    pub endpoints: Vec<String>,
+    /// The etcd server binary for --spawn.
+    #[arg(long, value_name = "PATH", default_value = "/usr/bin/etcd")]
+    pub etcd_bin: PathBuf,
+    /// The scenario: its workload and faults are used; [cluster] knobs are the simulator's.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: PathBuf,
+    /// How long clients run (e.g. 20s, 2m); default: the scenario's workload.duration_ms.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Seeds what clients ask and which faults the nemesis draws (not etcd's own scheduling).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory; default `reports/live-<scenario>-<seed>`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Time budget of the linearizability check, in seconds (then the verdict is `unknown`).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub check_timeout: f64,
+    /// Run the members on loopback even as root: no network namespaces, so no partitions.
+    #[arg(long)]
+    pub no_isolation: bool,
+}
+
+/// After a heal, real members need a process start, WAL replay and an election (1 s timeout by
+/// default) before they serve again: ten seconds, where the simulator allows five election
+/// timeouts.
+pub const LIVENESS_BOUND_NS: u64 = 10_000_000_000;
+
+pub fn main(args: LiveArgs) -> Result<Exit> {
+    let mut scenario = load_scenario(&args.scenario, &[])?;
+    if scenario.bugs.values().any(|on| *on) {
+        bail!(
+            "{}: [bugs] plants bugs in the simulated server only; remove them for kvsim live",
+            args.scenario.display()
+        );
+    }
+    if let Some(duration) = args.duration {
+        scenario.workload.duration_ms = duration.as_millis() as u64;
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("reports").join(format!(
+            "live-{}-{}",
+            scenario_name(&args.scenario),
+            args.seed
+        ))
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let (output, target) = runtime.block_on(run_against_target(&args, &scenario))?;
+    let timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
+    let durability = DurabilityOptions {
+        liveness_bound_ns: LIVENESS_BOUND_NS,
+    };
+    let verdict = judge(&output.history, &[], timeout, &durability);
+    write_outputs(&out, &args, &scenario, &target, &output, &verdict)?;
+    print_result(&args, &output, &verdict);
+    println!("history: {}", out.join("history.jsonl").display());
+    println!("report: {}", out.join("report.html").display());
+    if !output.task_panics.is_empty() {
+        bail!(
+            "{} live task(s) panicked (a kvsim bug; the history is incomplete): {}",
+            output.task_panics.len(),
+            output.task_panics.join("; ")
+        );
+    }
+    Ok(verdict.exit())
+}
+
+/// Where the run went: printed and written into the history's header.
+struct Target {
+    endpoints: Vec<String>,
+    spawned: bool,
+    partitions_unavailable: Option<String>,
+}
+
+async fn run_against_target(args: &LiveArgs, scenario: &Scenario) -> Result<(LiveOutput, Target)> {
+    let Some(members) = args.spawn else {
+        if args.endpoints.is_empty() {
+            bail!("--endpoints: expected at least one URL");
+        }
+        let reason = "the cluster was not spawned by kvsim (--endpoints)".to_string();
+        println!("etcd: existing cluster at {}", args.endpoints.join(","));
+        println!("faults: none ({reason})");
+        let output = run(
+            scenario,
+            args.seed,
+            args.endpoints.clone(),
+            None,
+            Some(reason.clone()),
+        )
+        .await;
+        let target = Target {
+            endpoints: args.endpoints.clone(),
+            spawned: false,
+            partitions_unavailable: Some(reason),
+        };
+        return Ok((output, target));
+    };
+    let (cluster, partitions_unavailable) =
+        spawn(members, &args.etcd_bin, args.no_isolation).await?;
+    let endpoints = cluster
+        .ids()
+        .into_iter()
+        .map(|id| cluster.endpoint(id))
+        .collect::<Result<Vec<_>>>()?;
+    println!(
+        "etcd: spawned {members} member(s) at {}",
+        endpoints.join(",")
+    );
+    if let Some(reason) = &partitions_unavailable {
+        println!("partitions skipped: {reason}");
+    }
+    let cluster = Arc::new(Mutex::new(cluster));
+    stop_members_on_ctrl_c(cluster.clone());
+    let stop = StopOnDrop(cluster.clone());
+    let output = run(
+        scenario,
+        args.seed,
+        endpoints.clone(),
+        Some(cluster),
+        partitions_unavailable.clone(),
+    )
+    .await;
+    // Stops the members and removes their data (and namespaces) now, before the check.
+    drop(stop);
+    Ok((
+        output,
+        Target {
+            endpoints,
+            spawned: true,
+            partitions_unavailable,
+        },
+    ))
+}
+
+/// Stops the spawned members when dropped, also when the run unwinds: the Ctrl-C handler keeps
+/// a reference to the cluster for the whole process, so dropping the `Arc` alone would not.
+struct StopOnDrop(Arc<Mutex<EtcdCluster>>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .shutdown();
+    }
+}
+
+/// Spawns members in network namespaces when possible (partitions need them), else on loopback;
+/// returns why partitions are unavailable, if they are.
+async fn spawn(
+    members: usize,
+    etcd_bin: &Path,
+    no_isolation: bool,
+) -> Result<(EtcdCluster, Option<String>)> {
+    if no_isolation {
+        let cluster = EtcdCluster::spawn(members, etcd_bin, None).await?;
+        return Ok((cluster, Some("--no-isolation".to_string())));
+    }
+    match EtcdCluster::spawn_isolated(members, etcd_bin).await {
+        Ok(cluster) => Ok((cluster, None)),
+        Err(why) => {
+            let cluster = EtcdCluster::spawn(members, etcd_bin, None).await?;
+            Ok((
+                cluster,
+                Some(format!("members run on loopback, not isolated: {why:#}")),
+            ))
+        }
+    }
+}
+
+/// Ctrl-C stops and removes the spawned members before the process exits (exit code 130, the
+/// shell's convention for SIGINT).
+fn stop_members_on_ctrl_c(cluster: Arc<Mutex<EtcdCluster>>) {
+    let installed = ctrlc::set_handler(move || {
+        eprintln!("kvsim live: interrupted; stopping the etcd members");
+        let mut cluster = cluster
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cluster.shutdown();
+        std::process::exit(130);
+    });
+    if let Err(error) = installed {
+        eprintln!("kvsim live: cannot catch Ctrl-C ({error}); an interrupted run leaves its members running");
+    }
+}
+
+fn write_outputs(
+    dir: &Path,
+    args: &LiveArgs,
+    scenario: &Scenario,
+    target: &Target,
+    output: &LiveOutput,
+    verdict: &Verdict,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let meta = json!({
+        "seed": args.seed,
+        "target": "etcd",
+        "endpoints": target.endpoints,
+        "spawned": target.spawned,
+        "partitions_unavailable": target.partitions_unavailable,
+        "scenario": scenario,
+    });
+    let path = dir.join("history.jsonl");
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&path)
+            .with_context(|| format!("{}: cannot create", path.display()))?,
+    );
+    kvsim_checker::format::jsonl::write_jsonl(&mut file, "mvcc", &meta, &output.history)
+        .and_then(|()| std::io::Write::flush(&mut file))
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    let stats = stats_of(&output.history, 0);
+    let summary = json!({
+        "seed": args.seed,
+        "target": meta,
+        "elapsed_ms": output.elapsed_ms,
+        "ops_per_s": stats.ops as f64 * 1000.0 / output.elapsed_ms.max(1) as f64,
+        "stats": stats,
+        "skipped_faults": output.skipped_faults,
+        "converged_after_ms": output.final_state.converged_after_ms,
+        "final_state": output.final_state.members.iter().map(|member| json!({
+            "node": member.node, "up": member.up, "role": member.role,
+            "revision": member.revision, "compact_revision": member.compact_revision,
+            "hash_kv": member.hash_kv, "keys": member.kvs.len(),
+        })).collect::<Vec<_>>(),
+    });
+    write_json(&dir.join("summary.json"), &summary)?;
+    write_json(
+        &dir.join("verdict.json"),
+        &serde_json::to_value(verdict).expect("verdict serializes"),
+    )?;
+    write_scenario(dir, scenario)?;
+    let about = ReportAbout {
+        title: format!("kvsim live, seed {}", args.seed),
+        seed: args.seed.to_string(),
+        scenario: format!(
+            "{} — against etcd at {}",
+            scenario.description,
+            target.endpoints.join(",")
+        ),
+        nodes: target.endpoints.len(),
+    };
+    write_report_of(dir, &about, &output.history, verdict, &reproduce_line(args))
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    std::fs::write(path, text + "\n").with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// The command line that runs the same workload and fault draws again (etcd's own scheduling
+/// differs from run to run, so the history will not be identical).
+fn reproduce_line(args: &LiveArgs) -> String {
+    let target = match args.spawn {
+        Some(members) => format!("--spawn {members}"),
+        None => format!("--endpoints {}", args.endpoints.join(",")),
+    };
+    let mut line = format!(
+        "kvsim live {target} --scenario {} --seed {}",
+        args.scenario.display(),
+        args.seed
+    );
+    if let Some(duration) = args.duration {
+        line.push_str(&format!(" --duration {}s", duration.as_secs()));
+    }
+    line
+}
+
+fn print_result(args: &LiveArgs, output: &LiveOutput, verdict: &Verdict) {
+    let stats = stats_of(&output.history, 0);
+    let elapsed_s = output.elapsed_ms as f64 / 1000.0;
+    let faults: Vec<String> = stats
+        .faults_by_kind
+        .iter()
+        .map(|(kind, count)| format!("{kind} {count}"))
+        .collect();
+    println!(
+        "live seed {}: {} ops ({} ok, {} fail, {} unknown) in {:.1} s, {:.0} ops/s; {} watch responses ({} events)",
+        args.seed,
+        stats.ops,
+        stats.ok,
+        stats.fail,
+        stats.unknown,
+        elapsed_s,
+        stats.ops as f64 / elapsed_s.max(0.001),
+        stats.watch_responses,
+        stats.watch_events
+    );
+    println!(
+        "faults: {}",
+        if faults.is_empty() {
+            "none".to_string()
+        } else {
+            faults.join(", ")
+        }
+    );
+    for skipped in &output.skipped_faults {
+        println!("  not injected: {skipped}");
+    }
+    match output.final_state.converged_after_ms {
+        Some(ms) => println!("final state: members agree ({} ms after the settle)", ms),
+        None => println!("final state: members did not agree on one revision within the wait"),
+    }
+    match verdict.status {
+        "ok" => println!("verdict: ok (linearizable; all checked properties hold)"),
+        "unknown" => println!(
+            "verdict: unknown ({})",
+            verdict
+                .unknown_reason
+                .as_deref()
+                .unwrap_or("budget exhausted")
+        ),
+        _ => {
+            println!("verdict: VIOLATION of {}", verdict.properties().join(", "));
+            for finding in verdict.findings.iter().take(10) {
+                println!(
+                    "  [{}] {}",
+                    finding.property,
+                    finding.message.lines().next().unwrap_or("")
+                );
+            }
+        }
+    }
+    println!("again: {}", reproduce_line(args));
+}
