@@ -513,6 +513,27 @@ fn serializable_reads_are_snapshots_at_their_header() {
 }
 
 #[test]
+fn a_compaction_answers_with_the_revision_at_answer_time() {
+    // etcd sets a compaction's header when it answers, after the physical compaction: a later
+    // header is legal (two concurrent compactions on a live 3.4.23 cluster: the one applied
+    // first answered 5847, the other 5846), an earlier one is not.
+    let mut m = MvccModel::new();
+    run(&mut m, &[put("a", "1"), put("a", "2")]);
+    let compact = Op::Compact {
+        revision: 2,
+        physical: true,
+    };
+    let answered = |revision| {
+        Ret::Ok(Response::Compact {
+            header: header(revision),
+        })
+    };
+    assert!(m.step(&compact, &answered(3)).is_some());
+    assert!(m.step(&compact, &answered(9)).is_some());
+    assert!(m.step(&compact, &answered(2)).is_none());
+}
+
+#[test]
 fn compaction_rules() {
     // etcd: compact 0 on a fresh store succeeds; at or below compacted → Compacted; above the
     // current revision → FutureRevision; reads at the compacted revision still work.

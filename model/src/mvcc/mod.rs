@@ -27,7 +27,8 @@
 //!   there are none; revoke/keep-alive of a missing lease → LeaseNotFound (keep-alive: the
 //!   stream's TTL 0, mapped by clientv3); time-to-live of a missing lease → TTL -1, granted 0.
 //! - Compact: `compact 0` on a fresh store succeeds (compacted starts at -1); at or below the
-//!   compacted revision → Compacted; above current → FutureRevision; header = current.
+//!   compacted revision → Compacted; above current → FutureRevision; header = the revision when
+//!   etcd answers (read after the physical compaction), so current or any later one.
 //!
 //! # Serializable ranges
 //!

@@ -205,10 +205,19 @@ impl MvccModel {
                 None
             }
             (Op::LeaseGrant { .. }, Response::LeaseGrant { header, .. })
-            | (Op::Compact { .. }, Response::Compact { header })
                 if header.revision != revision =>
             {
                 None
+            }
+            // etcd reads a compaction's header revision when it answers (v3_server.go
+            // `Compact`: `resp.Header.Revision = s.kv.Rev()`, after waiting for the physical
+            // compaction), not when it applies it: any revision from now on. Seen on a live
+            // 3.4.23 cluster: two concurrent compactions, the one applied first answered with the
+            // higher header.
+            (Op::Compact { .. }, Response::Compact { header }) => {
+                let (next, expected) = self.expected(op);
+                let applies = matches!(expected, Ret::Ok(Response::Compact { .. }));
+                (applies && header.revision >= revision).then_some(next)
             }
             (
                 Op::LeaseGrant { id: 0, ttl_s },
