@@ -1,6 +1,7 @@
 //! `kvsim live` as users run it, against real etcd 3.4 members (Debian's etcd-server):
 //! - a short run on 3 spawned members with kills and pauses (and, as root, a partition) records a
-//!   few hundred operations, unknown outcomes and watch streams, and every checker passes it;
+//!   few hundred operations, unknown outcomes, watch streams and lock / election recipe steps, and
+//!   every checker passes it;
 //!   the same history with one read altered is reported by `kvsim check` (the live history is
 //!   judged for real, not vacuously);
 //! - a run against an existing cluster (`--endpoints`) injects no faults and passes;
@@ -55,7 +56,7 @@ fn records(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// The workload of scenarios/live.toml, 20 s, with fixed faults instead of random ones: the
+/// The workload of scenarios/live.toml (with the lock and election recipes), 20 s, with fixed faults instead of random ones: the
 /// leader killed, a member paused, a follower killed, the leader isolated (when partitions are
 /// available; otherwise recorded as skipped).
 const SCENARIO: &str = r#"
@@ -69,6 +70,8 @@ think_ms_max = 10
 lease_ttl_s = 3
 compact_depth_revisions = 200
 watchers = 3
+lockers = 2
+campaigners = 1
 [faults]
 interval_ms = 0
 settle_ms = 3000
@@ -144,6 +147,15 @@ fn a_short_live_run_with_kills_and_pauses_passes_every_checker() {
         partitioned || printed.contains("partitions skipped: "),
         "a partition was neither injected nor reported skipped:\n{printed}"
     );
+    let recipe_actions: Vec<&str> = of_type("recipe")
+        .filter_map(|r| r["action"].as_str())
+        .collect();
+    for action in ["acquire", "fenced_write", "elected"] {
+        assert!(
+            recipe_actions.contains(&action),
+            "no recipe {action} in {recipe_actions:?}"
+        );
+    }
     let final_state = of_type("final_state").next().expect("final_state record");
     assert_eq!(final_state["nodes"].as_array().map(Vec::len), Some(3));
 

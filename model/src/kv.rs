@@ -56,7 +56,11 @@ pub struct KvStore {
 struct Entry {
     key: Arc<str>,
     value: Arc<str>,
-    /// `entry_fingerprint(key, value)`, computed once per write: it is also the partition
+    /// `content_hash(value)`: an append extends it by the appended bytes alone, where hashing
+    /// the whole value again would cost O(length) per step — and porcupine's kv logs append
+    /// to the same keys hundreds of times, so values grow to kilobytes.
+    value_hash: u128,
+    /// `entry_fingerprint(key, value_hash)`, computed once per write: it is also the partition
     /// fingerprint of `key` (`Spec::partition_fingerprint`), asked at every search step.
     fingerprint: u128,
 }
@@ -81,7 +85,8 @@ impl KvStore {
         }
     }
 
-    fn set(&mut self, key: &str, value: String) {
+    /// Sets `key` to `value`, whose `content_hash` is `value_hash`.
+    fn set(&mut self, key: &str, value: Arc<str>, value_hash: u128) {
         let found = self.find(key);
         let entries = Arc::make_mut(&mut self.entries);
         if let Ok(at) = found {
@@ -90,7 +95,7 @@ impl KvStore {
         let fingerprint = if value.is_empty() {
             0
         } else {
-            entry_fingerprint(key, &value)
+            entry_fingerprint(key, value_hash)
         };
         self.fingerprint = self.fingerprint.wrapping_add(fingerprint);
         match (found, value.is_empty()) {
@@ -98,25 +103,92 @@ impl KvStore {
                 entries.remove(at);
             }
             (Ok(at), false) => {
-                entries[at].value = value.into();
-                entries[at].fingerprint = fingerprint;
+                let entry = &mut entries[at];
+                entry.value = value;
+                entry.value_hash = value_hash;
+                entry.fingerprint = fingerprint;
             }
             (Err(_), true) => {}
             (Err(at), false) => entries.insert(
                 at,
                 Entry {
                     key: key.into(),
-                    value: value.into(),
+                    value,
+                    value_hash,
                     fingerprint,
                 },
             ),
         }
         debug_assert!(entries.windows(2).all(|pair| pair[0].key < pair[1].key));
     }
+
+    fn append(&mut self, key: &str, suffix: &str) {
+        let (value, value_hash) = match self.find(key) {
+            Ok(at) => (&*self.entries[at].value, self.entries[at].value_hash),
+            Err(_) => ("", 0),
+        };
+        let mut joined = String::with_capacity(value.len() + suffix.len());
+        joined.push_str(value);
+        joined.push_str(suffix);
+        let joined_hash = extend_content_hash(value_hash, suffix);
+        self.set(key, joined.into(), joined_hash);
+    }
 }
 
-fn entry_fingerprint(key: &str, value: &str) -> u128 {
-    fingerprint_of(&(key, value))
+/// The Mersenne prime 2^127 - 1, modulus of `content_hash`.
+const HASH_MODULUS: u128 = (1 << 127) - 1;
+/// The evaluation point of `content_hash`: a fixed pseudo-random residue (fixed, so fingerprints
+/// are the same in every run).
+const HASH_BASE: u128 = 0x2f3c_94b1_6a5d_e807_c1d2_7e49_b53a_61f5 % HASH_MODULUS;
+
+/// A polynomial hash of `text`'s bytes: sum of (byte + 1) * BASE^(n - 1 - i) mod 2^127 - 1, so
+/// that `content_hash(a + b)` follows from `content_hash(a)` and `b` alone
+/// (`extend_content_hash`). Bytes count from 1, so texts of different lengths are different
+/// polynomials too. Two different texts of at most L bytes collide iff BASE is a root of their
+/// non-zero difference polynomial of degree <= L: at most L of the 2^127 residues, so for a base
+/// unrelated to the data ~L * 2^-127 (2^-116 for 2 KB values). The store fingerprint then runs
+/// this through SipHash with the key (`entry_fingerprint`), so the sum over entries is not linear.
+fn content_hash(text: &str) -> u128 {
+    extend_content_hash(0, text)
+}
+
+fn extend_content_hash(hash: u128, suffix: &str) -> u128 {
+    suffix.bytes().fold(hash, |hash, byte| {
+        add_mod(mul_mod(hash, HASH_BASE), u128::from(byte) + 1)
+    })
+}
+
+/// `(a + b) mod 2^127 - 1` for `a, b < 2^127`.
+fn add_mod(a: u128, b: u128) -> u128 {
+    reduce_once(a + b)
+}
+
+/// `x mod 2^127 - 1` for `x < 2^128 - 1` whose result may need one more subtraction: folds bit
+/// 127 back in (2^127 = 1 mod p).
+fn reduce_once(x: u128) -> u128 {
+    let folded = (x & HASH_MODULUS) + (x >> 127);
+    if folded >= HASH_MODULUS {
+        folded - HASH_MODULUS
+    } else {
+        folded
+    }
+}
+
+/// `(a * b) mod 2^127 - 1` for `a, b < 2^127`, from four 64 x 64 -> 128-bit products.
+fn mul_mod(a: u128, b: u128) -> u128 {
+    let (a_low, a_high) = (a as u64 as u128, a >> 64);
+    let (b_low, b_high) = (b as u64 as u128, b >> 64);
+    // a_high, b_high < 2^63, so each cross product is < 2^127 and their sum fits.
+    let cross = a_low * b_high + a_high * b_low;
+    let (low, carry) = (a_low * b_low).overflowing_add(cross << 64);
+    // The product is high * 2^128 + low with high < 2^126; 2^128 = 2 mod p.
+    let high = a_high * b_high + (cross >> 64) + u128::from(carry);
+    let low = reduce_once(low);
+    add_mod(low, reduce_once(high << 1))
+}
+
+fn entry_fingerprint(key: &str, value_hash: u128) -> u128 {
+    fingerprint_of(&(key, value_hash))
 }
 
 impl SequentialSpec for KvStore {
@@ -129,12 +201,11 @@ impl SequentialSpec for KvStore {
                 value: self.get(key).to_string(),
             },
             KvOp::Put { key, value } => {
-                self.set(key, value.clone());
+                self.set(key, value.as_str().into(), content_hash(value));
                 KvRet::Put
             }
             KvOp::Append { key, value } => {
-                let joined = format!("{}{}", self.get(key), value);
-                self.set(key, joined);
+                self.append(key, value);
                 KvRet::Append
             }
         }
@@ -242,6 +313,60 @@ mod tests {
             KvStore::default(),
             "an empty value is the same state as an absent key"
         );
+    }
+
+    /// `(a * b) mod 2^127 - 1` by doubling and adding, one bit of `b` at a time.
+    fn mul_mod_slowly(a: u128, b: u128) -> u128 {
+        (0..127).rev().fold(0, |product, bit| {
+            let doubled = add_mod(product, product);
+            if (b >> bit) & 1 == 1 {
+                add_mod(doubled, a)
+            } else {
+                doubled
+            }
+        })
+    }
+
+    #[test]
+    fn mul_mod_matches_the_definition() {
+        let p = HASH_MODULUS;
+        let samples = [
+            0,
+            1,
+            2,
+            3,
+            p - 1,
+            p - 2,
+            1 << 64,
+            (1 << 64) - 1,
+            1 << 126,
+            HASH_BASE,
+        ];
+        for a in samples {
+            for b in samples {
+                assert_eq!(mul_mod(a, b), mul_mod_slowly(a, b), "{a} * {b}");
+            }
+        }
+        assert_eq!(mul_mod(p - 1, p - 1), 1, "(-1)^2");
+        assert_eq!(add_mod(p - 1, 1), 0);
+    }
+
+    #[test]
+    fn content_hash_extends_by_the_suffix_alone() {
+        let texts = ["", "x", "x 0 0 y", "x 0 0 yx 1 0 y", "\0", "\0\0", "é"];
+        for a in texts {
+            for b in texts {
+                let joined = format!("{a}{b}");
+                assert_eq!(
+                    extend_content_hash(content_hash(a), b),
+                    content_hash(&joined),
+                    "{a:?} + {b:?}"
+                );
+                if a != b {
+                    assert_ne!(content_hash(a), content_hash(b), "{a:?} vs {b:?}");
+                }
+            }
+        }
     }
 
     #[test]

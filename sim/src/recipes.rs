@@ -16,8 +16,13 @@
 //!
 //! Client stalls (`workload.recipe_stall_probability`) model a paused client process (GC pause,
 //! SIGSTOP): no request and no keep-alive for a while, then it carries on where it was.
+//!
+//! The recipes run in the simulator and, through [`RecipeEnv`], against a real etcd (`kvsim
+//! live`): the environment executes and records operations, sleeps, tells the time and the
+//! deadline, and draws the random numbers.
 
-use crate::client::Client;
+use crate::client::{Client, Recorder};
+use crate::scenario::WorkloadKnobs;
 use crate::workload::Shared;
 use kvsim_checker::history::Outcome;
 use kvsim_checker::recipes::HOLDER_SEPARATOR;
@@ -28,6 +33,8 @@ use kvsim_model::mvcc::{
 use madsim::rand::{thread_rng, Rng};
 use madsim::time::{sleep, Instant};
 use serde_json::json;
+use std::future::Future;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,6 +107,55 @@ fn is_ok(outcome: &Outcome<Ret>) -> bool {
     matches!(outcome, Outcome::Ok { output: Ret::Ok(_) })
 }
 
+/// What a recipe task needs from the world it runs in.
+pub trait RecipeEnv {
+    /// Executes `op` once (never retried) and records it in the history.
+    fn execute(&mut self, op: Op) -> impl Future<Output = Outcome<Ret>> + Send;
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
+    /// Whether the workload's deadline is still ahead.
+    fn before_deadline(&self) -> bool;
+    fn knobs(&self) -> &WorkloadKnobs;
+    fn recorder(&self) -> &Recorder;
+    fn gen_bool(&mut self, probability: f64) -> bool;
+    fn gen_range(&mut self, range: RangeInclusive<u64>) -> u64;
+}
+
+/// The simulator's environment: the simulated client, madsim's clock, sleep and RNG.
+struct Simulated {
+    client: Client,
+    shared: Arc<Shared>,
+}
+
+impl RecipeEnv for Simulated {
+    fn execute(&mut self, op: Op) -> impl Future<Output = Outcome<Ret>> + Send {
+        self.client.execute(op)
+    }
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        sleep(duration)
+    }
+
+    fn before_deadline(&self) -> bool {
+        Instant::now() < self.shared.deadline
+    }
+
+    fn knobs(&self) -> &WorkloadKnobs {
+        &self.shared.knobs
+    }
+
+    fn recorder(&self) -> &Recorder {
+        &self.shared.recorder
+    }
+
+    fn gen_bool(&mut self, probability: f64) -> bool {
+        thread_rng().gen_bool(probability)
+    }
+
+    fn gen_range(&mut self, range: RangeInclusive<u64>) -> u64 {
+        thread_rng().gen_range(range)
+    }
+}
+
 /// Which recipe a task runs, with its keys and names.
 #[derive(Clone, Copy)]
 enum Kind {
@@ -123,16 +179,15 @@ impl Kind {
     }
 }
 
-/// One recipe task's client, identity and bookkeeping.
-struct Participant {
+/// One recipe task's environment, identity and bookkeeping.
+struct Participant<E: RecipeEnv> {
     kind: Kind,
-    client: Client,
-    shared: Arc<Shared>,
+    env: E,
     index: usize,
     counter: u64,
 }
 
-impl Participant {
+impl<E: RecipeEnv> Participant<E> {
     fn record(&self, action: &str, holder: &str, fields: serde_json::Value) {
         let mut record = json!({
             "recipe": self.kind.name(),
@@ -147,27 +202,38 @@ impl Participant {
         if let (Some(record), serde_json::Value::Object(extra)) = (record.as_object_mut(), fields) {
             record.extend(extra);
         }
-        self.shared.recorder.other("recipe", record);
+        self.env.recorder().other("recipe", record);
     }
 
     fn before_deadline(&self) -> bool {
-        Instant::now() < self.shared.deadline
+        self.env.before_deadline()
+    }
+
+    /// Nanoseconds since the run's start, on the recorder's clock (simulated or wall).
+    fn now_ns(&self) -> u64 {
+        self.env.recorder().now_ns()
+    }
+
+    async fn sleep_ms(&self, duration_ms: u64) {
+        self.env.sleep(Duration::from_millis(duration_ms)).await;
     }
 
     /// Sometimes the client process stalls: no request, no keep-alive.
-    async fn maybe_stall(&self, holder: &str) {
-        let knobs = &self.shared.knobs;
-        if knobs.recipe_stall_ms_max == 0 || !thread_rng().gen_bool(knobs.recipe_stall_probability)
-        {
+    async fn maybe_stall(&mut self, holder: &str) {
+        let (stall_ms_max, probability) = (
+            self.env.knobs().recipe_stall_ms_max,
+            self.env.knobs().recipe_stall_probability,
+        );
+        if stall_ms_max == 0 || !self.env.gen_bool(probability) {
             return;
         }
-        let stall_ms = thread_rng().gen_range(1..=knobs.recipe_stall_ms_max);
+        let stall_ms = self.env.gen_range(1..=stall_ms_max);
         self.record("stall", holder, json!({ "stall_ms": stall_ms }));
-        sleep(Duration::from_millis(stall_ms)).await;
+        self.sleep_ms(stall_ms).await;
     }
 
     async fn keep_alive(&mut self, lease: i64) -> bool {
-        is_ok(&self.client.execute(Op::LeaseKeepAlive { id: lease }).await)
+        is_ok(&self.env.execute(Op::LeaseKeepAlive { id: lease }).await)
     }
 
     /// Grants a fresh lease and creates the key with it, polling while someone else holds it.
@@ -187,21 +253,21 @@ impl Participant {
             let lease = lease_id(base, self.index, self.counter);
             let grant = Op::LeaseGrant {
                 id: lease,
-                ttl_s: self.shared.knobs.lease_ttl_s,
+                ttl_s: self.env.knobs().lease_ttl_s,
             };
-            if !is_ok(&self.client.execute(grant).await) {
-                sleep(Duration::from_millis(POLL_MS)).await;
+            if !is_ok(&self.env.execute(grant).await) {
+                self.sleep_ms(POLL_MS).await;
                 continue;
             }
             while self.before_deadline() {
                 let outcome = self
-                    .client
+                    .env
                     .execute(create_if_absent(self.kind.key(), &holder, lease))
                     .await;
                 match txn_result(&outcome) {
                     Some((true, revision)) => return Some((holder, lease, revision)),
                     Some((false, _)) => {
-                        sleep(Duration::from_millis(POLL_MS)).await;
+                        self.sleep_ms(POLL_MS).await;
                         // Keep the lease alive while waiting, as etcd's session does.
                         if !self.keep_alive(lease).await {
                             break;
@@ -210,7 +276,7 @@ impl Participant {
                     // Unknown: the key may be ours without our knowing its revision. Revoking
                     // the lease deletes it if so; start over with a new lease either way.
                     None => {
-                        self.client.execute(Op::LeaseRevoke { id: lease }).await;
+                        self.env.execute(Op::LeaseRevoke { id: lease }).await;
                         break;
                     }
                 }
@@ -221,10 +287,7 @@ impl Participant {
 
     /// Deletes our own instance of the key (if it is still ours) and revokes the lease.
     async fn release(&mut self, holder: &str, lease: i64, created: i64) {
-        let outcome = self
-            .client
-            .execute(delete_own(self.kind.key(), created))
-            .await;
+        let outcome = self.env.execute(delete_own(self.kind.key(), created)).await;
         let action = match self.kind {
             Kind::Lock => "release",
             Kind::Election => "resign",
@@ -241,32 +304,42 @@ impl Participant {
                 json!({ "created": created, "unknown": true }),
             ),
         }
-        self.client.execute(Op::LeaseRevoke { id: lease }).await;
+        self.env.execute(Op::LeaseRevoke { id: lease }).await;
     }
 
-    fn think(&self) -> Duration {
-        Duration::from_millis(thread_rng().gen_range(0..=self.shared.knobs.think_ms_max))
+    fn think_ms(&mut self) -> u64 {
+        let think_ms_max = self.env.knobs().think_ms_max;
+        self.env.gen_range(0..=think_ms_max)
     }
 
     /// Step of the critical section / leadership: a third of the TTL, so that keep-alives between
     /// steps keep the lease alive unless the client stalls or the cluster does not answer.
-    fn step(&self) -> Duration {
-        let knobs = &self.shared.knobs;
+    fn step_ms(&self) -> u64 {
+        let knobs = self.env.knobs();
         let length_ms = match self.kind {
             Kind::Lock => knobs.lock_hold_ms,
             Kind::Election => knobs.leader_term_ms,
         };
-        Duration::from_millis((knobs.lease_ttl_s as u64 * 1_000 / 3).min(length_ms))
+        (knobs.lease_ttl_s as u64 * 1_000 / 3).min(length_ms)
     }
+}
+
+/// One locker task in the simulator (see [`run_locker_in`]).
+pub async fn run_locker(index: usize, client: Client, shared: Arc<Shared>, unfenced: bool) {
+    run_locker_in(index, Simulated { client, shared }, unfenced).await;
+}
+
+/// One campaigner task in the simulator (see [`run_campaigner_in`]).
+pub async fn run_campaigner(index: usize, client: Client, shared: Arc<Shared>) {
+    run_campaigner_in(index, Simulated { client, shared }).await;
 }
 
 /// One locker task: acquire, write the protected key a few times while holding, release; repeat
 /// until the deadline. `unfenced` is the `lock_unfenced` bug.
-pub async fn run_locker(index: usize, client: Client, shared: Arc<Shared>, unfenced: bool) {
+pub async fn run_locker_in<E: RecipeEnv>(index: usize, env: E, unfenced: bool) {
     let mut me = Participant {
         kind: Kind::Lock,
-        client,
-        shared,
+        env,
         index,
         counter: 0,
     };
@@ -277,9 +350,9 @@ pub async fn run_locker(index: usize, client: Client, shared: Arc<Shared>, unfen
             &holder,
             json!({ "revision": created, "lease": lease }),
         );
-        let hold_until = Instant::now() + Duration::from_millis(me.shared.knobs.lock_hold_ms);
+        let hold_until_ns = me.now_ns() + me.env.knobs().lock_hold_ms * 1_000_000;
         let mut writes = 0u64;
-        while Instant::now() < hold_until && me.before_deadline() {
+        while me.now_ns() < hold_until_ns && me.before_deadline() {
             me.maybe_stall(&holder).await;
             if !me.keep_alive(lease).await && !unfenced {
                 me.record("lost", &holder, json!({ "reason": "keep-alive failed" }));
@@ -293,7 +366,7 @@ pub async fn run_locker(index: usize, client: Client, shared: Arc<Shared>, unfen
                     value: value.clone(),
                     ..Default::default()
                 };
-                let outcome = me.client.execute(Op::Put(put)).await;
+                let outcome = me.env.execute(Op::Put(put)).await;
                 if let Outcome::Ok {
                     output: Ret::Ok(Response::Put(reply)),
                 } = &outcome
@@ -314,7 +387,7 @@ pub async fn run_locker(index: usize, client: Client, shared: Arc<Shared>, unfen
                     })],
                     failure: vec![],
                 });
-                match txn_result(&me.client.execute(fenced).await) {
+                match txn_result(&me.env.execute(fenced).await) {
                     Some((true, revision)) => me.record(
                         "fenced_write",
                         &holder,
@@ -332,20 +405,20 @@ pub async fn run_locker(index: usize, client: Client, shared: Arc<Shared>, unfen
                     None => {}
                 }
             }
-            sleep(me.step()).await;
+            me.sleep_ms(me.step_ms()).await;
         }
         me.release(&holder, lease, created).await;
-        sleep(me.think()).await;
+        let think_ms = me.think_ms();
+        me.sleep_ms(think_ms).await;
     }
 }
 
 /// One campaigner task: campaign, lead for `workload.leader_term_ms` (keeping the lease alive and
 /// checking with a read that the key is still ours), resign; repeat until the deadline.
-pub async fn run_campaigner(index: usize, client: Client, shared: Arc<Shared>) {
+pub async fn run_campaigner_in<E: RecipeEnv>(index: usize, env: E) {
     let mut me = Participant {
         kind: Kind::Election,
-        client,
-        shared,
+        env,
         index,
         counter: 0,
     };
@@ -356,8 +429,8 @@ pub async fn run_campaigner(index: usize, client: Client, shared: Arc<Shared>) {
             &holder,
             json!({ "revision": created, "lease": lease }),
         );
-        let term_until = Instant::now() + Duration::from_millis(me.shared.knobs.leader_term_ms);
-        while Instant::now() < term_until && me.before_deadline() {
+        let term_until_ns = me.now_ns() + me.env.knobs().leader_term_ms * 1_000_000;
+        while me.now_ns() < term_until_ns && me.before_deadline() {
             me.maybe_stall(&holder).await;
             if !me.keep_alive(lease).await {
                 me.record("lost", &holder, json!({ "reason": "keep-alive failed" }));
@@ -369,7 +442,7 @@ pub async fn run_campaigner(index: usize, client: Client, shared: Arc<Shared>) {
             });
             if let Outcome::Ok {
                 output: Ret::Ok(Response::Range(range)),
-            } = me.client.execute(read).await
+            } = me.env.execute(read).await
             {
                 let ours = range.kvs.iter().any(|kv| kv.create_revision == created);
                 if !ours {
@@ -381,10 +454,11 @@ pub async fn run_campaigner(index: usize, client: Client, shared: Arc<Shared>) {
                     break;
                 }
             }
-            sleep(me.step()).await;
+            me.sleep_ms(me.step_ms()).await;
         }
         me.release(&holder, lease, created).await;
-        sleep(me.think()).await;
+        let think_ms = me.think_ms();
+        me.sleep_ms(think_ms).await;
     }
 }
 

@@ -38,6 +38,7 @@ fn every_shipped_scenario_parses_and_validates() {
             "default",
             "five-nodes",
             "leases",
+            "live",
             "partitions",
             "recipes",
             "txn",

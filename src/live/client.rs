@@ -1,5 +1,5 @@
-//! One live workload client: the simulator's operation generator ([`OpDrawer`]) driving a real
-//! etcd member through `etcd-client`, every operation recorded like the simulated client's.
+//! Live workload clients: the simulator's operation generator ([`OpDrawer`]) driving real etcd
+//! members through `etcd-client`, every operation recorded like the simulated client's.
 //!
 //! Client contract (the same as sim/src/client.rs, so the checkers read both alike):
 //! - an operation is recorded at its call and at its answer; a definite answer is `ok`, a refusal
@@ -13,46 +13,79 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::Client;
-use kvsim_checker::history::Outcome;
+use kvsim_checker::history::{ClientId, Outcome};
+use kvsim_model::mvcc::{Op, Ret};
 use kvsim_sim::workload::{draw_think_ms, OpDrawer};
 use rand::rngs::StdRng;
 
 use super::ops;
 use super::run::LiveShared;
 
-/// Runs workload client `index` until the deadline, starting on member `first` (an index into
-/// `shared.endpoints`) and moving to the next member after each refusal or unknown outcome.
-pub async fn run_client(index: usize, first: usize, shared: Arc<LiveShared>, mut rng: StdRng) {
-    let members = shared.endpoints.len();
-    assert!(members > 0, "live mode has at least one endpoint");
-    let timeout = Duration::from_millis(shared.knobs.request_timeout_ms);
-    let mut drawer = OpDrawer::new(index);
-    let mut member = first % members;
-    let mut client_id = shared.recorder.client_id_new();
-    let mut connection: Option<Client> = None;
-    while !shared.past_deadline() {
-        let op = drawer.next(&*shared, &mut rng);
-        let id = shared.recorder.invoke(client_id, op.clone());
-        let outcome = match connection.as_mut() {
+/// One recorded client of the cluster: a connection to one member at a time, under one client
+/// id at a time (see the module doc for when each changes).
+pub struct LiveConnection {
+    shared: Arc<LiveShared>,
+    member: usize,
+    client_id: ClientId,
+    connection: Option<Client>,
+}
+
+impl LiveConnection {
+    /// A client that starts on member `first` (an index into `shared.endpoints`).
+    pub fn new(shared: Arc<LiveShared>, first: usize) -> LiveConnection {
+        assert!(
+            !shared.endpoints.is_empty(),
+            "live mode has at least one endpoint"
+        );
+        let member = first % shared.endpoints.len();
+        let client_id = shared.recorder.client_id_new();
+        LiveConnection {
+            shared,
+            member,
+            client_id,
+            connection: None,
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<LiveShared> {
+        &self.shared
+    }
+
+    /// Executes `op` once and records it (call, answer, outcome).
+    pub async fn execute(&mut self, op: Op) -> Outcome<Ret> {
+        let timeout = Duration::from_millis(self.shared.knobs.request_timeout_ms);
+        let id = self.shared.recorder.invoke(self.client_id, op.clone());
+        let endpoint = &self.shared.endpoints[self.member];
+        let outcome = match self.connection.as_mut() {
             Some(client) => ops::execute(client, &op, timeout).await,
-            None => match ops::connect(&shared.endpoints[member], timeout).await {
-                Ok(client) => ops::execute(connection.insert(client), &op, timeout).await,
+            None => match ops::connect(endpoint, timeout).await {
+                Ok(client) => ops::execute(self.connection.insert(client), &op, timeout).await,
                 // Nothing was sent: the operation did not happen.
                 Err(error) => Outcome::Fail {
-                    error: format!("connect to {}: {error}", shared.endpoints[member]),
+                    error: format!("connect to {endpoint}: {error}"),
                 },
             },
         };
-        let moves_on = !matches!(outcome, Outcome::Ok { .. });
         if matches!(outcome, Outcome::Unknown { .. }) {
-            client_id = shared.recorder.client_id_new();
+            self.client_id = self.shared.recorder.client_id_new();
         }
+        if !matches!(outcome, Outcome::Ok { .. }) {
+            self.member = (self.member + 1) % self.shared.endpoints.len();
+            self.connection = None;
+        }
+        self.shared.recorder.complete(id, outcome.clone());
+        outcome
+    }
+}
+
+/// Runs workload client `index` until the deadline, starting on member `first`.
+pub async fn run_client(index: usize, first: usize, shared: Arc<LiveShared>, mut rng: StdRng) {
+    let mut drawer = OpDrawer::new(index);
+    let mut connection = LiveConnection::new(shared.clone(), first);
+    while !shared.past_deadline() {
+        let op = drawer.next(&*shared, &mut rng);
+        let outcome = connection.execute(op.clone()).await;
         drawer.observe(&op, &outcome, &*shared);
-        shared.recorder.complete(id, outcome);
-        if moves_on {
-            member = (member + 1) % members;
-            connection = None;
-        }
         let think_ms = draw_think_ms(&*shared, &mut rng);
         tokio::time::sleep(Duration::from_millis(think_ms)).await;
     }

@@ -7,5 +7,6 @@ pub mod final_state;
 pub mod nemesis;
 pub mod netns;
 pub mod ops;
+pub mod recipes;
 pub mod run;
 pub mod watch;

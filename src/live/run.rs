@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use super::etcd_process::EtcdCluster;
 use super::final_state::{read_final_state, FinalState};
 use super::nemesis::LiveNemesis;
-use super::{client, watch};
+use super::{client, recipes, watch};
 
 /// What every live client, watcher and the nemesis share.
 pub struct LiveShared {
@@ -80,7 +80,9 @@ pub fn task_rng(seed: u64, role: u64, index: usize) -> StdRng {
 
 const ROLE_CLIENT: u64 = 1;
 const ROLE_WATCHER: u64 = 2;
-pub const ROLE_NEMESIS: u64 = 3;
+const ROLE_NEMESIS: u64 = 3;
+const ROLE_LOCKER: u64 = 4;
+const ROLE_CAMPAIGNER: u64 = 5;
 
 /// Everything a live run produced.
 pub struct LiveOutput {
@@ -121,6 +123,14 @@ pub async fn run(
     for index in 0..knobs.watchers {
         let rng = task_rng(seed, ROLE_WATCHER, index);
         tasks.spawn(watch::run_watcher(index, index, shared.clone(), rng));
+    }
+    for index in 0..knobs.lockers {
+        let rng = task_rng(seed, ROLE_LOCKER, index);
+        tasks.spawn(recipes::run_locker(index, index, shared.clone(), rng));
+    }
+    for index in 0..knobs.campaigners {
+        let rng = task_rng(seed, ROLE_CAMPAIGNER, index);
+        tasks.spawn(recipes::run_campaigner(index, index, shared.clone(), rng));
     }
     let mut nemesis = LiveNemesis::new(
         cluster,

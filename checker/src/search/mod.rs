@@ -93,7 +93,7 @@ where
     };
     let Some(parts) = parts else {
         stats.partitions = 1;
-        let result = wgl::check_part(&all, init, &limits, None, &mut stats);
+        let result = wgl::PartCheck::new(all, init).advance(&limits, None, &mut stats);
         debug_assert!(result.is_some(), "no step cap, so a verdict or Unknown");
         let result = result.unwrap_or_else(|| CheckResult::Unknown("search stopped".into()));
         return (result, stats);
@@ -101,16 +101,30 @@ where
     stats.partitions = parts.len();
     // Parts are checked in rounds of growing step caps, like porcupine's parallel partitions that
     // stop as soon as one fails: a part that is quick to refute should not wait behind a part
-    // that is slow to explore. Caps grow 8x, so re-running a part from scratch costs at most
-    // 1/7 more than one run with the final cap; step counts (not time) keep verdicts deterministic.
-    let mut undecided: Vec<Part<S::Op, S::Ret>> = parts;
+    // that is slow to explore. A part that reaches the cap pauses and later continues where it
+    // stopped, so the rounds cost no extra steps — unless the paused parts' memos together
+    // would exceed `PAUSED_MEMO_ENTRIES_MAX`: then a part's search is dropped and re-run from
+    // scratch next round, which with caps growing 8x costs at most 1/7 more steps. Step counts
+    // and memo sizes (not time) decide all this, so verdicts stay deterministic.
+    let mut undecided: Vec<(PartitionKey, wgl::PartCheck<S>)> = parts
+        .into_iter()
+        .map(|(key, ops)| (key, wgl::PartCheck::new(ops, init.clone())))
+        .collect();
     let mut unknown: Option<String> = None;
     let mut steps_cap = Some(PARTITION_FIRST_ROUND_STEPS);
     while !undecided.is_empty() {
-        let mut still: Vec<Part<S::Op, S::Ret>> = Vec::new();
-        for (key, part) in undecided {
-            match wgl::check_part(&part, init.clone(), &limits, steps_cap, &mut stats) {
-                None => still.push((key, part)),
+        let mut still = Vec::new();
+        let mut paused_memo_entries = 0usize;
+        for (key, mut part) in undecided {
+            match part.advance(&limits, steps_cap, &mut stats) {
+                None => {
+                    paused_memo_entries += part.memo_len();
+                    if paused_memo_entries > PAUSED_MEMO_ENTRIES_MAX {
+                        paused_memo_entries -= part.memo_len();
+                        part.discard_progress();
+                    }
+                    still.push((key, part));
+                }
                 Some(CheckResult::Linearizable) => {}
                 Some(CheckResult::NotLinearizable(mut violation)) => {
                     violation.partition = Some(key);
@@ -134,6 +148,9 @@ where
 /// Step cap of the first round over partitions, and the largest cap before rounds stop capping.
 const PARTITION_FIRST_ROUND_STEPS: u64 = 1 << 14;
 const PARTITION_LAST_ROUND_STEPS: u64 = 1 << 26;
+/// Largest number of memo entries that paused parts keep between rounds, all parts together
+/// (~32 bytes each, so ~100 MB with the hash table's slack).
+const PAUSED_MEMO_ENTRIES_MAX: usize = 1 << 21;
 
 /// One partition: its key and its operations.
 type Part<'a, I, O> = (PartitionKey, Vec<&'a Operation<I, O>>);

@@ -352,3 +352,70 @@ fn whole_history_search_backjumps_over_independent_keys() {
     // Refuting the key alone, plus one pass over the others, plus the report's re-check of "a".
     assert!(stats.steps < 500, "{stats:?}");
 }
+
+/// One key, seven concurrent appends, an unknown-outcome append, and a read that fixes an
+/// order of them (or cannot be explained at all): enough steps to pause in many places.
+fn appends_then_read(seen: &str) -> History<KvOp, KvRet> {
+    let append = |value: &str| KvOp::Append {
+        key: "k".into(),
+        value: value.into(),
+    };
+    let mut ops: Vec<_> = (0..7u64)
+        .map(|i| ok(i, 0, 10, append(&i.to_string()), KvRet::Append))
+        .collect();
+    ops.push(unknown(7, 0, append("u")));
+    let read = KvOp::Get { key: "k".into() };
+    ops.push(ok(8, 20, 30, read, KvRet::Get { value: seen.into() }));
+    kv_history(ops)
+}
+
+#[test]
+fn a_search_run_in_slices_does_the_work_of_one_run() {
+    for seen in ["6u035142", "60351428"] {
+        let history = appends_then_read(seen);
+        let ops: Vec<_> = history.ops.iter().collect();
+        let limits = Limits::start(&Budget::default());
+        let mut whole_stats = Stats::default();
+        let whole = wgl::PartCheck::new(ops.clone(), KvStore::default()).advance(
+            &limits,
+            None,
+            &mut whole_stats,
+        );
+        assert!(whole_stats.steps > 100, "{seen}: {whole_stats:?}");
+        // Paused before every step.
+        let mut sliced_stats = Stats::default();
+        let mut sliced = wgl::PartCheck::new(ops.clone(), KvStore::default());
+        let mut cap = 0;
+        let sliced_result = loop {
+            cap += 1;
+            if let Some(result) = sliced.advance(&limits, Some(cap), &mut sliced_stats) {
+                break result;
+            }
+            assert!(sliced.memo_len() > 0, "a paused search keeps its memo");
+        };
+        assert_eq!(Some(&sliced_result), whole.as_ref(), "{seen}");
+        assert_eq!(sliced_stats.steps, whole_stats.steps, "{seen}");
+        // Dropping a paused search costs steps, never the verdict.
+        let mut restarted_stats = Stats::default();
+        let mut restarted = wgl::PartCheck::new(ops, KvStore::default());
+        let cap = whole_stats.steps / 2;
+        assert_eq!(
+            restarted.advance(&limits, Some(cap), &mut restarted_stats),
+            None
+        );
+        restarted.discard_progress();
+        assert_eq!(restarted.memo_len(), 0);
+        let restarted_result = restarted.advance(&limits, None, &mut restarted_stats);
+        assert_eq!(restarted_result, whole, "{seen}");
+        assert!(restarted_stats.steps > whole_stats.steps, "{seen}");
+    }
+    assert!(matches!(
+        check(
+            &appends_then_read("6u035142"),
+            KvStore::default(),
+            &Budget::default(),
+            &CheckOptions::default()
+        ),
+        CheckResult::Linearizable
+    ));
+}

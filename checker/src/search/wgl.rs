@@ -171,67 +171,120 @@ impl Lists {
     }
 }
 
-/// Checks one (sub-)history. With `steps_max`, gives up after that many search steps and
-/// returns `None` (the caller may retry with more); budget exhaustion is `Some(Unknown)`.
-pub(crate) fn check_part<S>(
-    ops: &[&Operation<S::Op, S::Ret>],
-    init: S,
-    limits: &Limits,
-    steps_max: Option<u64>,
-    stats: &mut Stats,
-) -> Option<CheckResult>
+/// The check of one (sub-)history, which may be run in slices of search steps: a part that
+/// needs many steps can wait while other parts are tried, and continue later from where it
+/// stopped instead of starting over.
+pub(crate) struct PartCheck<'a, S>
 where
     S: Spec,
     S::Op: Clone + std::fmt::Debug,
     S::Ret: Clone + std::fmt::Debug,
 {
-    let has_unknown = ops
-        .iter()
-        .any(|op| matches!(op.outcome, Outcome::Unknown { .. }));
-    let rounds: &[Option<u32>] = if has_unknown {
-        &UNKNOWN_CHAIN_ROUNDS
-    } else {
-        &[None]
-    };
-    let mut result = None;
-    for &unknown_chain_max in rounds {
-        let mut search = match Search::new(ops, init.clone()) {
-            Ok(search) => search,
-            Err(why) => return Some(CheckResult::Unknown(why)),
-        };
-        result = search.run(limits, steps_max, unknown_chain_max);
-        stats.steps += search.steps;
-        stats.memo_entries_max = stats.memo_entries_max.max(search.memo_len());
-        if !matches!(result, Some(CheckResult::NotLinearizable(_))) {
-            break;
+    ops: Vec<&'a Operation<S::Op, S::Ret>>,
+    init: S,
+    /// Index into the `unknown_chain_max` rounds (`UNKNOWN_CHAIN_ROUNDS`) of the current search.
+    round: usize,
+    /// The current round's search, if it has started and was not discarded.
+    search: Option<Search<'a, S>>,
+}
+
+impl<'a, S> PartCheck<'a, S>
+where
+    S: Spec,
+    S::Op: Clone + std::fmt::Debug,
+    S::Ret: Clone + std::fmt::Debug,
+{
+    pub(crate) fn new(ops: Vec<&'a Operation<S::Op, S::Ret>>, init: S) -> Self {
+        Self {
+            ops,
+            init,
+            round: 0,
+            search: None,
         }
     }
-    // A search over independent partitions names the partition that fails; its own sub-history
-    // gives the report the prefix and stuck operations of that partition alone, which say more
-    // than the whole history's longest prefix. Only the report changes, never the verdict.
-    if let Some(CheckResult::NotLinearizable(violation)) = &result {
-        if let Some(name) = &violation.partition {
-            let part: Vec<&Operation<S::Op, S::Ret>> = ops
-                .iter()
-                .filter(|op| S::partition_key(&op.input).as_ref() == Some(name))
-                .copied()
-                .collect();
-            debug_assert!(part.len() < ops.len(), "a part of several partitions");
-            let name = name.clone();
-            match check_part(&part, init, limits, steps_max, stats) {
-                Some(CheckResult::NotLinearizable(mut precise)) => {
-                    precise.partition = Some(name);
-                    result = Some(CheckResult::NotLinearizable(precise));
+
+    /// Searches on until a verdict, or returns `None` once the current search has made
+    /// `steps_max` steps in all (the caller may call again with a larger cap); budget
+    /// exhaustion is `Some(Unknown)`.
+    pub(crate) fn advance(
+        &mut self,
+        limits: &Limits,
+        steps_max: Option<u64>,
+        stats: &mut Stats,
+    ) -> Option<CheckResult> {
+        let has_unknown = self
+            .ops
+            .iter()
+            .any(|op| matches!(op.outcome, Outcome::Unknown { .. }));
+        let rounds: &[Option<u32>] = if has_unknown {
+            &UNKNOWN_CHAIN_ROUNDS
+        } else {
+            &[None]
+        };
+        let mut result = None;
+        while let Some(&unknown_chain_max) = rounds.get(self.round) {
+            let mut search = match self.search.take() {
+                Some(search) => search,
+                None => match Search::new(&self.ops, self.init.clone()) {
+                    Ok(search) => search,
+                    Err(why) => return Some(CheckResult::Unknown(why)),
+                },
+            };
+            let steps_before = search.steps;
+            result = search.run(limits, steps_max, unknown_chain_max);
+            stats.steps += search.steps - steps_before;
+            stats.memo_entries_max = stats.memo_entries_max.max(search.memo_len());
+            match result {
+                None => {
+                    self.search = Some(search);
+                    return None;
                 }
-                Some(CheckResult::Linearizable) => {
-                    debug_assert!(false, "partition {name:?} failed as part of the whole");
+                Some(CheckResult::NotLinearizable(_)) if self.round + 1 < rounds.len() => {
+                    self.round += 1;
                 }
-                // Out of budget: the whole-history report stands.
-                Some(CheckResult::Unknown(_)) | None => {}
+                Some(_) => break,
             }
         }
+        // A search over independent partitions names the partition that fails; its own
+        // sub-history gives the report the prefix and stuck operations of that partition alone,
+        // which say more than the whole history's longest prefix. Only the report changes,
+        // never the verdict.
+        if let Some(CheckResult::NotLinearizable(violation)) = &result {
+            if let Some(name) = &violation.partition {
+                let part: Vec<&Operation<S::Op, S::Ret>> = self
+                    .ops
+                    .iter()
+                    .filter(|op| S::partition_key(&op.input).as_ref() == Some(name))
+                    .copied()
+                    .collect();
+                debug_assert!(part.len() < self.ops.len(), "a part of several partitions");
+                let name = name.clone();
+                match PartCheck::new(part, self.init.clone()).advance(limits, steps_max, stats) {
+                    Some(CheckResult::NotLinearizable(mut precise)) => {
+                        precise.partition = Some(name);
+                        result = Some(CheckResult::NotLinearizable(precise));
+                    }
+                    Some(CheckResult::Linearizable) => {
+                        debug_assert!(false, "partition {name:?} failed as part of the whole");
+                    }
+                    // Out of budget: the whole-history report stands.
+                    Some(CheckResult::Unknown(_)) | None => {}
+                }
+            }
+        }
+        result
     }
-    result
+
+    /// Memo entries held by the paused search (0 if none).
+    pub(crate) fn memo_len(&self) -> usize {
+        self.search.as_ref().map_or(0, Search::memo_len)
+    }
+
+    /// Drops the paused search to free its memory: the next `advance` starts the current round
+    /// over. (Earlier rounds, already finished, are not run again: their verdicts do not change.)
+    pub(crate) fn discard_progress(&mut self) {
+        self.search = None;
+    }
 }
 
 /// Unknown-outcome ops multiply the search: each may take effect at any point or never, and a
@@ -262,6 +315,20 @@ where
     memo: Memo,
     parts: Option<Parts>,
     steps: u64,
+    /// Where `run` stopped at its step cap; the next `run` continues from there.
+    paused: Option<Paused<S>>,
+}
+
+/// The search's position between two `run`s (see `run` for each field's meaning).
+struct Paused<S> {
+    chain: u32,
+    state: S,
+    fingerprint: u128,
+    hash: u128,
+    remaining: usize,
+    stack: Vec<Frame<S>>,
+    best: Vec<u32>,
+    low_water: usize,
 }
 
 impl<'a, S> Search<'a, S>
@@ -374,6 +441,7 @@ where
             memo: Memo::default(),
             parts,
             steps: 0,
+            paused: None,
         })
     }
 
@@ -571,26 +639,51 @@ where
         Some((next, next_fingerprint))
     }
 
+    /// The search at its root, before the first step.
+    fn start(&mut self) -> Paused<S> {
+        let state = self.init.clone();
+        let fingerprint = state.fingerprint();
+        if self.parts.is_none() {
+            self.memo.insert((0, fingerprint));
+        }
+        Paused {
+            chain: 0,
+            state,
+            fingerprint,
+            hash: 0,
+            remaining: self.required_total,
+            stack: Vec::new(),
+            best: Vec::new(),
+            low_water: 0,
+        }
+    }
+
+    /// Searches until a verdict, or returns `None` once `steps` reaches `steps_max`; the next
+    /// call then continues where this one stopped (with the same `unknown_chain_max`), so a
+    /// search run in slices does exactly the work of one uninterrupted run.
     fn run(
         &mut self,
         limits: &Limits,
         steps_max: Option<u64>,
         unknown_chain_max: Option<u32>,
     ) -> Option<CheckResult> {
-        // Unknown ops linearized in a row on top of the stack.
-        let mut chain = 0u32;
-        let mut state = self.init.clone();
-        let mut fingerprint = state.fingerprint();
-        let mut hash: u128 = 0;
-        let mut remaining = self.required_total;
-        let mut stack: Vec<Frame<S>> = Vec::new();
-        // The longest prefix seen, maintained incrementally: `best` agrees with the stack below
-        // `low_water` (the lowest stack height since `best` was last synchronized).
-        let mut best: Vec<u32> = Vec::new();
-        let mut low_water = 0usize;
-        if self.parts.is_none() {
-            self.memo.insert((hash, fingerprint));
-        }
+        let position = match self.paused.take() {
+            Some(paused) => paused,
+            None => self.start(),
+        };
+        let Paused {
+            // Unknown ops linearized in a row on top of the stack.
+            mut chain,
+            mut state,
+            mut fingerprint,
+            mut hash,
+            mut remaining,
+            mut stack,
+            // The longest prefix seen, maintained incrementally: `best` agrees with the stack
+            // below `low_water` (the lowest stack height since `best` was last synchronized).
+            mut best,
+            mut low_water,
+        } = position;
 
         // `None` = enter a fresh node; `Some(cursor)` = resume a node's scan after a failed child.
         let mut resume: Option<Cursor> = None;
@@ -599,12 +692,23 @@ where
                 if remaining == 0 {
                     return Some(CheckResult::Linearizable);
                 }
+                // Pausing only here, before a fresh node, leaves nothing but the locals to keep.
+                if steps_max.is_some_and(|max| self.steps >= max) {
+                    self.paused = Some(Paused {
+                        chain,
+                        state,
+                        fingerprint,
+                        hash,
+                        remaining,
+                        stack,
+                        best,
+                        low_water,
+                    });
+                    return None;
+                }
                 self.steps += 1;
                 if let Some(why) = limits.exceeded(self.steps, CLOCK_CHECK_STEPS, self.memo_len()) {
                     return Some(CheckResult::Unknown(why));
-                }
-                if steps_max.is_some_and(|max| self.steps > max) {
-                    return None;
                 }
                 if stack.len() > best.len() {
                     best.truncate(low_water);
