@@ -12,8 +12,10 @@ use kvsim_sim::scenario::Scenario;
 use crate::exit::Exit;
 use crate::verdict::{judge_run, Verdict};
 
+/// The run a command starts from: a scenario, a seed and planted bugs. `run` and `shrink`
+/// share it so the line one prints is the line the other takes.
 #[derive(Args)]
-pub struct RunArgs {
+pub struct SeedArgs {
     /// The scenario file (TOML; see scenarios/README.md).
     #[arg(long, value_name = "FILE")]
     pub scenario: PathBuf,
@@ -23,6 +25,24 @@ pub struct RunArgs {
     /// Switch on a planted bug in the simulated server (repeatable); adds to the scenario's [bugs].
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<String>,
+}
+
+impl SeedArgs {
+    /// The scenario file with the planted bugs switched on.
+    pub fn load(&self) -> Result<Scenario> {
+        load_scenario(&self.scenario, &self.bugs)
+    }
+
+    /// The `kvsim run` line that reproduces this seed.
+    pub fn reproduce_command(&self) -> String {
+        reproduce_command(&self.scenario, self.seed, &self.bugs)
+    }
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub origin: SeedArgs,
     /// Output directory; default `reports/<scenario>-<seed>`.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -61,22 +81,24 @@ pub fn reproduce_command(scenario: &Path, seed: u64, bugs: &[String]) -> String 
 }
 
 pub fn main(args: RunArgs) -> Result<Exit> {
-    let scenario = load_scenario(&args.scenario, &args.bugs)?;
+    let scenario = args.origin.load()?;
     let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from("reports").join(format!("{}-{}", scenario_name(&args.scenario), args.seed))
+        PathBuf::from("reports").join(format!(
+            "{}-{}",
+            scenario_name(&args.origin.scenario),
+            args.origin.seed
+        ))
     });
     let started = Instant::now();
-    let output = runner::run(&scenario, args.seed).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let output =
+        runner::run(&scenario, args.origin.seed).map_err(|error| anyhow::anyhow!("{error}"))?;
     let run_s = started.elapsed().as_secs_f64();
     let timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
     let verdict = judge_run(&output, timeout);
     write_outputs(&out, &output, &verdict)?;
     print_result(&output, &verdict, run_s);
     println!("history: {}", out.join("history.jsonl").display());
-    println!(
-        "reproduce: {}",
-        reproduce_command(&args.scenario, args.seed, &args.bugs)
-    );
+    println!("reproduce: {}", args.origin.reproduce_command());
     Ok(verdict.exit())
 }
 

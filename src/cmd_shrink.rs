@@ -14,7 +14,7 @@ use kvsim_sim::scenario::Scenario;
 use serde_json::json;
 
 use crate::cmd_fuzz::parse_duration;
-use crate::cmd_run::{load_scenario, scenario_name, write_outputs};
+use crate::cmd_run::{scenario_name, write_outputs, SeedArgs};
 use crate::exit::Exit;
 use crate::report_files;
 use crate::shrink::search::{judge, Attempt, Config, Evidence, Failure, Shrinker};
@@ -22,15 +22,9 @@ use crate::shrink::size::{reduction_line, Size};
 
 #[derive(Args)]
 pub struct ShrinkArgs {
-    /// The scenario file of the failing run.
-    #[arg(long, value_name = "FILE")]
-    pub scenario: PathBuf,
-    /// The failing seed.
-    #[arg(long)]
-    pub seed: u64,
-    /// Switch on a planted bug (repeatable), as for `kvsim run`.
-    #[arg(long = "bug", value_name = "NAME")]
-    pub bugs: Vec<String>,
+    /// The failing run.
+    #[command(flatten)]
+    pub origin: SeedArgs,
     /// Output directory (must not exist or be empty; else a fresh `DIR-2`, `DIR-3`, ... is used);
     /// default `reports/shrink-<scenario>-<seed>`.
     #[arg(long, value_name = "DIR")]
@@ -61,24 +55,24 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     if args.tries_per_candidate == 0 {
         bail!("--tries-per-candidate: expected at least 1");
     }
-    let scenario = load_scenario(&args.scenario, &args.bugs)?;
+    let scenario = args.origin.load()?;
     // Candidates that panic are findings like any other, shown by their attempt line.
     crate::panic_hook::install_one_line();
     let started = Instant::now();
     let check_timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
     eprintln!(
         "running seed {} of {} ...",
-        args.seed,
-        args.scenario.display()
+        args.origin.seed,
+        args.origin.scenario.display()
     );
-    let evidence = judge(&scenario, args.seed, check_timeout).map_err(anyhow::Error::msg)?;
+    let evidence = judge(&scenario, args.origin.seed, check_timeout).map_err(anyhow::Error::msg)?;
     let violated = evidence.properties();
     match evidence.status() {
         "ok" => {
             eprintln!(
                 "kvsim: seed {} of {} passes (no property violated): nothing to shrink",
-                args.seed,
-                args.scenario.display()
+                args.origin.seed,
+                args.origin.scenario.display()
             );
             return Ok(Exit::BadInput);
         }
@@ -86,8 +80,8 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
             eprintln!(
                 "kvsim: seed {} of {} is inconclusive (the linearizability check ran out of budget; \
                  try a larger --check-timeout): nothing to shrink",
-                args.seed,
-                args.scenario.display()
+                args.origin.seed,
+                args.origin.scenario.display()
             );
             return Ok(Exit::Inconclusive);
         }
@@ -105,7 +99,7 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     if target.is_empty() {
         eprintln!(
             "kvsim: seed {} violates {}, none of --property {}: nothing to shrink",
-            args.seed,
+            args.origin.seed,
             violated.join(", "),
             args.properties.join(", ")
         );
@@ -114,7 +108,7 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     let target_list: Vec<String> = target.iter().cloned().collect();
     eprintln!(
         "seed {} violates {}; shrinking for {} (budget {}, {} seeds per candidate)",
-        args.seed,
+        args.origin.seed,
         violated.join(", "),
         target_list.join(" | "),
         humanize(args.time_budget),
@@ -134,12 +128,12 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
         .min(check_timeout);
     let initial = Failure {
         scenario,
-        seed: args.seed,
+        seed: args.origin.seed,
         evidence,
     };
     let before = Size::of(&initial);
     let config = Config {
-        base_seed: args.seed,
+        base_seed: args.origin.seed,
         seeds_per_candidate: args.tries_per_candidate,
         target,
         deadline: started + args.time_budget,
@@ -180,8 +174,8 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     let reduction = reduction_line(&before, &after);
     let default_out = PathBuf::from("reports").join(format!(
         "shrink-{}-{}",
-        scenario_name(&args.scenario),
-        args.seed
+        scenario_name(&args.origin.scenario),
+        args.origin.seed
     ));
     let dir = fresh_dir(args.out.as_deref().unwrap_or(&default_out))?;
     let shrunk_path = dir.join("shrunk.toml");
@@ -203,9 +197,9 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     }
     let wall = started.elapsed();
     let record = json!({
-        "scenario": args.scenario.display().to_string(),
-        "seed": args.seed,
-        "bugs": args.bugs,
+        "scenario": args.origin.scenario.display().to_string(),
+        "seed": args.origin.seed,
+        "bugs": args.origin.bugs,
         "violated": violated,
         "target": target_list,
         "shrunk_seed": best.seed,
@@ -233,8 +227,8 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     let (kept, tried) = (count("fails"), shrinker.attempts.len() - count("seen"));
     println!(
         "shrunk seed {} of {} in {:.1} s: {} candidates ({} kept), {} runs, {} round(s){}",
-        args.seed,
-        args.scenario.display(),
+        args.origin.seed,
+        args.origin.scenario.display(),
         wall.as_secs_f64(),
         tried,
         kept,
@@ -288,15 +282,15 @@ fn write_shrunk(
 ) -> Result<()> {
     let body = toml::to_string(&best.scenario).context("scenario serializes to TOML")?;
     let mut bugs = String::new();
-    for bug in &args.bugs {
+    for bug in &args.origin.bugs {
         bugs.push_str(&format!(" --bug {bug}"));
     }
     let text = format!(
         "# Shrunk by `kvsim shrink --scenario {} --seed {}{bugs}`.\n\
          # {reduction}\n\
          # Violates {} at seed {}. Reproduce: {reproduce}\n\n{body}",
-        args.scenario.display(),
-        args.seed,
+        args.origin.scenario.display(),
+        args.origin.seed,
         best.evidence.properties().join(", "),
         best.seed,
     );
