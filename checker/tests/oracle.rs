@@ -60,6 +60,21 @@ impl OpSource<KvStore> for Kvs {
     }
 }
 
+/// Mostly appends and gets, puts rare: the regime where a waiting get can be proven dead
+/// (`Spec::may_still_read`), which a third of puts would hide.
+struct KvAppends;
+impl OpSource<KvStore> for KvAppends {
+    fn next_op(&mut self, rng: &mut SmallRng, _client: usize) -> KvOp {
+        let key = ["a", "b"][rng.gen_range(0..2)].to_string();
+        let value = ["x", "y", "z", ""][rng.gen_range(0..4)].to_string();
+        match rng.gen_range(0..20) {
+            0..=7 => KvOp::Get { key },
+            8 => KvOp::Put { key, value },
+            _ => KvOp::Append { key, value },
+        }
+    }
+}
+
 struct Mvcc {
     gens: Vec<OpGen>,
 }
@@ -428,6 +443,18 @@ fn kv_matches_stateright_split_and_whole() {
     assert_mixed(
         "kv split",
         compare::<KvStore, _>("kv split", 3, 2000, true, || Kvs),
+    );
+}
+
+#[test]
+fn kv_appends_match_stateright_split_and_whole() {
+    assert_mixed(
+        "kv appends whole",
+        compare::<KvStore, _>("kv appends whole", 6, 500, false, || KvAppends),
+    );
+    assert_mixed(
+        "kv appends split",
+        compare::<KvStore, _>("kv appends split", 7, 500, true, || KvAppends),
     );
 }
 

@@ -255,6 +255,19 @@ impl Spec for KvStore {
         matches!(op, KvOp::Get { .. })
     }
 
+    fn only_extends(op: &KvOp) -> bool {
+        matches!(op, KvOp::Get { .. } | KvOp::Append { .. })
+    }
+
+    /// Appends only ever add to the end of a value, so a get that returned `value` can still be
+    /// answered by appends alone iff the key's current value is a prefix of it.
+    fn may_still_read(&self, op: &KvOp, ret: &KvRet) -> bool {
+        match (op, ret) {
+            (KvOp::Get { key }, KvRet::Get { value }) => value.starts_with(self.get(key)),
+            _ => false,
+        }
+    }
+
     fn partition_key(op: &KvOp) -> Option<PartitionKey> {
         Some(op.key().to_string())
     }

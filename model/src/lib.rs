@@ -63,6 +63,24 @@ where
         false
     }
 
+    /// True if every state change `op` can make, answered or not, only *extends* the state in the
+    /// sense of [`Spec::may_still_read`] (kv: an append, or a get, which changes nothing).
+    /// Default `false`.
+    fn only_extends(_op: &Self::Op) -> bool {
+        false
+    }
+
+    /// For a read-only `op` (see [`Spec::is_read_only`]) answered `ret` that is not valid in this
+    /// state: `false` if no sequence of operations that only extend ([`Spec::only_extends`])
+    /// leads from here to a state where it is valid (kv: the key's value is not a prefix of what
+    /// the get returned). The search then gives up a node as soon as such a read is waiting and
+    /// nothing else can happen before it. Must depend only on the part of the state that `op`'s
+    /// partition sees, and must be a sure `false`: a wrong one turns a linearizable history into
+    /// a false violation. The default, `true`, never prunes.
+    fn may_still_read(&self, _op: &Self::Op, _ret: &Self::Ret) -> bool {
+        true
+    }
+
     /// A measure of progress that no step ever decreases (etcd: the store's revision), or `None`
     /// (the default) when the model has none. Used with [`Spec::progress_max`] to prune.
     fn progress(&self) -> Option<i64> {

@@ -419,3 +419,54 @@ fn a_search_run_in_slices_does_the_work_of_one_run() {
         CheckResult::Linearizable
     ));
 }
+
+/// A get waits while eight concurrent appends are placed; once the value is no longer a prefix
+/// of what it returned, only appends can come before it, so no order of the rest is tried.
+/// A put that may come first keeps the search going: it could empty the value again.
+#[test]
+fn a_get_no_append_can_answer_ends_the_search_early() {
+    let appends = |ops: &mut Vec<Operation<KvOp, KvRet>>| {
+        for i in 0..8u64 {
+            let input = KvOp::Append {
+                key: "k".into(),
+                value: i.to_string(),
+            };
+            ops.push(ok(i, 0, 100, input, KvRet::Append));
+        }
+    };
+    let read = |id| {
+        let input = KvOp::Get { key: "k".into() };
+        let output = KvRet::Get { value: "9".into() };
+        ok(id, 0, 100, input, output)
+    };
+    let run = |ops| {
+        let history = History {
+            ops,
+            ..History::default()
+        };
+        let split = CheckOptions { partition: true };
+        check_with_stats(&history, KvStore::default(), &Budget::default(), &split)
+    };
+
+    let mut ops = Vec::new();
+    appends(&mut ops);
+    ops.push(read(8));
+    let (result, stats) = run(ops);
+    assert!(
+        matches!(result, CheckResult::NotLinearizable(_)),
+        "{result:?}"
+    );
+    // Without the prune: every order of the appends, 8! = 40,320 nodes.
+    assert!(stats.steps < 100, "{stats:?}");
+
+    let mut ops = Vec::new();
+    appends(&mut ops);
+    ops.push(read(8));
+    let put = KvOp::Put {
+        key: "k".into(),
+        value: "9".into(),
+    };
+    ops.push(ok(9, 0, 100, put, KvRet::Put));
+    let (result, _) = run(ops);
+    assert_eq!(result, CheckResult::Linearizable);
+}

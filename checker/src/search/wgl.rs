@@ -13,6 +13,10 @@
 //!   their call, or never; they are tried only after every definite candidate, only when they
 //!   would change the state, newest call first, and in capped rounds (`UNKNOWN_CHAIN_ROUNDS`);
 //! - definite candidates are tried earliest return first (`Cursor`);
+//! - a read that is waiting (a candidate the model rejects now) ends the node when it can
+//!   never be answered: the model says no extending operation leads to its answer
+//!   (`Spec::may_still_read`, kv: appends) and no other operation can come before it
+//!   (`read_is_dead`);
 //! - models with a monotone progress measure (`Spec::progress`, etcd's revision) let the search
 //!   drop a successor as soon as an answered operation still to be placed can no longer fit
 //!   (`try_step`);
@@ -49,6 +53,10 @@ struct SearchOp<'a, O, R> {
     /// `None`: the outcome is unknown.
     ret: Option<&'a R>,
     read_only: bool,
+    /// `Spec::only_extends`.
+    only_extends: bool,
+    /// Set while the op is linearized (on the search's stack).
+    linearized: bool,
     /// Unknown ops only: `Spec::changes_only_with_progress`.
     changes_only_with_progress: bool,
     /// The op's call entry in the main list, or its node in the unknown list.
@@ -311,6 +319,10 @@ where
     unknown_tail: u32,
     /// `Spec::progress_max` of every definite op not yet linearized that has one, by bound.
     bounds_left: BTreeSet<(i64, u32)>,
+    /// Per partition (one list without `parts`), the ops that may do more than extend the state
+    /// (`Spec::only_extends` false), by call rank: what can stand between a waiting read and the
+    /// answer it saw (`read_is_dead`).
+    non_extending: Vec<Vec<u32>>,
     /// Visited nodes; unused when `parts` is set (which remembers failed projections instead).
     memo: Memo,
     parts: Option<Parts>,
@@ -367,6 +379,8 @@ where
                 input: &op.input,
                 ret,
                 read_only: ret.is_some_and(|ret| S::is_read_only(&op.input, ret)),
+                only_extends: S::only_extends(&op.input),
+                linearized: false,
                 changes_only_with_progress: ret.is_none()
                     && S::changes_only_with_progress(&op.input),
                 call_node: NONE,
@@ -424,6 +438,16 @@ where
         lists.unknown_next[tail as usize - 1] = tail;
         lists.unknown_op.push(NONE);
         let unknown_tail = tail;
+        let mut non_extending = vec![Vec::new(); parts.as_ref().map_or(1, |p| p.names.len())];
+        let mut by_call: Vec<u32> = (0..ops.len() as u32).collect();
+        by_call.sort_unstable_by_key(|&index| ops[index as usize].call_rank);
+        for index in by_call {
+            let op = &ops[index as usize];
+            if !op.only_extends {
+                let part = if op.part == NONE { 0 } else { op.part as usize };
+                non_extending[part].push(index);
+            }
+        }
         let keys = zobrist::keys(ops.len());
         let bounds_left = ops
             .iter()
@@ -438,6 +462,7 @@ where
             required_total,
             unknown_tail,
             bounds_left,
+            non_extending,
             memo: Memo::default(),
             parts,
             steps: 0,
@@ -533,6 +558,7 @@ where
     }
 
     fn lift(&mut self, index: u32) {
+        self.ops[index as usize].linearized = true;
         let op = &self.ops[index as usize];
         if let Some(parts) = &mut self.parts {
             parts.hash[op.part as usize] ^= self.keys[index as usize];
@@ -554,6 +580,7 @@ where
     }
 
     fn unlift(&mut self, index: u32) {
+        self.ops[index as usize].linearized = false;
         let op = &self.ops[index as usize];
         if let Some(parts) = &mut self.parts {
             parts.hash[op.part as usize] ^= self.keys[index as usize];
@@ -572,6 +599,33 @@ where
                 op.call_node,
             );
         }
+    }
+
+    /// Whether the read-only candidate `index`, which the model rejects in `state`, can never be
+    /// linearized from this node. Every op placed before it must be called before it returns
+    /// (real-time order); if each such op still to be placed only extends the state
+    /// (`Spec::only_extends`), and no extension can give the read its answer
+    /// (`Spec::may_still_read`), then no completion of this node places it. Both facts concern
+    /// the read's partition only, so with `parts` the node's projection on it fails.
+    fn read_is_dead(&self, state: &S, index: u32) -> bool {
+        let read = &self.ops[index as usize];
+        let Some(ret) = read.ret else {
+            return false;
+        };
+        if state.may_still_read(read.input, ret) {
+            return false;
+        }
+        let return_rank = self.lists.entry_rank[read.return_node as usize];
+        let part = if read.part == NONE {
+            0
+        } else {
+            read.part as usize
+        };
+        self.non_extending[part]
+            .iter()
+            .map(|&other| &self.ops[other as usize])
+            .take_while(|other| other.call_rank < return_rank)
+            .all(|other| other.linearized)
     }
 
     /// Whether an operation that may be linearized next — a definite op called before
@@ -762,6 +816,11 @@ where
                                         true,
                                     ));
                                 }
+                                break;
+                            }
+                            if self.read_is_dead(&state, index) {
+                                node_failed = true;
+                                failed_part = self.ops[index as usize].part;
                                 break;
                             }
                         }
