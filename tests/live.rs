@@ -57,10 +57,10 @@ fn records(path: &Path) -> Vec<Value> {
 }
 
 /// The workload of scenarios/live.toml (with the lock and election recipes), 20 s, with fixed faults instead of random ones: the
-/// leader killed, a member paused, a follower killed, the leader isolated (when partitions are
-/// available; otherwise recorded as skipped).
+/// leader killed, a member paused, a follower killed, the leader isolated, then one member cut
+/// off one way (when partitions are available; otherwise recorded as skipped).
 const SCENARIO: &str = r#"
-description = "live test: kills, a pause, a partition"
+description = "live test: kills, a pause, a partition, a one-way cut"
 [workload]
 clients = 6
 keys = 12
@@ -91,6 +91,10 @@ duration_ms = 2000
 at_ms = 15000
 kind = "isolate_leader"
 duration_ms = 2500
+[[faults.timeline]]
+at_ms = 17700
+kind = "one_way"
+duration_ms = 1500
 "#;
 
 #[test]
@@ -142,11 +146,12 @@ fn a_short_live_run_with_kills_and_pauses_passes_every_checker() {
     for kind in ["crash", "restart", "pause", "resume", "heal_all"] {
         assert!(faults.contains(&kind), "no {kind} fault in {faults:?}");
     }
-    let partitioned = faults.contains(&"partition");
-    assert!(
-        partitioned || printed.contains("partitions skipped: "),
-        "a partition was neither injected nor reported skipped:\n{printed}"
-    );
+    for kind in ["partition", "partition_one_way"] {
+        assert!(
+            faults.contains(&kind) || printed.contains("partitions skipped: "),
+            "no {kind} fault, and partitions not reported skipped:\n{printed}"
+        );
+    }
     let recipe_actions: Vec<&str> = of_type("recipe")
         .filter_map(|r| r["action"].as_str())
         .collect();

@@ -313,6 +313,15 @@ impl EtcdCluster {
         }
     }
 
+    /// Drops every packet from `a` to `b` for each `(a, b)` in `links` (one-way cuts, added to
+    /// earlier ones).
+    pub fn cut_links(&mut self, links: &[(u64, u64)]) -> Result<()> {
+        match &self.network {
+            Some(network) => network.cut(links),
+            None => bail!("the members run on loopback: start them isolated to partition them"),
+        }
+    }
+
     /// Removes every partition.
     pub fn heal_network(&mut self) -> Result<()> {
         match &self.network {

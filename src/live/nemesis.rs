@@ -1,11 +1,11 @@
 //! Live mode's nemesis: the scenario's fault schedule (random faults at exponential gaps with mean
 //! `faults.interval_ms`, plus the explicit timeline) applied to spawned etcd members: SIGKILL and
-//! restart, SIGSTOP / SIGCONT, and network partitions when the members run in their own network
-//! namespaces. Every fault and heal goes into the history with the simulator's record shapes
+//! restart, SIGSTOP / SIGCONT, and network partitions (symmetric, bridge, one-way) when the
+//! members run in their own network namespaces. Every fault and heal goes into the history with the simulator's record shapes
 //! (sim/src/nemesis.rs), so reports and the durability checker read both alike.
 //!
-//! Faults a real cluster here cannot get (one-way cuts and bridges, packet loss and latency need
-//! `tc netem`, which this machine lacks; clock skew needs a clock namespace per member) are never
+//! Faults a real cluster here cannot get (packet loss and latency need `tc netem`, which this
+//! machine lacks; clock skew needs a clock namespace per member) are never
 //! silently dropped: the random draw leaves them out and says so, a timeline entry is recorded as
 //! `skipped` with the reason.
 
@@ -87,12 +87,11 @@ impl LiveNemesis {
             return Some("the cluster was not spawned by kvsim (--endpoints)".to_string());
         }
         match kind {
-            FaultKind::PartitionRandom | FaultKind::IsolateLeader | FaultKind::IsolateOne => {
-                self.partitions_unavailable.clone()
-            }
-            FaultKind::Bridge | FaultKind::OneWay => {
-                Some("not implemented for real members (symmetric partitions only)".to_string())
-            }
+            FaultKind::PartitionRandom
+            | FaultKind::IsolateLeader
+            | FaultKind::IsolateOne
+            | FaultKind::Bridge
+            | FaultKind::OneWay => self.partitions_unavailable.clone(),
             FaultKind::PacketLoss | FaultKind::Latency => {
                 Some("needs tc netem, which this machine does not have".to_string())
             }
@@ -340,11 +339,62 @@ impl LiveNemesis {
                 self.heal_all().await;
                 None
             }
-            FaultKind::Bridge
-            | FaultKind::OneWay
-            | FaultKind::PacketLoss
-            | FaultKind::Latency
-            | FaultKind::ClockSkew => unreachable!("unsupported kinds are skipped above"),
+            FaultKind::Bridge => {
+                if n < 3 {
+                    return self.skip(kind, "needs at least 3 members");
+                }
+                let bridge = match chosen.first() {
+                    Some(node) => *node,
+                    None => self.nodes[self.rng.gen_range(0..n)],
+                };
+                let mut rest: Vec<u64> = self.others(&[bridge]);
+                rest.shuffle(&mut self.rng);
+                let (left, right) = rest.split_at(rest.len() / 2);
+                let (mut left, mut right) = (left.to_vec(), right.to_vec());
+                left.sort_unstable();
+                right.sort_unstable();
+                let mut links = Vec::new();
+                for a in &left {
+                    for b in &right {
+                        links.extend([(*a, *b), (*b, *a)]);
+                    }
+                }
+                self.cut(
+                    kind,
+                    &links,
+                    "partition",
+                    &[bridge],
+                    json!({ "fault": kind.name(), "groups": [left, right], "bridge": bridge }),
+                )
+            }
+            FaultKind::OneWay => {
+                let from = if chosen.is_empty() {
+                    match self.random_node(&BTreeSet::new()) {
+                        Some(node) => vec![node],
+                        None => return self.skip(kind, "no member"),
+                    }
+                } else {
+                    chosen.to_vec()
+                };
+                let to = self.others(&from);
+                if to.is_empty() {
+                    return self.skip(kind, "needs members on both sides");
+                }
+                let links: Vec<(u64, u64)> = from
+                    .iter()
+                    .flat_map(|a| to.iter().map(move |b| (*a, *b)))
+                    .collect();
+                self.cut(
+                    kind,
+                    &links,
+                    "partition_one_way",
+                    &from,
+                    json!({ "fault": kind.name(), "from": from, "to": to }),
+                )
+            }
+            FaultKind::PacketLoss | FaultKind::Latency | FaultKind::ClockSkew => {
+                unreachable!("unsupported kinds are skipped above")
+            }
         }
     }
 
@@ -369,6 +419,40 @@ impl LiveNemesis {
             &side,
             json!({ "fault": kind.name(), "groups": groups }),
         );
+        Some(Heal::Network)
+    }
+
+    /// The members not in `nodes`, in id order.
+    fn others(&self, nodes: &[u64]) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .copied()
+            .filter(|id| !nodes.contains(id))
+            .collect()
+    }
+
+    /// Replaces any earlier cut by the one-way `links` and records it as the simulator does.
+    fn cut(
+        &mut self,
+        kind: FaultKind,
+        links: &[(u64, u64)],
+        record: &str,
+        nodes: &[u64],
+        detail: serde_json::Value,
+    ) -> Option<Heal> {
+        let cut = {
+            let mut cluster = self.cluster();
+            cluster
+                .heal_network()
+                .and_then(|()| cluster.cut_links(links))
+        };
+        if let Err(error) = cut {
+            // Whatever part of the cut was made stays until the next heal.
+            self.partitioned = true;
+            return self.skip(kind, &format!("{error:#}"));
+        }
+        self.partitioned = true;
+        self.recorder.fault(record, nodes, detail);
         Some(Heal::Network)
     }
 

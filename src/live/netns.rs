@@ -138,37 +138,44 @@ impl Network {
     /// Cuts every member of one side off from every member of the others, both directions
     /// (existing connections too: their packets are dropped), after removing any earlier cut.
     pub fn partition(&self, sides: &[Vec<u64>]) -> Result<()> {
-        self.heal()?;
+        let mut links = Vec::new();
         for (index, side) in sides.iter().enumerate() {
-            let others: Vec<u64> = sides
-                .iter()
-                .enumerate()
-                .filter(|(other, _)| *other != index)
-                .flat_map(|(_, members)| members.iter().copied())
-                .collect();
-            for member in side {
-                let namespace = self.namespace(*member)?;
-                for other in &others {
-                    let ip = self.member_ip(*other).to_string();
-                    for (chain, direction) in [("INPUT", "-s"), ("OUTPUT", "-d")] {
-                        run(
-                            &self.ip,
-                            &[
-                                "netns",
-                                "exec",
-                                namespace,
-                                &self.iptables,
-                                "-A",
-                                chain,
-                                direction,
-                                &ip,
-                                "-j",
-                                "DROP",
-                            ],
-                        )?;
-                    }
+            for (other_index, others) in sides.iter().enumerate() {
+                if other_index != index {
+                    links.extend(
+                        side.iter()
+                            .flat_map(|a| others.iter().map(move |b| (*a, *b))),
+                    );
                 }
             }
+        }
+        self.heal()?;
+        self.cut(&links)
+    }
+
+    /// Drops every packet from `a` to `b` for each `(a, b)` in `links`, in addition to earlier
+    /// cuts. The rule sits in the receiver's INPUT chain, so `a` still sends and only `b` stops
+    /// hearing it; over TCP that also starves `b`'s own connections to `a` of acknowledgements,
+    /// as in Jepsen's one-way partitions.
+    pub fn cut(&self, links: &[(u64, u64)]) -> Result<()> {
+        for &(from, to) in links {
+            let namespace = self.namespace(to)?;
+            let ip = self.member_ip(from).to_string();
+            run(
+                &self.ip,
+                &[
+                    "netns",
+                    "exec",
+                    namespace,
+                    &self.iptables,
+                    "-A",
+                    "INPUT",
+                    "-s",
+                    &ip,
+                    "-j",
+                    "DROP",
+                ],
+            )?;
         }
         Ok(())
     }
