@@ -117,6 +117,15 @@ where
         None
     }
 
+    /// Operations of one effect class have, as unknown-outcome operations, the same effect in
+    /// every state: equal [`Spec::step_unknown`] results (etcd: a revoke of lease L and L's
+    /// expiry). Of several pending ones the search then tries only the first called, when it
+    /// has no [`Spec::unknown_effect_tag`]: any linearization placing a later one can place
+    /// that one instead. Default `None`: in no class.
+    fn unknown_effect_class(_op: &Self::Op) -> Option<u128> {
+        None
+    }
+
     /// Whether `op` can observe or interact with the effects tagged `tag` (see
     /// [`Spec::unknown_effect_tag`]). Must be conservative: when in doubt, `true`.
     fn touches(_op: &Self::Op, _tag: u64) -> bool {

@@ -12,6 +12,8 @@
 //! - unknown-outcome operations have no return event: they may be linearized at any point after
 //!   their call, or never; they are tried only after every definite candidate, only when they
 //!   would change the state, newest call first, and in capped rounds (`UNKNOWN_CHAIN_ROUNDS`);
+//! - of pending unknown ops with the same effect (`Spec::unknown_effect_class`, a revoke and
+//!   the lease's expiry) only the first called is tried (`earlier_twin_pending`);
 //! - definite candidates are tried earliest return first (`Cursor`);
 //! - a read that is waiting (a candidate the model rejects now) ends the node when it can
 //!   never be answered: the model says no extending operation leads to its answer
@@ -57,6 +59,9 @@ struct SearchOp<'a, O, R> {
     only_extends: bool,
     /// Set while the op is linearized (on the search's stack).
     linearized: bool,
+    /// Unknown ops only: the unknown op of the same `Spec::unknown_effect_class` called last
+    /// before this one (`NONE`: none).
+    twin_before: u32,
     /// Unknown ops only: `Spec::changes_only_with_progress`.
     changes_only_with_progress: bool,
     /// The op's call entry in the main list, or its node in the unknown list.
@@ -381,6 +386,7 @@ where
                 read_only: ret.is_some_and(|ret| S::is_read_only(&op.input, ret)),
                 only_extends: S::only_extends(&op.input),
                 linearized: false,
+                twin_before: NONE,
                 changes_only_with_progress: ret.is_none()
                     && S::changes_only_with_progress(&op.input),
                 call_node: NONE,
@@ -438,6 +444,18 @@ where
         lists.unknown_next[tail as usize - 1] = tail;
         lists.unknown_op.push(NONE);
         let unknown_tail = tail;
+        let mut last_of_class: BTreeMap<u128, u32> = BTreeMap::new();
+        let mut unknown_by_call: Vec<u32> = (0..ops.len() as u32)
+            .filter(|&index| ops[index as usize].ret.is_none())
+            .collect();
+        unknown_by_call.sort_unstable_by_key(|&index| ops[index as usize].call_rank);
+        for index in unknown_by_call {
+            if let Some(class) = S::unknown_effect_class(ops[index as usize].input) {
+                if let Some(before) = last_of_class.insert(class, index) {
+                    ops[index as usize].twin_before = before;
+                }
+            }
+        }
         let mut non_extending = vec![Vec::new(); parts.as_ref().map_or(1, |p| p.names.len())];
         let mut by_call: Vec<u32> = (0..ops.len() as u32).collect();
         by_call.sort_unstable_by_key(|&index| ops[index as usize].call_rank);
@@ -599,6 +617,31 @@ where
                 op.call_node,
             );
         }
+    }
+
+    /// Whether the unknown candidate `index` is left out because E, the first called pending
+    /// unknown op of its effect class (`Spec::unknown_effect_class`), was called before it and
+    /// has no `Spec::unknown_effect_tag` here. Any completion of this node that starts with
+    /// `index` can swap it with E: both have the same effect in every state, E was called
+    /// earlier (so it is a candidate too) and an unknown op has no return to respect. E itself
+    /// is never left out by this rule (no pending op of its class was called before it) nor
+    /// made to wait for a touching op (it has no tag), so this node succeeds iff some child
+    /// that is tried does.
+    fn earlier_twin_pending(&self, state: &S, index: u32) -> bool {
+        let op = &self.ops[index as usize];
+        let mut first = NONE;
+        let mut at = op.twin_before;
+        while at != NONE {
+            if !self.ops[at as usize].linearized {
+                first = at;
+            }
+            at = self.ops[at as usize].twin_before;
+        }
+        first != NONE
+            && self.ops[first as usize].part == op.part
+            && state
+                .unknown_effect_tag(self.ops[first as usize].input)
+                .is_none()
     }
 
     /// Whether the read-only candidate `index`, which the model rejects in `state`, can never be
@@ -920,7 +963,9 @@ where
                                 frontier,
                                 part,
                             };
-                            if !self.in_part(index, part) {
+                            if !self.in_part(index, part)
+                                || self.earlier_twin_pending(&state, index)
+                            {
                                 cursor = next_cursor;
                                 continue;
                             }

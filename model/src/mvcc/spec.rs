@@ -85,6 +85,15 @@ impl Spec for MvccModel {
         }
     }
 
+    /// A revoke of a lease and its expiry both end the lease and delete its keys
+    /// (`MvccModel::lease_revoke`).
+    fn unknown_effect_class(op: &Op) -> Option<u128> {
+        match op {
+            Op::LeaseRevoke { id } | Op::LeaseExpire { id } => Some(*id as u128),
+            _ => None,
+        }
+    }
+
     fn touches(op: &Op, tag: u64) -> bool {
         op_names_lease(op, tag as LeaseId)
     }
