@@ -304,15 +304,6 @@ impl EtcdCluster {
         self.exited(id).is_none() && self.member(id).is_ok_and(|m| m.child.is_some())
     }
 
-    /// Members on different sides cannot exchange packets; clients still reach every member.
-    /// Replaces any earlier partition. Only an isolated cluster can be partitioned.
-    pub fn partition(&mut self, sides: &[Vec<u64>]) -> Result<()> {
-        match &self.network {
-            Some(network) => network.partition(sides),
-            None => bail!("the members run on loopback: start them isolated to partition them"),
-        }
-    }
-
     /// Drops every packet from `a` to `b` for each `(a, b)` in `links` (one-way cuts, added to
     /// earlier ones).
     pub fn cut_links(&mut self, links: &[(u64, u64)]) -> Result<()> {

@@ -1,13 +1,14 @@
 //! Live mode's nemesis: the scenario's fault schedule (random faults at exponential gaps with mean
 //! `faults.interval_ms`, plus the explicit timeline) applied to spawned etcd members: SIGKILL and
 //! restart, SIGSTOP / SIGCONT, and network partitions (symmetric, bridge, one-way) when the
-//! members run in their own network namespaces. Every fault and heal goes into the history with the simulator's record shapes
-//! (sim/src/nemesis.rs), so reports and the durability checker read both alike.
+//! members run in their own network namespaces. Every fault and heal goes into the history with
+//! the simulator's record shapes (sim/src/nemesis.rs), so reports and the durability checker
+//! read both alike.
 //!
 //! Faults a real cluster here cannot get (packet loss and latency need `tc netem`, which this
-//! machine lacks; clock skew needs a clock namespace per member) are never
-//! silently dropped: the random draw leaves them out and says so, a timeline entry is recorded as
-//! `skipped` with the reason.
+//! machine lacks; clock skew needs a clock namespace per member) are never silently dropped: the
+//! random draw leaves them out and says so, a timeline entry is recorded as `skipped` with the
+//! reason.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -353,12 +354,7 @@ impl LiveNemesis {
                 let (mut left, mut right) = (left.to_vec(), right.to_vec());
                 left.sort_unstable();
                 right.sort_unstable();
-                let mut links = Vec::new();
-                for a in &left {
-                    for b in &right {
-                        links.extend([(*a, *b), (*b, *a)]);
-                    }
-                }
+                let links = both_ways(&left, &right);
                 self.cut(
                     kind,
                     &links,
@@ -402,24 +398,16 @@ impl LiveNemesis {
         if side.is_empty() || side.len() >= self.nodes.len() {
             return self.skip(kind, "a partition needs members on both sides");
         }
-        let others: Vec<u64> = self
-            .nodes
-            .iter()
-            .copied()
-            .filter(|id| !side.contains(id))
-            .collect();
+        let others = self.others(&side);
+        let links = both_ways(&others, &side);
         let groups = vec![others, side.clone()];
-        let cut = self.cluster().partition(&groups);
-        if let Err(error) = cut {
-            return self.skip(kind, &format!("{error:#}"));
-        }
-        self.partitioned = true;
-        self.recorder.fault(
+        self.cut(
+            kind,
+            &links,
             "partition",
             &side,
             json!({ "fault": kind.name(), "groups": groups }),
-        );
-        Some(Heal::Network)
+        )
     }
 
     /// The members not in `nodes`, in id order.
@@ -431,7 +419,8 @@ impl LiveNemesis {
             .collect()
     }
 
-    /// Replaces any earlier cut by the one-way `links` and records it as the simulator does.
+    /// Replaces any earlier cut by the one-way `links` (every network fault is a set of them)
+    /// and records it as the simulator does.
     fn cut(
         &mut self,
         kind: FaultKind,
@@ -609,4 +598,11 @@ async fn leader_seen_by(endpoints: &[String], id: u64) -> Option<u64> {
         }
     }
     None
+}
+
+/// Every link between a member of `a` and a member of `b`, in both directions.
+fn both_ways(a: &[u64], b: &[u64]) -> Vec<(u64, u64)> {
+    a.iter()
+        .flat_map(|x| b.iter().flat_map(move |y| [(*x, *y), (*y, *x)]))
+        .collect()
 }

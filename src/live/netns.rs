@@ -135,24 +135,6 @@ impl Network {
             .with_context(|| format!("no namespace for member n{id}"))
     }
 
-    /// Cuts every member of one side off from every member of the others, both directions
-    /// (existing connections too: their packets are dropped), after removing any earlier cut.
-    pub fn partition(&self, sides: &[Vec<u64>]) -> Result<()> {
-        let mut links = Vec::new();
-        for (index, side) in sides.iter().enumerate() {
-            for (other_index, others) in sides.iter().enumerate() {
-                if other_index != index {
-                    links.extend(
-                        side.iter()
-                            .flat_map(|a| others.iter().map(move |b| (*a, *b))),
-                    );
-                }
-            }
-        }
-        self.heal()?;
-        self.cut(&links)
-    }
-
     /// Drops every packet from `a` to `b` for each `(a, b)` in `links`, in addition to earlier
     /// cuts. The rule sits in the receiver's INPUT chain, so `a` still sends and only `b` stops
     /// hearing it; over TCP that also starves `b`'s own connections to `a` of acknowledgements,
