@@ -11,9 +11,9 @@ use clap::{Args, Subcommand};
 use kvsim_checker::bench::{bench_check, BenchConfig};
 use kvsim_sim::runner;
 
-use crate::cmd_run::load_scenario;
-use crate::exit::Exit;
-use crate::verdict::judge_run;
+use kvsim::cli::load_scenario;
+use kvsim::exit::Exit;
+use kvsim::verdict::judge_run;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -25,11 +25,12 @@ pub struct BenchArgs {
 enum BenchWhat {
     /// The linearizability checker on porcupine's test data and on generated MVCC histories.
     Check {
-        /// porcupine's test data (EXPECTED.tsv, jepsen/, kv/).
+        /// porcupine's test data (EXPECTED.tsv, jepsen/, kv/); default: the copy vendored in
+        /// this repository, `checker/tests/data/porcupine`.
         #[arg(
             long,
             value_name = "DIR",
-            default_value = "../shared/anchors/porcupine"
+            default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/checker/tests/data/porcupine")
         )]
         anchors: PathBuf,
         /// Time budget of each single check, in seconds.

@@ -23,8 +23,8 @@ use kvsim_model::Spec;
 use serde::Serialize;
 use std::fmt::Debug;
 
-use crate::exit::Exit;
-use crate::verdict::{judge_with, Checker, JudgeOptions};
+use kvsim::exit::Exit;
+use kvsim::verdict::{judge_with, Checker, JudgeOptions};
 
 #[derive(Args)]
 pub struct CheckArgs {
@@ -105,7 +105,7 @@ struct FileReport {
     properties: Vec<PropertyVerdict>,
     /// Violated properties of the checkers other than linearizability.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    findings: Vec<crate::verdict::Finding>,
+    findings: Vec<kvsim::verdict::Finding>,
     /// Unknown-outcome puts a later response proved happened, pinned before the search.
     #[serde(skip_serializing_if = "Option::is_none")]
     pinned_puts: Option<usize>,
@@ -401,7 +401,7 @@ fn judge_mvcc(
         }
     };
     if runs_linearizability {
-        let searched = crate::verdict::with_lease_expiries(history);
+        let searched = kvsim::verdict::with_lease_expiries(history);
         match &verdict.linearizability {
             CheckResult::Linearizable => {}
             CheckResult::NotLinearizable(violation) => {
@@ -464,7 +464,7 @@ fn judge_mvcc(
 fn durability_options(meta: &serde_json::Value) -> DurabilityOptions {
     if is_live(meta) {
         return DurabilityOptions {
-            liveness_bound_ns: crate::cmd_live::LIVENESS_BOUND_NS,
+            liveness_bound_ns: kvsim::live::LIVENESS_BOUND_NS,
         };
     }
     let cluster = &meta["scenario"]["cluster"];

@@ -26,9 +26,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::exit::Exit;
-use crate::live::etcd_process::EtcdCluster;
-use crate::live::{ops, watch};
+use kvsim::exit::Exit;
+use kvsim::live::etcd_process::EtcdCluster;
+use kvsim::live::{ops, watch};
 
 #[derive(Args)]
 pub struct ConformanceArgs {

@@ -17,11 +17,12 @@ use kvsim_sim::runner;
 use kvsim_sim::scenario::Scenario;
 use serde::Serialize;
 
-use crate::cmd_run::{load_scenario, scenario_name, write_outputs, write_scenario};
-use crate::exit::Exit;
-use crate::verdict::judge_run;
-use crate::work_queue::{self, Flow};
-use crate::{report_files, swarm};
+use kvsim::cli::{load_scenario, parse_duration, scenario_name};
+use kvsim::exit::Exit;
+use kvsim::run_dir::{replay_line, write_outputs, write_scenario};
+use kvsim::verdict::judge_run;
+use kvsim::work_queue::{self, Flow};
+use kvsim::{report_files, swarm};
 
 #[derive(Args)]
 pub struct FuzzArgs {
@@ -106,35 +107,6 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
     Ok(Shard { index, count })
 }
 
-/// `90s`, `40m`, `2h`, `1h30m`, or plain seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let error = || format!("expected a duration like 90s, 40m, 2h or 1h30m, got {text:?}");
-    let mut total_s = 0u64;
-    let mut number = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let value: u64 = number.parse().map_err(|_| error())?;
-        number.clear();
-        total_s += value
-            * match c {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                _ => return Err(error()),
-            };
-    }
-    if !number.is_empty() {
-        total_s += number.parse::<u64>().map_err(|_| error())?;
-    }
-    if total_s == 0 {
-        return Err(error());
-    }
-    Ok(Duration::from_secs(total_s))
-}
-
 /// The seeds a campaign runs, in order.
 fn campaign_seeds(range: SeedRange, shard: Option<Shard>) -> Vec<u64> {
     (range.start..range.end)
@@ -162,7 +134,7 @@ struct SeedResult {
 }
 
 pub fn main(args: FuzzArgs) -> Result<Exit> {
-    crate::panic_hook::install_one_line();
+    kvsim::panic_hook::install_one_line();
     let base = match &args.scenario {
         Some(path) => load_scenario(path, &args.bugs)?,
         None => {
@@ -334,11 +306,6 @@ fn run_seed(scenario: &Scenario, seed: u64, dir: &Path, check_timeout: Duration)
     }
     result.wall_ms = started.elapsed().as_millis();
     result
-}
-
-/// The command that re-runs a failing seed from its report directory and checks the bytes.
-pub fn replay_line(seed_dir: &Path) -> String {
-    format!("kvsim replay {}", seed_dir.display())
 }
 
 /// `out/id`, or `out/id-2`, `out/id-3`, ... if taken: a campaign never overwrites an earlier one.

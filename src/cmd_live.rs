@@ -16,13 +16,14 @@ use kvsim_sim::runner::stats_of;
 use kvsim_sim::scenario::Scenario;
 use serde_json::json;
 
-use crate::cmd_fuzz::parse_duration;
-use crate::cmd_run::{load_scenario, scenario_name, write_scenario};
-use crate::exit::Exit;
-use crate::live::etcd_process::EtcdCluster;
-use crate::live::run::{run, LiveOutput};
-use crate::report_files::{write_report_of, ReportAbout};
-use crate::verdict::{judge, Verdict};
+use kvsim::cli::parse_duration;
+use kvsim::cli::{load_scenario, scenario_name};
+use kvsim::exit::Exit;
+use kvsim::live::etcd_process::EtcdCluster;
+use kvsim::live::run::{run, LiveOutput};
+use kvsim::report_files::{write_report_of, ReportAbout};
+use kvsim::run_dir::write_scenario;
+use kvsim::verdict::{judge, Verdict};
 
 #[derive(Args)]
 pub struct LiveArgs {
@@ -60,11 +61,6 @@ pub struct LiveArgs {
     pub no_isolation: bool,
 }
 
-/// After a heal, real members need a process start, WAL replay and an election (1 s timeout by
-/// default) before they serve again: ten seconds, where the simulator allows five election
-/// timeouts.
-pub const LIVENESS_BOUND_NS: u64 = 10_000_000_000;
-
 pub fn main(args: LiveArgs) -> Result<Exit> {
     let mut scenario = load_scenario(&args.scenario, &[])?;
     if scenario.bugs.values().any(|on| *on) {
@@ -91,7 +87,7 @@ pub fn main(args: LiveArgs) -> Result<Exit> {
     let (output, target) = runtime.block_on(run_against_target(&args, &scenario))?;
     let timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
     let durability = DurabilityOptions {
-        liveness_bound_ns: LIVENESS_BOUND_NS,
+        liveness_bound_ns: kvsim::live::LIVENESS_BOUND_NS,
     };
     let verdict = judge(&output.history, &[], timeout, &durability);
     write_outputs(&out, &args, &scenario, &target, &output, &verdict)?;

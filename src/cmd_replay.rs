@@ -10,8 +10,8 @@ use clap::Args;
 use kvsim_sim::runner;
 use kvsim_sim::scenario::Scenario;
 
-use crate::exit::Exit;
-use crate::verdict::judge_run;
+use kvsim::exit::Exit;
+use kvsim::verdict::judge_run;
 
 #[derive(Args)]
 pub struct ReplayArgs {

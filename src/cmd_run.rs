@@ -1,43 +1,17 @@
 //! `kvsim run`: one seed of one scenario, judged, with the line that reproduces it.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use kvsim_sim::runner::{self, RunOutput};
-use kvsim_sim::scenario::Scenario;
 
-use crate::exit::Exit;
-use crate::verdict::{judge_run, Verdict};
-
-/// The run a command starts from: a scenario, a seed and planted bugs. `run` and `shrink`
-/// share it so the line one prints is the line the other takes.
-#[derive(Args)]
-pub struct SeedArgs {
-    /// The scenario file (TOML; see scenarios/README.md).
-    #[arg(long, value_name = "FILE")]
-    pub scenario: PathBuf,
-    /// The seed: everything random in the run is drawn from it.
-    #[arg(long)]
-    pub seed: u64,
-    /// Switch on a planted bug in the simulated server (repeatable); adds to the scenario's [bugs].
-    #[arg(long = "bug", value_name = "NAME")]
-    pub bugs: Vec<String>,
-}
-
-impl SeedArgs {
-    /// The scenario file with the planted bugs switched on.
-    pub fn load(&self) -> Result<Scenario> {
-        load_scenario(&self.scenario, &self.bugs)
-    }
-
-    /// The `kvsim run` line that reproduces this seed.
-    pub fn reproduce_command(&self) -> String {
-        reproduce_command(&self.scenario, self.seed, &self.bugs)
-    }
-}
+use kvsim::cli::{scenario_name, SeedArgs};
+use kvsim::exit::Exit;
+use kvsim::run_dir::write_outputs;
+use kvsim::verdict::{judge_run, Verdict};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -49,35 +23,6 @@ pub struct RunArgs {
     /// Time budget of the linearizability check, in seconds (then the verdict is `unknown`).
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub check_timeout: f64,
-}
-
-/// Loads `path` and switches on `bugs` in it; errors name the file and what is wrong.
-pub fn load_scenario(path: &Path, bugs: &[String]) -> Result<Scenario> {
-    let mut scenario = Scenario::load(path).map_err(|error| anyhow::anyhow!("{error}"))?;
-    for bug in bugs {
-        scenario.bugs.insert(bug.clone(), true);
-    }
-    scenario
-        .bugs()
-        .map_err(|error| anyhow::anyhow!("--bug: {error}"))?;
-    Ok(scenario)
-}
-
-/// The scenario's short name: its file stem.
-pub fn scenario_name(path: &Path) -> String {
-    path.file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("scenario")
-        .to_string()
-}
-
-/// The one command line that reproduces `seed` of `scenario` with `bugs`.
-pub fn reproduce_command(scenario: &Path, seed: u64, bugs: &[String]) -> String {
-    let mut line = format!("kvsim run --scenario {} --seed {seed}", scenario.display());
-    for bug in bugs {
-        line.push_str(&format!(" --bug {bug}"));
-    }
-    line
 }
 
 pub fn main(args: RunArgs) -> Result<Exit> {
@@ -100,19 +45,6 @@ pub fn main(args: RunArgs) -> Result<Exit> {
     println!("history: {}", out.join("history.jsonl").display());
     println!("reproduce: {}", args.origin.reproduce_command());
     Ok(verdict.exit())
-}
-
-/// Writes `history.jsonl`, `summary.json`, `verdict.json` and the `scenario.toml` the run used
-/// (with every knob, so `kvsim replay DIR` needs nothing else) into `dir`.
-pub fn write_outputs(dir: &Path, output: &RunOutput, verdict: &Verdict) -> Result<()> {
-    runner::write_run(dir, output)
-        .with_context(|| format!("{}: cannot write the run", dir.display()))?;
-    write_scenario(dir, &output.scenario)?;
-    let path = dir.join("verdict.json");
-    let text = serde_json::to_string_pretty(verdict).expect("verdict serializes");
-    std::fs::write(&path, text + "\n")
-        .with_context(|| format!("{}: cannot write", path.display()))?;
-    Ok(())
 }
 
 /// Findings printed per property; the rest are counted.
@@ -169,12 +101,4 @@ fn print_result(output: &RunOutput, verdict: &Verdict, run_s: f64) {
             }
         }
     }
-}
-
-/// Writes `scenario` as `dir/scenario.toml`, creating `dir`.
-pub fn write_scenario(dir: &Path, scenario: &Scenario) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    let text = toml::to_string(scenario).context("scenario serializes to TOML")?;
-    let path = dir.join("scenario.toml");
-    std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))
 }

@@ -13,12 +13,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kvsim_sim::scenario::Scenario;
 use serde_json::json;
 
-use crate::cmd_fuzz::parse_duration;
-use crate::cmd_run::{scenario_name, write_outputs, SeedArgs};
-use crate::exit::Exit;
-use crate::report_files;
-use crate::shrink::search::{judge, Attempt, Config, Evidence, Failure, Shrinker};
-use crate::shrink::size::{reduction_line, Size};
+use kvsim::cli::parse_duration;
+use kvsim::cli::{scenario_name, SeedArgs};
+use kvsim::exit::Exit;
+use kvsim::report_files;
+use kvsim::run_dir::write_outputs;
+use kvsim::shrink::search::{judge, Attempt, Config, Evidence, Failure, Shrinker};
+use kvsim::shrink::size::{reduction_line, Size};
 
 #[derive(Args)]
 pub struct ShrinkArgs {
@@ -57,7 +58,7 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     }
     let scenario = args.origin.load()?;
     // Candidates that panic are findings like any other, shown by their attempt line.
-    crate::panic_hook::install_one_line();
+    kvsim::panic_hook::install_one_line();
     let started = Instant::now();
     let check_timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
     eprintln!(

@@ -12,15 +12,6 @@ mod cmd_live;
 mod cmd_replay;
 mod cmd_run;
 mod cmd_shrink;
-mod exit;
-mod live;
-mod panic_hook;
-mod report;
-mod report_files;
-mod shrink;
-mod swarm;
-mod verdict;
-mod work_queue;
 
 use clap::{Parser, Subcommand};
 
@@ -30,7 +21,7 @@ use clap::{Parser, Subcommand};
 /// the simulation's schedule, so determinism is unaffected.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use exit::Exit;
+use kvsim::exit::Exit;
 
 #[derive(Parser)]
 #[command(name = "kvsim", version, about, long_about = None)]

@@ -6,35 +6,14 @@
 //! scenarios without bugs must report no violation at all: a false positive is a checker bug (or a
 //! real bug of the simulated server), never noise.
 //!
-//! The catalogue and the judging are the command's own: this file includes src/cmd_bugs.rs,
-//! src/verdict.rs, src/panic_hook.rs, src/work_queue.rs and src/exit.rs (the binary crate has no library target to import them from).
-
-#[allow(dead_code)]
-#[path = "../src/exit.rs"]
-mod exit;
-
-#[allow(dead_code)]
-#[path = "../src/verdict.rs"]
-mod verdict;
-
-#[allow(dead_code)]
-#[path = "../src/panic_hook.rs"]
-mod panic_hook;
-
-#[allow(dead_code)]
-#[path = "../src/work_queue.rs"]
-mod work_queue;
-
-#[allow(dead_code)]
-#[path = "../src/cmd_bugs.rs"]
-mod cmd_bugs;
+//! The catalogue and the judging are the command's own (`kvsim::catalogue`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cmd_bugs::{SeedOutcome, CATALOGUE};
+use kvsim::catalogue::{self as cmd_bugs, SeedOutcome, CATALOGUE};
 use kvsim_sim::scenario::Scenario;
 
 /// Seeds that caught each bug when measured (`kvsim bugs --measure --detections 3`). Runs are

@@ -2,14 +2,10 @@
 //! that `kvsim run` alone shows failing the same property, with fewer operations, faults and
 //! clients; a passing seed is refused. Plus ddmin itself on a synthetic predicate.
 
-#[allow(dead_code)]
-#[path = "../src/shrink/ddmin.rs"]
-mod ddmin;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ddmin::{ddmin, Probe};
+use kvsim::shrink::ddmin::{ddmin, Probe};
 
 fn kvsim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kvsim"))

@@ -1,5 +1,5 @@
 //! The checker benchmark behind `kvsim bench check`: porcupine's own test data (to compare with
-//! porcupine's published times, see FIELD-NOTES) and generated MVCC histories.
+//! porcupine's measured times, see `docs/facts.md`) and generated MVCC histories.
 //!
 //! Time it in a release build; debug numbers mean little.
 

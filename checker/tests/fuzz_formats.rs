@@ -23,7 +23,7 @@ const JSONL_SAMPLE: &str = r#"{"kvsim_history":1,"model":"cas-register","meta":{
 "#;
 
 fn seeds() -> Vec<Vec<u8>> {
-    let anchors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/anchors/porcupine");
+    let anchors = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/porcupine");
     assert!(
         anchors.is_dir(),
         "porcupine anchor data missing: expected {}",

@@ -1,4 +1,4 @@
-//! Parity with porcupine's verdicts on its own test data (/work/shared/anchors/porcupine,
+//! Parity with porcupine's verdicts on its own test data (vendored in `checker/tests/data/porcupine`,
 //! EXPECTED.tsv): 103 Jepsen etcd register logs and 6 kv logs (split per key and whole).
 //!
 //! The unsplit c50 kv logs are checked here too, with a budget: their verdict must be right or,
@@ -13,10 +13,10 @@ use kvsim_model::kv::KvStore;
 use kvsim_model::register::CasRegister;
 
 fn anchors() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/anchors/porcupine");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/porcupine");
     assert!(
         dir.join("EXPECTED.tsv").is_file(),
-        "porcupine anchor data missing: expected {} (the workspace's ../shared/anchors/porcupine)",
+        "porcupine test data missing: expected {} (vendored in the repository)",
         dir.display()
     );
     dir

@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long a fresh cluster may take to elect a leader and answer on every member (FIELD-NOTES:
+/// How long a fresh cluster may take to elect a leader and answer on every member (`docs/facts.md`:
 /// 1.5–2.5 s here; generous for a loaded CI machine).
 const HEALTHY_WAIT_MS: u64 = 30_000;
 /// Port bases tried when the caller does not pick one: each gets `PORTS_PER_CLUSTER` ports.
@@ -385,7 +385,7 @@ impl EtcdCluster {
 impl Drop for EtcdCluster {
     fn drop(&mut self) {
         // Followers first, then the rest: stopping all at once makes members wait for each
-        // other (FIELD-NOTES); SIGKILL makes the order matter little, but it costs nothing.
+        // other (`docs/facts.md`); SIGKILL makes the order matter little, but it costs nothing.
         self.shutdown();
     }
 }

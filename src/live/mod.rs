@@ -10,3 +10,8 @@ pub mod ops;
 pub mod recipes;
 pub mod run;
 pub mod watch;
+
+/// After a heal, real members need a process start, WAL replay and an election (1 s timeout by
+/// default) before they serve again: ten seconds, where the simulator allows five election
+/// timeouts.
+pub const LIVENESS_BOUND_NS: u64 = 10_000_000_000;

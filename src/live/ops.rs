@@ -1,7 +1,7 @@
 //! One model [`Op`] executed against a real etcd through the `etcd-client` crate, its answer
 //! converted into the model's [`Ret`] and classified as an [`Outcome`].
 //!
-//! Outcome classes (FIELD-NOTES, "Real etcd"; the same rule as sim/src/client.rs so the checkers
+//! Outcome classes (`docs/facts.md`, "etcd"; the same rule as sim/src/client.rs so the checkers
 //! read live and simulated histories alike):
 //! - a response, or one of etcd's definite request errors (compacted, future revision, lease not
 //!   found, duplicate key in txn, ...) → `Ok`; the model must predict the error too;
@@ -28,7 +28,7 @@ use kvsim_model::mvcc::{
 };
 use std::time::Duration;
 
-/// Connects one client to one member (FIELD-NOTES: a multi-endpoint client round-robins without
+/// Connects one client to one member (`docs/facts.md`: a multi-endpoint client round-robins without
 /// ejecting dead members, so live mode uses one client per member). Every request carries etcd's
 /// require-leader metadata: a member without a leader refuses at once (`Fail`) instead of
 /// queueing the request until it times out (`Unknown`).

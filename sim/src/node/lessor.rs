@@ -1,8 +1,13 @@
 //! The leader's lease clock, after etcd's `lease.lessor`: only the primary (the leader) tracks expiry;
 //! keepalives refresh a deadline in memory (they do not go through Raft); an expired lease is revoked by
 //! proposing `LeaseRevoke` through Raft, so every member deletes the attached keys at the same revision.
-//! On promotion every deadline is refreshed to now + TTL (etcd's `Promote`), so a lease never expires
-//! because of time that passed under a previous leader.
+//! On promotion every deadline is refreshed to now + TTL + one election timeout (etcd's
+//! `lessor.Promote(electionTimeout)`, called by its server on every new leader), so a lease never
+//! expires because of time that passed under a previous leader, nor before a keep-alive that the
+//! previous leader answered while it did not yet know it was deposed (a leader keeps answering
+//! until check-quorum steps it down, up to two election timeouts after it lost its quorum, while
+//! the new leader is elected no sooner than one election timeout after: the extension covers the
+//! difference).
 //!
 //! Times are milliseconds on the node's own clock (simulated time + the node's clock skew).
 
@@ -52,13 +57,15 @@ impl Lessor {
         self.primary
     }
 
-    /// Becoming leader: track every lease from now (`leases` are (id, granted ttl_s) from the store).
-    pub fn promote(&mut self, now_ms: i64, leases: &[(i64, i64)]) {
+    /// Becoming leader: track every lease from now, each deadline extended by `extend_ms` (one
+    /// election timeout; etcd's `Promote(extend)`). `leases` are (id, granted ttl_s) from the store.
+    pub fn promote(&mut self, now_ms: i64, extend_ms: i64, leases: &[(i64, i64)]) {
+        assert!(extend_ms >= 0, "a promotion cannot shorten leases");
         self.primary = true;
         self.revoking.clear();
         self.deadlines = leases
             .iter()
-            .map(|&(id, ttl_s)| (id, (now_ms + self.ttl_ms(ttl_s), ttl_s)))
+            .map(|&(id, ttl_s)| (id, (now_ms + extend_ms + self.ttl_ms(ttl_s), ttl_s)))
             .collect();
     }
 
@@ -140,7 +147,7 @@ mod tests {
     #[test]
     fn keepalive_extends_and_expiry_proposes_revoke_once_per_retry_window() {
         let mut l = Lessor::new(false);
-        l.promote(0, &[(7, 5)]);
+        l.promote(0, 0, &[(7, 5)]);
         assert_eq!(l.keep_alive(4_000, 7), Ok(5));
         assert!(l.expired(8_999).is_empty());
         assert_eq!(l.expired(9_000), vec![7]);
@@ -161,7 +168,7 @@ mod tests {
         let mut l = Lessor::new(false);
         l.granted(0, 1, 2);
         assert!(l.expired(100_000).is_empty());
-        l.promote(100_000, &[(1, 2)]);
+        l.promote(100_000, 0, &[(1, 2)]);
         assert_eq!(l.remaining_s(100_500, 1), Some(1));
         assert!(l.expired(101_999).is_empty());
         assert_eq!(l.expired(102_000), vec![1]);
@@ -169,10 +176,28 @@ mod tests {
         assert!(l.expired(200_000).is_empty());
     }
 
+    /// etcd's `lessor.Promote(extend)` (`lease/lessor.go`): a new leader's deadlines are now plus
+    /// TTL plus one election timeout, so a keep-alive the deposed leader answered just before it
+    /// stepped down still holds (recipes seed 1594 expired a lock's lease 0.3 s before such a keep-alive
+    /// allowed, and the checker flagged it).
+    #[test]
+    fn promotion_extends_every_lease_by_one_election_timeout() {
+        let mut l = Lessor::new(false);
+        l.promote(10_000, 1_000, &[(1, 2)]);
+        assert_eq!(l.remaining_s(10_000, 1), Some(3));
+        assert!(l.expired(12_999).is_empty());
+        assert_eq!(l.expired(13_000), vec![1]);
+        // A keep-alive after promotion is a plain TTL from then on.
+        let mut l = Lessor::new(false);
+        l.promote(10_000, 1_000, &[(1, 2)]);
+        assert_eq!(l.keep_alive(10_500, 1), Ok(2));
+        assert_eq!(l.expired(12_500), vec![1]);
+    }
+
     #[test]
     fn early_expiry_bug_halves_the_ttl() {
         let mut l = Lessor::new(true);
-        l.promote(0, &[(1, 10)]);
+        l.promote(0, 0, &[(1, 10)]);
         assert_eq!(l.expired(5_000), vec![1]);
     }
 }

@@ -421,7 +421,10 @@ impl RaftLoop {
                     let shared = self.ctx.shared();
                     (shared.clock_ms(), shared.store.leases())
                 };
-                lock(&self.lessor).promote(now_ms, &leases);
+                // etcd promotes with one (base) election timeout: ElectionTicks × TickMs.
+                let election_timeout_ms =
+                    self.ctx.config.election_tick as i64 * self.ctx.config.tick_ms as i64;
+                lock(&self.lessor).promote(now_ms, election_timeout_ms, &leases);
             }
         } else if was_leader {
             lock(&self.lessor).demote();

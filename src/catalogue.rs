@@ -1,0 +1,422 @@
+//! The planted-bug catalogue behind `kvsim bugs`: for every bug the simulated server can plant, the
+//! scenario that exercises it best and the properties expected to catch it, and the measurement
+//! that counts how many seeds each bug needs before a checker catches it.
+//!
+//! A checker is only as good as the bugs it finds: the catalogue is the project's claim that every
+//! planted bug is caught, and `--measure` (plus tests/bugs.rs) is the evidence.
+//!
+//! tests/bugs.rs tests this very catalogue and judging through the library.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use kvsim_sim::bugs::BUG_LIST;
+use kvsim_sim::runner::{self, RunError};
+use kvsim_sim::scenario::Scenario;
+
+use crate::verdict::{judge_run, Finding};
+use crate::work_queue::{self, Flow};
+
+/// One planted bug: where to look for it and what should see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CatalogueEntry {
+    /// The name in `kvsim_sim::bugs::BUG_LIST` and in scenario `[bugs]` tables.
+    pub bug: &'static str,
+    /// The scenario file (in the scenarios directory) that exercises the bug best.
+    pub scenario: &'static str,
+    /// TOML merged over the scenario file (inline tables, one line), when no shipped scenario
+    /// exercises the bug well enough on its own; empty otherwise.
+    pub overrides: &'static str,
+    /// The properties expected to catch it; a run violating any one of them counts as caught.
+    /// The first is the one that usually fires first.
+    pub properties: &'static [&'static str],
+}
+
+/// Every planted bug, in `BUG_LIST` order. Scenarios were chosen by measurement
+/// (`kvsim bugs --measure` over the candidate scenarios; see the figures in docs and the report).
+pub const CATALOGUE: &[CatalogueEntry] = &[
+    // A deposed leader serving reads locally: needs leader isolation while the majority moves on
+    // (etcd #20418 class). Only a linearizability check over reads and writes can see it.
+    CatalogueEntry {
+        bug: "stale_read",
+        scenario: "partitions.toml",
+        overrides: "",
+        properties: &["linearizability"],
+    },
+    // An isolated leader acknowledges writes the majority never commits: they vanish once it
+    // rejoins, which the lost-write check names directly and linearizability sees as well.
+    CatalogueEntry {
+        bug: "ack_before_commit",
+        scenario: "partitions.toml",
+        overrides: "",
+        properties: &["durability.lost-write", "linearizability"],
+    },
+    // No fsync: a crash of a majority loses entries Raft counted as committed (etcd #14370 class).
+    CatalogueEntry {
+        bug: "lost_fsync",
+        scenario: "crashes.toml",
+        overrides: "",
+        properties: &[
+            "durability.lost-write",
+            "linearizability",
+            "raft.invariant",
+            "quorum.revision-regress",
+            // raft-rs's own assertion: a follower that lost its log is told to commit past its end.
+            "simulation.panic",
+        ],
+    },
+    // Watch bugs fire on resumed polls: watch.toml has the most watchers and reconnects.
+    CatalogueEntry {
+        bug: "watch_gap",
+        scenario: "watch.toml",
+        overrides: "",
+        properties: &["watch.reliable"],
+    },
+    CatalogueEntry {
+        bug: "watch_duplicate",
+        scenario: "watch.toml",
+        overrides: "",
+        properties: &["watch.unique"],
+    },
+    CatalogueEntry {
+        bug: "watch_regress",
+        scenario: "watch.toml",
+        overrides: "",
+        properties: &["watch.header-regress"],
+    },
+    // Leases expiring at half their TTL: keys vanish while the client's keep-alives say the
+    // lease is live; linearizability (with the lease-expiry operations added) sees the early delete.
+    CatalogueEntry {
+        bug: "lease_early_expiry",
+        scenario: "leases.toml",
+        overrides: "",
+        properties: &["linearizability"],
+    },
+    // A restarted node that skips replay goes back in revision and diverges (etcd #17780 class).
+    CatalogueEntry {
+        bug: "revision_regress_after_restart",
+        scenario: "crashes.toml",
+        overrides: "",
+        properties: &[
+            "quorum.revision-regress",
+            "replicas.converge",
+            "raft.invariant",
+            "linearizability",
+        ],
+    },
+    // Reads at a compacted revision must fail with Compacted; needs compactions and historic reads.
+    CatalogueEntry {
+        bug: "compacted_read",
+        scenario: "default.toml",
+        // Shipped scenarios compact further back than their historic reads reach, so no read ever
+        // asks for a compacted revision: read deeper, compact shallower and more often.
+        overrides: "workload = { historic_depth_revisions = 40, compact_depth_revisions = 5, mix = { get_historic = 12, compact = 4 } }",
+        properties: &["linearizability"],
+    },
+    // A client-side bug of the lock recipe: a holder whose lease lapsed during a stall keeps writing
+    // without the fence; the recipe checker sees writes outside the holder's tenure.
+    CatalogueEntry {
+        bug: "lock_unfenced",
+        scenario: "recipes.toml",
+        overrides: "",
+        properties: &["lock.unfenced-write", "lock.mutual-exclusion"],
+    },
+];
+
+impl CatalogueEntry {
+    /// The scenario as the tables show it: the file, then the overrides if any.
+    pub fn scenario_label(&self) -> String {
+        if self.overrides.is_empty() {
+            self.scenario.to_string()
+        } else {
+            format!("{} + {}", self.scenario, self.overrides)
+        }
+    }
+}
+
+/// The catalogue entry of `bug`, if it has one.
+pub fn entry(bug: &str) -> Option<&'static CatalogueEntry> {
+    CATALOGUE.iter().find(|entry| entry.bug == bug)
+}
+
+/// The one-line description of `bug` from `BUG_LIST`.
+pub fn description(bug: &str) -> Option<&'static str> {
+    BUG_LIST
+        .iter()
+        .find(|(name, _)| *name == bug)
+        .map(|(_, description)| *description)
+}
+
+/// Loads the catalogue scenario of `entry` from `dir`, its overrides applied, with its bug switched
+/// on (or off, for the no-false-positive runs).
+pub fn load_scenario(dir: &Path, entry: &CatalogueEntry, with_bug: bool) -> Result<Scenario> {
+    let path = dir.join(entry.scenario);
+    let mut scenario = if entry.overrides.is_empty() {
+        Scenario::load(&path).map_err(|error| anyhow::anyhow!("{error}"))?
+    } else {
+        let source = std::fs::read_to_string(&path)
+            .map_err(|error| anyhow::anyhow!("{}: cannot read: {error}", path.display()))?;
+        let label = format!(
+            "{} (with the overrides of bug {})",
+            path.display(),
+            entry.bug
+        );
+        let merged = merge_toml(&source, entry.overrides)
+            .map_err(|error| anyhow::anyhow!("{label}: {error}"))?;
+        Scenario::parse(&label, &merged).map_err(|error| anyhow::anyhow!("{error}"))?
+    };
+    if with_bug {
+        scenario.bugs.insert(entry.bug.to_string(), true);
+        scenario
+            .bugs()
+            .map_err(|error| anyhow::anyhow!("bug {}: {error}", entry.bug))?;
+    }
+    Ok(scenario)
+}
+
+/// `base` with every key of `overrides` replaced, tables merged key by key, as TOML text.
+fn merge_toml(base: &str, overrides: &str) -> Result<String, String> {
+    fn merge(base: &mut toml::Table, overrides: toml::Table) {
+        for (key, value) in overrides {
+            match (base.get_mut(&key), value) {
+                (Some(toml::Value::Table(inner)), toml::Value::Table(value)) => merge(inner, value),
+                (_, value) => {
+                    base.insert(key, value);
+                }
+            }
+        }
+    }
+    let mut table: toml::Table = base.parse().map_err(|error| format!("{error}"))?;
+    let overrides: toml::Table = overrides
+        .parse()
+        .map_err(|error| format!("overrides: {error}"))?;
+    merge(&mut table, overrides);
+    toml::to_string(&table).map_err(|error| format!("{error}"))
+}
+
+/// What one seed showed: the verdict's status and findings, a simulation panic counted as a
+/// `simulation.panic` finding (it is an assertion of the simulated server firing, or a hang).
+#[derive(Clone, Debug)]
+pub struct SeedOutcome {
+    pub seed: u64,
+    /// `ok` | `violation` | `unknown`.
+    pub status: &'static str,
+    pub findings: Vec<Finding>,
+    pub wall_ms: u128,
+}
+
+impl SeedOutcome {
+    /// The violated property names, deduplicated, in first-seen order.
+    pub fn properties(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for finding in &self.findings {
+            if !names.contains(&finding.property.as_str()) {
+                names.push(&finding.property);
+            }
+        }
+        names
+    }
+
+    /// The first of `expected` this seed violated, in the order the findings came.
+    pub fn caught_by(&self, expected: &[&str]) -> Option<String> {
+        self.properties()
+            .into_iter()
+            .find(|name| expected.contains(name))
+            .map(str::to_string)
+    }
+}
+
+/// Runs and judges one seed. Errors only when the scenario itself is invalid.
+pub fn judge_seed(scenario: &Scenario, seed: u64, check_timeout: Duration) -> Result<SeedOutcome> {
+    let started = Instant::now();
+    let (status, findings) = match runner::run(scenario, seed) {
+        Ok(output) => {
+            let verdict = judge_run(&output, check_timeout);
+            (verdict.status, verdict.findings)
+        }
+        Err(RunError::Panicked { message, .. }) => {
+            let finding = Finding {
+                property: "simulation.panic".into(),
+                message,
+                ops: Vec::new(),
+            };
+            ("violation", vec![finding])
+        }
+        Err(error @ RunError::Scenario(_)) => bail!("seed {seed}: {error}"),
+    };
+    Ok(SeedOutcome {
+        seed,
+        status,
+        findings,
+        wall_ms: started.elapsed().as_millis(),
+    })
+}
+
+/// One bug's measurement: every seed run, in seed order.
+#[derive(Debug, Default)]
+pub struct BugMeasurement {
+    pub outcomes: BTreeMap<u64, SeedOutcome>,
+}
+
+impl BugMeasurement {
+    /// Detecting seeds (the expected property violated), smallest first.
+    pub fn detections<'a>(
+        &'a self,
+        entry: &'a CatalogueEntry,
+    ) -> impl Iterator<Item = &'a SeedOutcome> + 'a {
+        self.outcomes
+            .values()
+            .filter(|outcome| outcome.caught_by(entry.properties).is_some())
+    }
+
+    pub fn detections_below(&self, entry: &CatalogueEntry, seed: u64) -> usize {
+        self.outcomes
+            .range(..seed)
+            .filter(|(_, outcome)| outcome.caught_by(entry.properties).is_some())
+            .count()
+    }
+}
+
+/// Runs seeds `0..seeds_max` of every selected bug in `jobs` workers. A seed is skipped once
+/// `detections` smaller seeds of its bug have caught the bug, so the first `detections` detecting
+/// seeds are exact: every seed below them ran.
+pub fn measure(
+    selected: &[&CatalogueEntry],
+    scenarios: &[Scenario],
+    seeds_max: u64,
+    detections: usize,
+    jobs: usize,
+    check_timeout: Duration,
+) -> Result<Vec<BugMeasurement>> {
+    assert_eq!(selected.len(), scenarios.len());
+    let tasks: Vec<(usize, u64)> = (0..selected.len())
+        .flat_map(|bug| (0..seeds_max).map(move |seed| (bug, seed)))
+        .collect();
+    let results: Mutex<Vec<BugMeasurement>> = Mutex::new(
+        (0..selected.len())
+            .map(|_| BugMeasurement::default())
+            .collect(),
+    );
+    let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    work_queue::run(&tasks, jobs, |&(bug, seed)| {
+        let entry = selected[bug];
+        let done = results.lock().expect("no worker panics holding the lock")[bug]
+            .detections_below(entry, seed)
+            >= detections;
+        if done {
+            return Flow::Continue;
+        }
+        match judge_seed(&scenarios[bug], seed, check_timeout) {
+            Ok(outcome) => {
+                if let Some(property) = outcome.caught_by(entry.properties) {
+                    eprintln!("{}: seed {seed} caught by {property}", entry.bug);
+                }
+                results.lock().expect("no worker panics holding the lock")[bug]
+                    .outcomes
+                    .insert(seed, outcome);
+                Flow::Continue
+            }
+            Err(error) => {
+                failure
+                    .lock()
+                    .expect("no worker panics holding the lock")
+                    .get_or_insert(error);
+                Flow::Stop
+            }
+        }
+    });
+    if let Some(error) = failure.into_inner().expect("workers done") {
+        return Err(error);
+    }
+    Ok(results.into_inner().expect("workers done"))
+}
+
+/// The median of `values` (the lower middle for an even count), None when empty.
+pub fn median(values: &[u64]) -> Option<u64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len().checked_sub(1)? / 2).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_planted_bug_has_exactly_one_catalogue_entry_in_bug_list_order() {
+        let listed: Vec<&str> = BUG_LIST.iter().map(|(name, _)| *name).collect();
+        let catalogued: Vec<&str> = CATALOGUE.iter().map(|entry| entry.bug).collect();
+        assert_eq!(catalogued, listed);
+    }
+
+    #[test]
+    fn every_catalogue_scenario_loads_with_its_bug_on() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        for entry in CATALOGUE {
+            assert!(!entry.properties.is_empty(), "{}", entry.bug);
+            let scenario =
+                load_scenario(&dir, entry, true).unwrap_or_else(|error| panic!("{error:#}"));
+            assert_eq!(scenario.bugs().unwrap().enabled(), vec![entry.bug]);
+            assert!(description(entry.bug).is_some());
+        }
+    }
+
+    #[test]
+    fn caught_by_picks_the_first_expected_property_found() {
+        let finding = |property: &str| Finding {
+            property: property.into(),
+            message: String::new(),
+            ops: Vec::new(),
+        };
+        let outcome = SeedOutcome {
+            seed: 3,
+            status: "violation",
+            findings: vec![
+                finding("liveness"),
+                finding("linearizability"),
+                finding("durability.lost-write"),
+            ],
+            wall_ms: 0,
+        };
+        assert_eq!(
+            outcome.properties(),
+            vec!["liveness", "linearizability", "durability.lost-write"]
+        );
+        assert_eq!(
+            outcome
+                .caught_by(&["durability.lost-write", "linearizability"])
+                .as_deref(),
+            Some("linearizability")
+        );
+        assert_eq!(outcome.caught_by(&["watch.unique"]), None);
+    }
+
+    #[test]
+    fn overrides_replace_keys_and_merge_tables() {
+        let merged = merge_toml(
+            "[workload]\nclients = 6\nkeys = 4\n[workload.mix]\nput = 1\n",
+            "workload = { keys = 9, mix = { get = 2 } }",
+        )
+        .unwrap();
+        let table: toml::Table = merged.parse().unwrap();
+        let workload = table["workload"].as_table().unwrap();
+        assert_eq!(workload["clients"].as_integer(), Some(6));
+        assert_eq!(workload["keys"].as_integer(), Some(9));
+        assert_eq!(workload["mix"]["put"].as_integer(), Some(1));
+        assert_eq!(workload["mix"]["get"].as_integer(), Some(2));
+        assert!(merge_toml("a = 1", "b = ")
+            .unwrap_err()
+            .contains("overrides"));
+    }
+
+    #[test]
+    fn median_is_the_lower_middle() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[7]), Some(7));
+        assert_eq!(median(&[9, 1, 4]), Some(4));
+        assert_eq!(median(&[4, 1, 9, 2]), Some(2));
+    }
+}

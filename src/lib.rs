@@ -1,0 +1,21 @@
+//! The kvsim library: everything the `kvsim` binary does, as code other programs and the tests can
+//! call. The binary (`src/main.rs` and its `cmd_*.rs`) only parses arguments, calls in here, and
+//! prints.
+//!
+//! - [`verdict`]: judging one history with every checker; [`catalogue`]: the planted bugs and
+//!   their measurement; [`shrink`]: minimizing a failing seed; [`live`]: a scenario against real
+//!   etcd; [`report`] and [`report_files`]: the HTML report; [`run_dir`]: a run's output
+//!   directory; [`cli`]: the argument types every command shares; [`exit`]: the exit codes.
+
+pub mod catalogue;
+pub mod cli;
+pub mod exit;
+pub mod live;
+pub mod panic_hook;
+pub mod report;
+pub mod report_files;
+pub mod run_dir;
+pub mod shrink;
+pub mod swarm;
+pub mod verdict;
+pub mod work_queue;
