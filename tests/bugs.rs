@@ -30,7 +30,7 @@ const DETECTING_SEEDS: &[(&str, &[u64])] = &[
     ("lease_early_expiry", &[1, 8]),
     ("revision_regress_after_restart", &[0, 1]),
     ("compacted_read", &[0, 1]),
-    ("lock_unfenced", &[0, 1]),
+    ("lock_unfenced", &[1, 2]),
 ];
 
 /// Planted bugs no checker catches yet, with what was seen: listed so the gap stays visible (and
