@@ -95,6 +95,15 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
         overrides: "",
         properties: &["linearizability"],
     },
+    // Leases expiring at three times their TTL: nothing about a single history forbids a late
+    // expiry, so only the upper bound (`lease.expired-late`: no Ok read, put, keep-alive or
+    // time-to-live sees the lease alive long after its deadline in a whole cluster) sees it.
+    CatalogueEntry {
+        bug: "lease_late_expiry",
+        scenario: "leases.toml",
+        overrides: "",
+        properties: &["lease.expired-late"],
+    },
     // A restarted node that skips replay goes back in revision and diverges (etcd #17780 class).
     CatalogueEntry {
         bug: "revision_regress_after_restart",

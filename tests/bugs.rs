@@ -28,6 +28,7 @@ const DETECTING_SEEDS: &[(&str, &[u64])] = &[
     ("watch_duplicate", &[0, 1]),
     ("watch_regress", &[0, 1]),
     ("lease_early_expiry", &[1, 8]),
+    ("lease_late_expiry", &[5, 80]),
     ("revision_regress_after_restart", &[0, 1]),
     ("compacted_read", &[0, 1]),
     ("lock_unfenced", &[1, 2]),

@@ -36,6 +36,23 @@ pub struct DurabilityOptions {
     pub liveness_bound_ns: u64,
 }
 
+impl DurabilityOptions {
+    /// How long past a lease's deadline its expiry may take in a whole cluster before
+    /// `lease.expired-late` fires (`crate::lease_bound`): two election timeouts, i.e. 2 s in the
+    /// simulator (its lessor checks deadlines every tick, 100 ms, the revoke commits in a few
+    /// round trips, and a lost revoke proposal is retried after 1 s) and 4 s live (etcd checks
+    /// expiries every 500 ms and rate-limits revokes).
+    pub fn lease_expiry_slack_ns(&self) -> u64 {
+        2 * self.election_timeout_ns()
+    }
+
+    /// The election timeout the liveness bound stands for: a fifth of it (the simulator's bound
+    /// is five election timeouts; live, 10 s stands for etcd's 1 s timeout with room to spare).
+    pub fn election_timeout_ns(&self) -> u64 {
+        self.liveness_bound_ns / 5
+    }
+}
+
 impl Default for DurabilityOptions {
     fn default() -> Self {
         // Five election timeouts of the default scenario (10 ticks × 100 ms): room for pre-vote,
@@ -388,11 +405,22 @@ pub struct HealedWindow {
 /// paused one resumed, the network healed, packet loss off). Latency and clock skew do not stop
 /// progress and are ignored.
 pub fn healed_windows(faults: &[FaultEvent]) -> Vec<HealedWindow> {
+    let mut windows = whole_windows(faults);
+    windows.remove(0);
+    windows
+}
+
+/// Every stretch in which the cluster was whole: the first from the start of the run until the
+/// first fault that stops progress (a cluster starts whole), then every [`healed_windows`] one.
+pub fn whole_windows(faults: &[FaultEvent]) -> Vec<HealedWindow> {
     let mut ordered: Vec<&FaultEvent> = faults.iter().collect();
     ordered.sort_by_key(|fault| fault.t_ns);
     let (mut crashed, mut paused) = (BTreeSet::new(), BTreeSet::new());
     let (mut network, mut loss) = (false, false);
-    let mut windows: Vec<HealedWindow> = Vec::new();
+    let mut windows: Vec<HealedWindow> = vec![HealedWindow {
+        from_ns: 0,
+        until_ns: None,
+    }];
     for fault in ordered {
         let disrupted_before = network || loss || !crashed.is_empty() || !paused.is_empty();
         match fault.kind.as_str() {

@@ -9,6 +9,7 @@ pub mod durability;
 pub mod format;
 pub mod generate;
 pub mod history;
+pub mod lease_bound;
 pub mod lease_expiry;
 pub mod observed_puts;
 pub mod property;

@@ -126,6 +126,7 @@ impl KvStore {
                 },
             ),
         }
+        // O(entries) on the search's hot path: tests only.
         debug_assert!(entries.windows(2).all(|pair| pair[0].key < pair[1].key));
     }
 

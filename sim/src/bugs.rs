@@ -25,6 +25,10 @@ pub struct Bugs {
     pub watch_regress: bool,
     /// The lessor expires leases at half their TTL.
     pub lease_early_expiry: bool,
+    /// The lessor expires leases at three times their TTL: a lessor that falls behind (its
+    /// expiry loop stalled, revokes queued behind a rate limit or a slow apply), so clients keep
+    /// reading keys whose lease is long dead.
+    pub lease_late_expiry: bool,
     /// On restart a node skips replaying the committed entries after its last snapshot: its revision
     /// goes back and its store diverges (etcd #17780 class).
     pub revision_regress_after_restart: bool,
@@ -65,6 +69,10 @@ pub const BUG_LIST: &[(&str, &str)] = &[
     (
         "lease_early_expiry",
         "the lessor expires leases at half their TTL",
+    ),
+    (
+        "lease_late_expiry",
+        "the lessor expires leases at three times their TTL",
     ),
     (
         "revision_regress_after_restart",
@@ -114,6 +122,7 @@ impl Bugs {
             "watch_duplicate" => &mut self.watch_duplicate,
             "watch_regress" => &mut self.watch_regress,
             "lease_early_expiry" => &mut self.lease_early_expiry,
+            "lease_late_expiry" => &mut self.lease_late_expiry,
             "revision_regress_after_restart" => &mut self.revision_regress_after_restart,
             "compacted_read" => &mut self.compacted_read,
             "lock_unfenced" => &mut self.lock_unfenced,

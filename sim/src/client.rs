@@ -183,7 +183,7 @@ impl Recorder {
     /// clone of tens of thousands of operations would cost a few percent of the seed.
     pub fn take_history(&self) -> History<Op, Ret> {
         let mut inner = self.lock();
-        debug_assert!(
+        assert!(
             inner.in_flight.is_empty(),
             "the run is over: nothing in flight"
         );

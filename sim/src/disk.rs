@@ -140,6 +140,8 @@ impl LogState {
         self.compacted_term = term;
     }
 
+    /// O(entries) on every change: on in tests (debug assertions), off in release fuzzing, where
+    /// it would cost more than the rest of the append.
     fn check(&self) {
         debug_assert!(self
             .entries

@@ -133,7 +133,7 @@ impl<'a> Nemesis<'a> {
                     }
                 }
             } else {
-                debug_assert_eq!(random_at_ms, Some(next_ms));
+                assert_eq!(random_at_ms, Some(next_ms));
                 let kind = self.draw_kind();
                 let duration_ms =
                     thread_rng().gen_range(self.knobs.duration_min_ms..=self.knobs.duration_max_ms);

@@ -126,7 +126,7 @@ pub struct OpGen {
 impl OpGen {
     /// `tag` must be unique per generator within a run, below 2^38.
     pub fn new(tag: u64) -> Self {
-        debug_assert!(tag < 1 << 38, "lease ids embed the tag in 38 bits");
+        assert!(tag < 1 << 38, "lease ids embed the tag in 38 bits");
         Self {
             mix: OpMix::default(),
             lease_ttl_s: (2, 10),

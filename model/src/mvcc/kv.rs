@@ -31,7 +31,7 @@ impl MvccModel {
         let revision = self.bump(begin);
         // A failed `ignore_*` precondition was rejected by the caller; fall back to the request's
         // own value / lease rather than panic if that invariant is ever broken.
-        debug_assert!(!(p.ignore_value || p.ignore_lease) || prev.is_some());
+        assert!(!(p.ignore_value || p.ignore_lease) || prev.is_some());
         let value = match (&prev, p.ignore_value) {
             (Some(prev), true) => prev.value.clone(),
             _ => Arc::from(p.value.as_str()),

@@ -52,7 +52,7 @@ impl Leases {
     }
 
     pub(crate) fn grant(&mut self, id: LeaseId, ttl_s: i64) {
-        debug_assert!(!self.map.contains_key(&id), "grant of an existing lease");
+        assert!(!self.map.contains_key(&id), "grant of an existing lease");
         self.fingerprint = self.fingerprint.wrapping_add(lease_fact(id, ttl_s));
         self.map.insert(
             id,
@@ -75,7 +75,7 @@ impl Leases {
             return;
         }
         let lease = self.map.get_mut(&id);
-        debug_assert!(
+        assert!(
             lease.is_some(),
             "attach to missing lease {id}: put must check it"
         );

@@ -131,7 +131,7 @@ impl MvccModel {
             Op::LeaseTimeToLive { id, keys } => Ok(self.lease_time_to_live(*id, *keys)),
             Op::Compact { revision, .. } => self.compact(*revision),
         };
-        debug_assert!(self.check_invariants_cheap());
+        assert!(self.check_invariants_cheap());
         match result {
             Ok(response) => Ret::Ok(response),
             Err(error) => Ret::Err(error),
@@ -148,7 +148,7 @@ impl MvccModel {
     /// the store's revision, later ones reuse it (etcd: one main revision per write txn, distinct
     /// sub-revisions inside it).
     pub(crate) fn bump(&mut self, begin: Revision) -> Revision {
-        debug_assert!(self.revision == begin || self.revision == begin + 1);
+        assert!(self.revision == begin || self.revision == begin + 1);
         if self.revision == begin {
             self.revision += 1;
         }
@@ -198,7 +198,7 @@ impl MvccModel {
         let lease = self.leases.remove(id).ok_or(EtcdError::LeaseNotFound)?;
         let begin = self.revision;
         for key in lease.keys.iter() {
-            debug_assert!(self.store.live(key).is_some_and(|l| l.lease == id));
+            assert!(self.store.live(key).is_some_and(|l| l.lease == id));
             self.delete_key(key, id, begin);
         }
         Ok(Response::LeaseRevoke {

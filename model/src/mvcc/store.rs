@@ -188,7 +188,7 @@ impl Store {
         let (key_arc, older) = match self.keys.get_key_value(key) {
             Some((existing_key, versions)) => {
                 let latest = versions.latest();
-                debug_assert!(
+                assert!(
                     latest.mod_revision() <= record.mod_revision(),
                     "revisions only grow"
                 );

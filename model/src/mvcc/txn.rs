@@ -133,7 +133,7 @@ impl MvccModel {
     /// Checked on the path already, so it cannot fail here: a positive revision is at most the
     /// revision before the txn and at least the compacted one; anything else reads the current one.
     fn txn_range_revision(&self, r: &RangeRequest) -> Revision {
-        debug_assert!(r.revision <= self.revision);
+        assert!(r.revision <= self.revision);
         if r.revision > 0 {
             r.revision
         } else {

@@ -25,6 +25,8 @@ pub struct Lessor {
     revoking: BTreeMap<i64, i64>,
     /// Planted bug `lease_early_expiry`.
     early_expiry: bool,
+    /// Planted bug `lease_late_expiry`.
+    late_expiry: bool,
 }
 
 /// Why a keepalive did not renew.
@@ -37,9 +39,10 @@ pub enum KeepAliveRefused {
 }
 
 impl Lessor {
-    pub fn new(early_expiry: bool) -> Lessor {
+    pub fn new(early_expiry: bool, late_expiry: bool) -> Lessor {
         Lessor {
             early_expiry,
+            late_expiry,
             ..Lessor::default()
         }
     }
@@ -48,6 +51,8 @@ impl Lessor {
         let ttl_ms = ttl_s.saturating_mul(1_000);
         if self.early_expiry {
             ttl_ms / 2
+        } else if self.late_expiry {
+            ttl_ms.saturating_mul(3)
         } else {
             ttl_ms
         }
@@ -95,7 +100,7 @@ impl Lessor {
     /// in that case before answering "not found": answering earlier would tell a client the lease
     /// is gone while its keys are still readable, which is not linearizable.
     pub fn keep_alive(&mut self, now_ms: i64, id: i64) -> Result<i64, KeepAliveRefused> {
-        debug_assert!(self.primary, "keepalive on a non-primary lessor");
+        assert!(self.primary, "keepalive on a non-primary lessor");
         let ttl_ms = self
             .deadlines
             .get(&id)
@@ -146,7 +151,7 @@ mod tests {
 
     #[test]
     fn keepalive_extends_and_expiry_proposes_revoke_once_per_retry_window() {
-        let mut l = Lessor::new(false);
+        let mut l = Lessor::new(false, false);
         l.promote(0, 0, &[(7, 5)]);
         assert_eq!(l.keep_alive(4_000, 7), Ok(5));
         assert!(l.expired(8_999).is_empty());
@@ -165,7 +170,7 @@ mod tests {
 
     #[test]
     fn promotion_refreshes_deadlines_and_followers_never_expire() {
-        let mut l = Lessor::new(false);
+        let mut l = Lessor::new(false, false);
         l.granted(0, 1, 2);
         assert!(l.expired(100_000).is_empty());
         l.promote(100_000, 0, &[(1, 2)]);
@@ -182,21 +187,29 @@ mod tests {
     /// allowed, and the checker flagged it).
     #[test]
     fn promotion_extends_every_lease_by_one_election_timeout() {
-        let mut l = Lessor::new(false);
+        let mut l = Lessor::new(false, false);
         l.promote(10_000, 1_000, &[(1, 2)]);
         assert_eq!(l.remaining_s(10_000, 1), Some(3));
         assert!(l.expired(12_999).is_empty());
         assert_eq!(l.expired(13_000), vec![1]);
         // A keep-alive after promotion is a plain TTL from then on.
-        let mut l = Lessor::new(false);
+        let mut l = Lessor::new(false, false);
         l.promote(10_000, 1_000, &[(1, 2)]);
         assert_eq!(l.keep_alive(10_500, 1), Ok(2));
         assert_eq!(l.expired(12_500), vec![1]);
     }
 
     #[test]
+    fn late_expiry_bug_triples_the_ttl() {
+        let mut l = Lessor::new(false, true);
+        l.promote(0, 0, &[(1, 2)]);
+        assert!(l.expired(5_999).is_empty());
+        assert_eq!(l.expired(6_000), vec![1]);
+    }
+
+    #[test]
     fn early_expiry_bug_halves_the_ttl() {
-        let mut l = Lessor::new(true);
+        let mut l = Lessor::new(true, false);
         l.promote(0, 0, &[(1, 10)]);
         assert_eq!(l.expired(5_000), vec![1]);
     }

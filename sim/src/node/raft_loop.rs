@@ -100,10 +100,13 @@ pub(crate) async fn boot_and_run(ctx: NodeContext) {
             applied = entry.index;
         }
     }
-    debug_assert_eq!(applied, replay_end);
+    assert_eq!(applied, replay_end);
 
     let applied_notify = Arc::new(Notify::new());
-    let lessor = Arc::new(Mutex::new(Lessor::new(bugs.lease_early_expiry)));
+    let lessor = Arc::new(Mutex::new(Lessor::new(
+        bugs.lease_early_expiry,
+        bugs.lease_late_expiry,
+    )));
     {
         let mut shared = ctx.shared();
         shared.status.boots += 1;
@@ -343,7 +346,7 @@ impl RaftLoop {
                 snapshot_targets.push(msg.to);
             }
             // raft-rs handles its own messages in place; one addressed to itself would be a Raft bug.
-            debug_assert_ne!(msg.to, id, "n{id}: a message to itself");
+            assert_ne!(msg.to, id, "n{id}: a message to itself");
             if msg.to == id {
                 continue;
             }
@@ -441,7 +444,7 @@ impl RaftLoop {
     fn install_snapshot(&mut self, snapshot: Snapshot) {
         let id = self.ctx.config.id;
         let index = snapshot.get_metadata().index;
-        debug_assert!(
+        assert!(
             index > self.applied,
             "n{id}: snapshot {index} not ahead of applied {}",
             self.applied
@@ -469,7 +472,7 @@ impl RaftLoop {
             if entry.index <= self.applied {
                 continue;
             }
-            debug_assert_eq!(entry.index, self.applied + 1, "applying out of order");
+            assert_eq!(entry.index, self.applied + 1, "applying out of order");
             let applied = {
                 let mut shared = self.ctx.shared();
                 let now_ms = shared.clock_ms();

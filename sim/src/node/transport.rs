@@ -123,8 +123,8 @@ impl PeerNet {
 
     /// Sends `messages` (all from `from` to `to`, in order) as one datagram.
     pub(crate) fn send(&self, from: u64, to: u64, messages: Vec<Message>) {
-        debug_assert!(!messages.is_empty());
-        debug_assert!(messages.iter().all(|m| m.from == from && m.to == to));
+        assert!(!messages.is_empty());
+        assert!(messages.iter().all(|m| m.from == from && m.to == to));
         let (inbox, latency) = {
             let mut inner = lock(&self.inner);
             inner.stats.datagrams_sent += 1;

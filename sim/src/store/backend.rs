@@ -39,7 +39,7 @@ impl Backend {
         if let Some((last, _)) = self.records.last_key_value() {
             assert!(rev > *last, "backend append {rev:?} not after {last:?}");
         }
-        debug_assert_eq!(record.kv.mod_revision, rev.main);
+        assert_eq!(record.kv.mod_revision, rev.main);
         self.records.insert(rev, record);
     }
 

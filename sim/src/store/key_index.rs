@@ -148,7 +148,7 @@ impl KeyIndex {
             }
         }
         self.generations.drain(..generation_index);
-        debug_assert!(self.check().is_ok(), "{:?}", self.check());
+        assert!(self.check().is_ok(), "{:?}", self.check());
     }
 
     /// Structural invariants: revisions strictly increasing across generations, every closed

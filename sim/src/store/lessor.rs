@@ -79,7 +79,7 @@ impl Lessor {
         let lease = self.leases.get_mut(&id).expect("attach to a missing lease");
         lease.keys.insert(key.to_vec());
         let previous = self.items.insert(key.to_vec(), id);
-        debug_assert!(previous.is_none(), "key attached twice");
+        assert!(previous.is_none(), "key attached twice");
     }
 
     pub fn detach(&mut self, key: &[u8]) {

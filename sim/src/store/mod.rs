@@ -302,7 +302,7 @@ impl Store {
     fn kv_at(&self, key: &[u8], at_rev: i64) -> Option<Kv> {
         let found = self.index.get(key, at_rev)?;
         let record = self.record(found.modified);
-        debug_assert!(!record.tombstone);
+        assert!(!record.tombstone);
         Some(record.kv.clone())
     }
 
@@ -349,7 +349,7 @@ impl Store {
             .filter(|(_, record)| range.contains(&record.kv.key))
             .map(|(rev, record)| self.event_of(*rev, record, prev_kv))
             .collect();
-        debug_assert!(events
+        assert!(events
             .windows(2)
             .all(|pair| pair[0].kv.mod_revision <= pair[1].kv.mod_revision));
         Ok(events)

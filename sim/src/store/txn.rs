@@ -203,7 +203,7 @@ impl<'s> Writer<'s> {
             let event = self.store.event_of(rev, &record, true);
             self.store.pending_events.push(event);
         }
-        debug_assert!(self
+        assert!(self
             .store
             .pending_events
             .windows(2)

@@ -1,0 +1,207 @@
+//! `lease.expired-late`: a lease nobody renews must be gone soon after its TTL.
+//!
+//! The linearizability search bounds lease expiry from below only (`lease_expiry`: an expiry is
+//! never placed before the last renewal plus TTL), and an expiry that never happens is legal for
+//! any single history. This checker bounds it from above, by direct observation: once a lease's
+//! deadline has long passed in a stretch where the cluster was whole, no successful operation
+//! may still see the lease alive.
+//!
+//! For a lease `L`, an observation `O` that shows `L` alive (an Ok linearizable range whose kvs
+//! carry lease `L`, an Ok put attached to `L`, an Ok keep-alive or time-to-live answer for `L`) is a
+//! violation when, with `base` the latest return of an Ok grant or keep-alive of `L` that could
+//! have been processed before `O` (called before `O` returned):
+//!
+//! `O.call_ns > max(base, W + settle + election timeout) + TTL + slack + clock_error`, where the
+//! cluster was whole (no crash, pause, partition or packet loss in force) from `W` (the start of
+//! that whole stretch: the run's start or the last heal) until `O`'s call, and `base ≥ W`.
+//!
+//! Why each term makes the rule sound (a legal history is never flagged):
+//! - etcd sets a lease's deadline when the leader processes a grant or keep-alive, at or before
+//!   the request's return: `base + TTL` is no earlier than the real deadline.
+//! - `slack`: the lessor notices a passed deadline on its next check, proposes the revoke through
+//!   Raft and retries a lost proposal (kvsim's simulated lessor after one second; etcd's every
+//!   500 ms): [`DurabilityOptions::lease_expiry_slack_ns`].
+//! - `W + settle + election timeout`: a new leader extends every lease (`Promote`: now + TTL +
+//!   one election timeout). Leaders change only under faults, and after a heal (or the run's
+//!   start) the cluster elects within the liveness bound (`settle`): no promotion inside a whole
+//!   stretch comes later than `W + settle`, nor extends past one election timeout after that.
+//! - `clock_error`: a leader whose lessor clock runs late expires late in real time by as much
+//!   ([`crate::lease_expiry::clock_error_ns`]).
+//! - A lease granted more than once (an id reused), or with a grant or keep-alive whose outcome is
+//!   unknown (processed at a time nobody knows), is not judged.
+//! - Serializable and historic ranges are not observations: they may show a past state.
+//!
+//! Leases attached to no key and never asked about are invisible, so a lessor that never expires
+//! anything is caught only where clients look (the `leases` and `recipes` scenarios read, renew and
+//! ask time-to-live of their leases).
+
+use std::collections::BTreeMap;
+
+use kvsim_model::mvcc::{LeaseId, Op, Response, Ret};
+
+use crate::durability::{whole_windows, DurabilityOptions};
+use crate::history::{History, OpId, Operation, Outcome};
+use crate::lease_expiry::clock_error_ns;
+use crate::property::PropertyViolation;
+
+const NS_PER_S: u64 = 1_000_000_000;
+
+/// What the history says about one lease id.
+#[derive(Debug, Default)]
+struct Lease {
+    grants: usize,
+    /// An Ok grant or keep-alive: (call_ns, return_ns, op id).
+    renewals: Vec<(u64, u64, OpId)>,
+    /// A grant or keep-alive with an unknown outcome: the lease is not judged.
+    renewal_unknown: bool,
+    /// The largest TTL any request or answer names (the upper bound needs the longest one).
+    ttl_s_max: i64,
+    /// Ok operations that show the lease alive: (call_ns, return_ns, op id).
+    alive: Vec<(u64, u64, OpId)>,
+}
+
+/// Every `lease.expired-late` violation in `history` (at most one per lease: the first).
+pub fn check_lease_bounds(
+    history: &History<Op, Ret>,
+    opts: &DurabilityOptions,
+) -> Vec<PropertyViolation> {
+    let leases = collect(&history.ops);
+    let windows = whole_windows(&history.faults);
+    let clock_error = clock_error_ns(&history.faults);
+    let slack = opts.lease_expiry_slack_ns();
+    let settle = opts.liveness_bound_ns;
+    let election_timeout = opts.election_timeout_ns();
+    let mut out = Vec::new();
+    for (id, lease) in leases {
+        if lease.grants != 1 || lease.renewal_unknown || lease.ttl_s_max <= 0 {
+            continue;
+        }
+        let ttl_ns = u64::try_from(lease.ttl_s_max).unwrap_or(0) * NS_PER_S;
+        for &(call_ns, return_ns, op) in &lease.alive {
+            let Some(&(_, base_ns, renewal)) = lease
+                .renewals
+                .iter()
+                .filter(|&&(renewal_call_ns, _, renewal)| {
+                    renewal_call_ns < return_ns && renewal != op
+                })
+                .max_by_key(|&&(_, renewal_return_ns, _)| renewal_return_ns)
+            else {
+                continue;
+            };
+            // The whole stretch `base` lies in; a promotion inside it can only come from the
+            // election that follows its start (within `settle`), and extends to one election
+            // timeout past that.
+            let Some(window) = windows.iter().find(|window| {
+                window.from_ns <= base_ns && window.until_ns.is_none_or(|until| until > call_ns)
+            }) else {
+                continue;
+            };
+            let promoted_by_ns = window
+                .from_ns
+                .saturating_add(settle)
+                .saturating_add(election_timeout);
+            let deadline_ns = base_ns
+                .max(promoted_by_ns)
+                .saturating_add(ttl_ns)
+                .saturating_add(slack)
+                .saturating_add(clock_error);
+            if call_ns <= deadline_ns {
+                continue;
+            }
+            let message = format!(
+                "lease {id} (TTL {} s) was last renewed by op {renewal} (returned at {:.3} s); \
+                 with the cluster whole since {:.3} s (settled by {:.3} s) it should have expired \
+                 by {:.3} s (TTL + {:.1} s slack{}), but op {op} called at {:.3} s still saw it alive",
+                lease.ttl_s_max,
+                base_ns as f64 / 1e9,
+                window.from_ns as f64 / 1e9,
+                promoted_by_ns as f64 / 1e9,
+                deadline_ns as f64 / 1e9,
+                slack as f64 / 1e9,
+                if clock_error > 0 {
+                    format!(" + {:.3} s clock error", clock_error as f64 / 1e9)
+                } else {
+                    String::new()
+                },
+                call_ns as f64 / 1e9,
+            );
+            out.push(
+                PropertyViolation::new("lease.expired-late", message)
+                    .with_ops([renewal, op])
+                    .with_time(deadline_ns),
+            );
+            break;
+        }
+    }
+    out
+}
+
+fn collect(ops: &[Operation<Op, Ret>]) -> BTreeMap<LeaseId, Lease> {
+    let mut leases: BTreeMap<LeaseId, Lease> = BTreeMap::new();
+    for op in ops {
+        let response = match &op.outcome {
+            Outcome::Ok {
+                output: Ret::Ok(response),
+            } => Some(response),
+            Outcome::Ok {
+                output: Ret::Err(_),
+            }
+            | Outcome::Fail { .. } => continue,
+            Outcome::Unknown { .. } => None,
+        };
+        let Some(return_ns) = op.return_ns.filter(|_| response.is_some()) else {
+            // Unknown outcome: only grants and keep-alives matter (they may renew).
+            match &op.input {
+                Op::LeaseGrant { id, .. } if *id != 0 => {
+                    let lease = leases.entry(*id).or_default();
+                    lease.grants += 1;
+                    lease.renewal_unknown = true;
+                }
+                Op::LeaseKeepAlive { id } => leases.entry(*id).or_default().renewal_unknown = true,
+                _ => {}
+            }
+            continue;
+        };
+        let timing = (op.call_ns, return_ns, op.id);
+        match (&op.input, response) {
+            (
+                Op::LeaseGrant { ttl_s, .. },
+                Some(Response::LeaseGrant {
+                    id, ttl_s: granted, ..
+                }),
+            ) => {
+                let lease = leases.entry(*id).or_default();
+                lease.grants += 1;
+                lease.renewals.push(timing);
+                lease.ttl_s_max = lease.ttl_s_max.max(*ttl_s).max(*granted);
+            }
+            (Op::LeaseKeepAlive { id }, Some(Response::LeaseKeepAlive { ttl_s, .. })) => {
+                let lease = leases.entry(*id).or_default();
+                lease.renewals.push(timing);
+                lease.alive.push(timing);
+                lease.ttl_s_max = lease.ttl_s_max.max(*ttl_s);
+            }
+            (Op::LeaseTimeToLive { id, .. }, Some(Response::LeaseTimeToLive { ttl_s, .. }))
+                if *ttl_s >= 0 =>
+            {
+                leases.entry(*id).or_default().alive.push(timing);
+            }
+            (Op::Put(put), Some(Response::Put(_))) if put.lease != 0 => {
+                leases.entry(put.lease).or_default().alive.push(timing);
+            }
+            (Op::Range(range), Some(Response::Range(answer)))
+                if !range.serializable && range.revision == 0 =>
+            {
+                for kv in answer.kvs.iter().filter(|kv| kv.lease != 0) {
+                    leases.entry(kv.lease).or_default().alive.push(timing);
+                }
+            }
+            _ => {}
+        }
+    }
+    for lease in leases.values_mut() {
+        lease.alive.sort_unstable();
+        lease.alive.dedup();
+    }
+    leases
+}

@@ -1,0 +1,233 @@
+//! `lease.expired-late` on hand-written histories: a lease seen alive long after its deadline in
+//! a whole cluster is reported; the same observation is excused by anything that could make a
+//! real etcd expire it that late (a fault, a renewal nobody knows the time of, a serializable or
+//! historic read, a clock error).
+
+use kvsim_checker::durability::DurabilityOptions;
+use kvsim_checker::history::{FaultEvent, History, Operation, Outcome};
+use kvsim_checker::lease_bound::check_lease_bounds;
+use kvsim_model::mvcc::{
+    KeyValue, Op, PutRequest, PutResponse, RangeRequest, RangeResponse, Response, ResponseHeader,
+    Ret,
+};
+use serde_json::json;
+
+const S: u64 = 1_000_000_000;
+const MS: u64 = 1_000_000;
+const LEASE: i64 = 7;
+
+/// The simulator's default: liveness bound 5 s, so slack 2 s, election timeout 1 s, settle 5 s.
+const OPTS: DurabilityOptions = DurabilityOptions {
+    liveness_bound_ns: 5 * S,
+};
+
+fn op(id: u64, call_ns: u64, input: Op, response: Response) -> Operation<Op, Ret> {
+    Operation {
+        id,
+        client: id,
+        call_ns,
+        return_ns: Some(call_ns + MS),
+        input,
+        outcome: Outcome::Ok {
+            output: Ret::Ok(response),
+        },
+    }
+}
+
+fn header(revision: i64) -> ResponseHeader {
+    ResponseHeader { revision }
+}
+
+fn grant(id: u64, call_ns: u64) -> Operation<Op, Ret> {
+    op(
+        id,
+        call_ns,
+        Op::LeaseGrant {
+            id: LEASE,
+            ttl_s: 2,
+        },
+        Response::LeaseGrant {
+            header: header(1),
+            id: LEASE,
+            ttl_s: 2,
+        },
+    )
+}
+
+fn put_leased(id: u64, call_ns: u64) -> Operation<Op, Ret> {
+    op(
+        id,
+        call_ns,
+        Op::Put(PutRequest {
+            key: "k".into(),
+            value: "v".into(),
+            lease: LEASE,
+            ..Default::default()
+        }),
+        Response::Put(PutResponse {
+            header: header(2),
+            prev_kv: None,
+        }),
+    )
+}
+
+fn read(id: u64, call_ns: u64, serializable: bool, revision: i64) -> Operation<Op, Ret> {
+    op(
+        id,
+        call_ns,
+        Op::Range(RangeRequest {
+            key: "k".into(),
+            serializable,
+            revision,
+            ..Default::default()
+        }),
+        Response::Range(RangeResponse {
+            header: header(2),
+            kvs: vec![KeyValue {
+                key: "k".into(),
+                value: "v".into(),
+                create_revision: 2,
+                mod_revision: 2,
+                version: 1,
+                lease: LEASE,
+            }],
+            more: false,
+            count: 1,
+        }),
+    )
+}
+
+fn fault(t_ns: u64, kind: &str) -> FaultEvent {
+    FaultEvent {
+        t_ns,
+        kind: kind.into(),
+        nodes: vec!["n1".into()],
+        detail: json!({}),
+    }
+}
+
+/// Granted at 10 s with TTL 2 s in a cluster whole since the start (settled by 5 s + 1 s): the
+/// deadline is 10 + 2 + 2 (slack) = 14 s. A linearizable read at `read_s` sees the key.
+fn history(read_s: f64) -> History<Op, Ret> {
+    History {
+        ops: vec![
+            grant(0, 10 * S),
+            put_leased(1, 10 * S + 10 * MS),
+            read(2, (read_s * 1e9) as u64, false, 0),
+        ],
+        faults: Vec::new(),
+        other: Vec::new(),
+    }
+}
+
+fn properties(history: &History<Op, Ret>) -> Vec<&'static str> {
+    check_lease_bounds(history, &OPTS)
+        .iter()
+        .map(|violation| violation.property)
+        .collect()
+}
+
+#[test]
+fn a_lease_seen_alive_long_after_its_deadline_is_reported() {
+    let late = history(14.5);
+    let violations = check_lease_bounds(&late, &OPTS);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].property, "lease.expired-late");
+    assert_eq!(
+        violations[0].ops,
+        vec![0, 2],
+        "the grant (a put is no renewal) and the read"
+    );
+    // Within TTL + slack it is fine.
+    assert!(properties(&history(13.9)).is_empty());
+}
+
+#[test]
+fn a_keep_alive_renews_and_a_late_keep_alive_is_an_observation() {
+    let mut renewed = history(15.5);
+    renewed.ops.push(op(
+        3,
+        12 * S,
+        Op::LeaseKeepAlive { id: LEASE },
+        Response::LeaseKeepAlive {
+            header: header(2),
+            id: LEASE,
+            ttl_s: 2,
+        },
+    ));
+    assert!(
+        properties(&renewed).is_empty(),
+        "renewed at 12 s: deadline 16 s"
+    );
+    renewed.ops.push(op(
+        4,
+        30 * S,
+        Op::LeaseKeepAlive { id: LEASE },
+        Response::LeaseKeepAlive {
+            header: header(2),
+            id: LEASE,
+            ttl_s: 2,
+        },
+    ));
+    let violations = check_lease_bounds(&renewed, &OPTS);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(
+        violations[0].ops,
+        vec![3, 4],
+        "the last renewal and the late keep-alive"
+    );
+}
+
+#[test]
+fn anything_that_could_make_a_real_expiry_late_excuses_it() {
+    // A fault between the renewal and the deadline: leaders may change, leases are extended.
+    let mut faulted = history(15.5);
+    faulted.faults = vec![fault(12 * S, "pause"), fault(13 * S, "resume")];
+    assert!(properties(&faulted).is_empty());
+    // A heal shortly before: a promotion may still come (settle 5 s + election timeout 1 s).
+    let mut healed = history(15.5);
+    healed.faults = vec![fault(8 * S, "crash"), fault(9 * S, "restart")];
+    assert!(
+        properties(&healed).is_empty(),
+        "deadline 9 + 6 + 2 + 2 = 19 s"
+    );
+    let mut healed_long_ago = history(19.5);
+    healed_long_ago.faults = healed.faults.clone();
+    assert_eq!(properties(&healed_long_ago), vec!["lease.expired-late"]);
+    // A keep-alive whose outcome is unknown: processed whenever.
+    let mut unknown = history(15.5);
+    unknown.ops.push(Operation {
+        id: 3,
+        client: 3,
+        call_ns: 11 * S,
+        return_ns: None,
+        input: Op::LeaseKeepAlive { id: LEASE },
+        outcome: Outcome::Unknown {
+            error: "timeout".into(),
+        },
+    });
+    assert!(properties(&unknown).is_empty());
+    // Serializable and historic reads may show the past.
+    let mut serializable = history(15.5);
+    serializable.ops[2] = read(2, 15 * S + 500 * MS, true, 0);
+    assert!(properties(&serializable).is_empty());
+    let mut historic = history(15.5);
+    historic.ops[2] = read(2, 15 * S + 500 * MS, false, 2);
+    assert!(properties(&historic).is_empty());
+    // A lessor clock that may run late by the history's own clock-skew records.
+    let mut skewed = history(14.5);
+    skewed.faults = vec![FaultEvent {
+        t_ns: S,
+        kind: "clock_skew".into(),
+        nodes: vec!["n1".into()],
+        detail: json!({"skew_ms": -800}),
+    }];
+    assert!(properties(&skewed).is_empty(), "deadline 14.8 s");
+    let mut skewed_later = history(15.0);
+    skewed_later.faults = skewed.faults.clone();
+    assert_eq!(properties(&skewed_later), vec!["lease.expired-late"]);
+    // An id granted twice: either incarnation may be the one seen.
+    let mut regranted = history(15.5);
+    regranted.ops.push(grant(3, 11 * S));
+    assert!(properties(&regranted).is_empty());
+}
