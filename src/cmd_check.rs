@@ -46,7 +46,7 @@ pub struct CheckArgs {
     file_size_max: u64,
     /// Memory budget of the linearizability search's memo (sizes like 512M, 2G); a search that
     /// would outgrow it ends `unknown` with the reason. Default: half the machine's memory,
-    /// at most 3.2G.
+    /// at most 3G.
     #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
     memory_max: Option<u64>,
     /// Check the whole history as one object, even where the model splits it by key.

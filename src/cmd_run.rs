@@ -31,7 +31,7 @@ pub struct RunArgs {
     pub check_timeout: Duration,
     /// Memory budget of the linearizability search's memo (sizes like 512M, 2G); a search that
     /// would outgrow it ends `unknown` with the reason. Default: half the machine's memory,
-    /// at most 3.2G.
+    /// at most 3G.
     #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
     pub memory_max: Option<u64>,
 }

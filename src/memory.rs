@@ -19,12 +19,14 @@ use kvsim_sim::runner::RunOutput;
 
 use crate::verdict::{judge_with, JudgeOptions, Verdict};
 
-/// Bytes one memoized search node costs (two 128-bit fingerprints, hash-table slack):
-/// measured as ~64 (`checker/src/search`, `Budget::memo_entries_max`).
-pub const MEMO_ENTRY_BYTES: u64 = 64;
+/// Bytes one memoized search node may cost, with the hash table's slack and growth: measured,
+/// the adversarial 13-op kv history with a 4,194,304-entry memo peaked at 412 MiB RSS (~100
+/// bytes an entry, the process included); 128 keeps the budget an upper bound of the RSS.
+pub const MEMO_ENTRY_BYTES: u64 = 128;
 
-/// The largest default: 50M memo entries, what `check` allowed before the flag existed.
-pub const MEMORY_MAX_DEFAULT_CAP: u64 = 50_000_000 * MEMO_ENTRY_BYTES;
+/// The largest default, 3 GiB (~25M memo entries): a fuzz campaign's two workers fit a small
+/// machine's memory beside their simulations.
+pub const MEMORY_MAX_DEFAULT_CAP: u64 = 3 << 30;
 
 /// When /proc/meminfo cannot be read (not Linux): a small machine's 4 GiB.
 const MACHINE_BYTES_FALLBACK: u64 = 4 << 30;
@@ -83,7 +85,7 @@ mod tests {
         let many = default_memory_max(64);
         assert!(many <= machine_bytes() / 2 / 64 + MEMO_ENTRY_BYTES);
         assert_eq!(
-            budget(Duration::from_secs(1), 640).memo_entries_max,
+            budget(Duration::from_secs(1), 1280).memo_entries_max,
             Some(10)
         );
     }

@@ -24,10 +24,9 @@ pub fn write_line(args: std::fmt::Arguments<'_>) {
     let mut out = std::io::stdout().lock();
     let written = out.write_fmt(args).and_then(|()| out.write_all(b"\n"));
     if let Err(error) = written {
-        if error.kind() == std::io::ErrorKind::BrokenPipe {
-            CLOSED.store(true, Ordering::Relaxed);
-        } else {
-            CLOSED.store(true, Ordering::Relaxed);
+        // Either way no later line can be written whole.
+        CLOSED.store(true, Ordering::Relaxed);
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
             let mut failure = FAILURE.lock().unwrap_or_else(|poison| poison.into_inner());
             failure.get_or_insert_with(|| format!("cannot write to standard output: {error}"));
         }

@@ -490,3 +490,24 @@ fn the_readme_command_table_and_help_agree() {
         "README shows durations in their one form"
     );
 }
+
+#[test]
+fn output_that_cannot_be_written_is_an_internal_error_not_bad_input() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_kvsim"))
+        .args(["check", &repo("examples/histories")])
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_no_panic(&output, "check > /dev/full");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("internal error: cannot write to standard output"),
+        "{stderr}"
+    );
+}

@@ -94,7 +94,7 @@ fn cross_field_constraints_are_checked() {
 fn unknown_key_is_an_error_with_its_line() {
     let error = error_of("[cluster]\nnodes = 3\n\n[workload]\nclient = 4\n");
     assert!(
-        error.starts_with("scenarios/x.toml:5: unknown field `client`"),
+        error.starts_with("scenarios/x.toml:5: workload.client: unknown field `client`"),
         "{error}"
     );
     assert!(error.contains("clients"), "lists the known fields: {error}");

@@ -9,10 +9,10 @@
 //! {"type":"fault","t_ns":1500,"kind":"partition","nodes":["n1"],"detail":{...}}
 //! {"type":"watch", ...}   <- watch, final_state, recipe, raft_invariant: kept verbatim in
 //!                            History::other
+//! ```
 //!
 //! Any other record type, and any field a record type does not have, is an error with its line
 //! (see [`Strictness`]): a misspelt `"type":"OK"` would otherwise make an answered op unknown.
-//! ```
 
 use std::collections::HashMap;
 use std::io::{self, Write};
