@@ -291,7 +291,9 @@ impl BugMeasurement {
 
 /// Runs seeds `0..seeds_max` of every selected bug in `jobs` workers. A seed is skipped once
 /// `detections` smaller seeds of its bug have caught the bug, so the first `detections` detecting
-/// seeds are exact: every seed below them ran.
+/// seeds are exact: every seed below them ran. After SIGINT / SIGTERM (once
+/// [`crate::interrupt::install`]ed) no new seed starts; the seeds in flight finish and the
+/// measurement so far is returned (the caller reports it as partial).
 pub fn measure(
     selected: &[&CatalogueEntry],
     scenarios: &[Scenario],
@@ -301,16 +303,18 @@ pub fn measure(
     check_timeout: Duration,
 ) -> Result<Vec<BugMeasurement>> {
     assert_eq!(selected.len(), scenarios.len());
-    let tasks: Vec<(usize, u64)> = (0..selected.len())
-        .flat_map(|bug| (0..seeds_max).map(move |seed| (bug, seed)))
-        .collect();
+    // Produced lazily: --seeds may be large.
+    let tasks = (0..selected.len()).flat_map(|bug| (0..seeds_max).map(move |seed| (bug, seed)));
     let results: Mutex<Vec<BugMeasurement>> = Mutex::new(
         (0..selected.len())
             .map(|_| BugMeasurement::default())
             .collect(),
     );
     let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    work_queue::run(&tasks, jobs, |&(bug, seed)| {
+    let stop = || crate::interrupt::requested().is_some();
+    // The seeds not taken (after an error or a signal) need no list: the caller says the
+    // measurement is partial.
+    let _not_taken = work_queue::run(tasks, jobs, stop, |(bug, seed)| {
         let entry = selected[bug];
         let done = results.lock().expect("no worker panics holding the lock")[bug]
             .detections_below(entry, seed)

@@ -63,31 +63,357 @@ pub fn reproduce_command(scenario: &Path, seed: u64, bugs: &[String]) -> String 
     line
 }
 
-/// `90s`, `40m`, `2h`, `1h30m`, or plain seconds.
+/// The largest duration any flag accepts: a week is longer than any campaign or check this
+/// tool is meant for, and keeps `Instant + duration` far from overflow.
+pub const DURATION_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Parses every duration flag: `250ms`, `90s`, `5m`, `2h`, `1h30m` (components add up, each
+/// may have a fraction: `1.5s`), or a bare number of seconds (`60`, `0.5`) as the float
+/// `--timeout SECS` flags took before. Zero, `nan`, `inf`, negative numbers and anything over
+/// [`DURATION_MAX`] are refused with the reason, never turned into a panic or a 1 ms budget.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let error = || format!("expected a duration like 90s, 40m, 2h or 1h30m, got {text:?}");
-    let mut total_s = 0u64;
-    let mut number = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
+    let trimmed = text.trim();
+    let expected = || {
+        format!(
+            "expected a duration like 250ms, 90s, 5m or 1h30m (a bare number is seconds), got {text:?}"
+        )
+    };
+    if trimmed.is_empty() {
+        return Err(expected());
+    }
+    // Nanoseconds in f64: 53 bits hold a week in ns exactly enough (error < 1 µs).
+    let mut total_ns = 0f64;
+    let mut rest = trimmed;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(number_len);
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_len);
+        let value: f64 = match number.parse() {
+            Ok(value) if number.bytes().any(|b| b.is_ascii_digit()) => value,
+            _ => return Err(expected()),
+        };
+        let unit_ns = match unit {
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            // A bare number is seconds, but only alone: `1h30` is ambiguous.
+            "" if number_len == trimmed.len() => 1e9,
+            _ => return Err(expected()),
+        };
+        total_ns += value * unit_ns;
+        rest = after;
+    }
+    assert!(
+        total_ns.is_finite() && total_ns >= 0.0,
+        "digits and dots only"
+    );
+    if total_ns < 1e6 {
+        return Err(format!(
+            "duration {text:?} is shorter than 1ms: expected a positive duration like 250ms or 90s"
+        ));
+    }
+    if total_ns > DURATION_MAX.as_nanos() as f64 {
+        return Err(format!(
+            "duration {text:?} is longer than the maximum of 7 days (168h)"
+        ));
+    }
+    Ok(Duration::from_nanos(total_ns.round() as u64))
+}
+
+/// `5m`, `90s`, `250ms`, `1h30m`: a duration in the form the flags take.
+pub fn humanize(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms % 1000 != 0 || ms == 0 {
+        return format!("{ms}ms");
+    }
+    let s = ms / 1000;
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    let mut text = String::new();
+    if h > 0 {
+        text.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        text.push_str(&format!("{m}m"));
+    }
+    if s > 0 {
+        text.push_str(&format!("{s}s"));
+    }
+    text
+}
+
+/// Seeds `start..end` (end excluded), the one form every `--seeds` range takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl SeedRange {
+    /// How many seeds the range holds; u64 because `0..u64::MAX` is a valid range.
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// `A..B` (B excluded) or a single seed `A`.
+pub fn parse_seed_range(text: &str) -> Result<SeedRange, String> {
+    let parse = |part: &str| {
+        part.trim().parse::<u64>().map_err(|_| {
+            format!(
+                "expected A..B or A with whole numbers 0..={}, got {text:?}",
+                u64::MAX
+            )
+        })
+    };
+    match text.split_once("..") {
+        Some((a, b)) => {
+            let (start, end) = (parse(a)?, parse(b)?);
+            if start >= end {
+                return Err(format!("empty seed range {text:?}: expected A < B"));
+            }
+            Ok(SeedRange { start, end })
         }
-        let value: u64 = number.parse().map_err(|_| error())?;
-        number.clear();
-        total_s += value
-            * match c {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                _ => return Err(error()),
-            };
+        None => {
+            let start = parse(text)?;
+            Ok(SeedRange {
+                start,
+                end: start
+                    .checked_add(1)
+                    .ok_or_else(|| format!("seed {start} too large: the range end is excluded"))?,
+            })
+        }
     }
-    if !number.is_empty() {
-        total_s += number.parse::<u64>().map_err(|_| error())?;
-    }
-    if total_s == 0 {
+}
+
+/// One of N disjoint slices of a seed range (`I/N`, 1-based): seed ≡ start + I-1 (mod N).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+pub fn parse_shard(text: &str) -> Result<Shard, String> {
+    let error = || format!("expected I/N with 1 <= I <= N, got {text:?}");
+    let (index, count) = text.split_once('/').ok_or_else(error)?;
+    let index: u64 = index.trim().parse().map_err(|_| error())?;
+    let count: u64 = count.trim().parse().map_err(|_| error())?;
+    if index == 0 || index > count {
         return Err(error());
     }
-    Ok(Duration::from_secs(total_s))
+    Ok(Shard { index, count })
+}
+
+/// The seeds a campaign runs, in order, produced one at a time: `0..u64::MAX` costs nothing
+/// until a seed is taken.
+pub fn campaign_seeds(range: SeedRange, shard: Option<Shard>) -> impl Iterator<Item = u64> + Send {
+    let (offset, step) = match shard {
+        Some(shard) => (shard.index - 1, shard.count),
+        None => (0, 1),
+    };
+    let first = range.start.checked_add(offset).filter(|&s| s < range.end);
+    std::iter::successors(first, move |&seed| {
+        seed.checked_add(step).filter(|&next| next < range.end)
+    })
+}
+
+/// How many seeds [`campaign_seeds`] yields, without iterating.
+pub fn campaign_seed_count(range: SeedRange, shard: Option<Shard>) -> u64 {
+    match shard {
+        None => range.len(),
+        Some(shard) => {
+            let offset = shard.index - 1;
+            if offset >= range.len() {
+                0
+            } else {
+                (range.len() - offset - 1) / shard.count + 1
+            }
+        }
+    }
+}
+
+/// Parses a size in bytes: `4096`, `512K`, `64M`, `2G` (binary units: KiB, MiB, GiB; `KiB`,
+/// `MB`-style suffixes are read the same way). Zero and sizes over 1 TiB are refused.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let expected = || format!("expected a size like 4096, 512M or 2G (binary units), got {text:?}");
+    let digits = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| expected())?;
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(expected()),
+    };
+    let bytes = number
+        .checked_mul(1u64 << shift)
+        .filter(|&bytes| bytes <= 1 << 40)
+        .ok_or_else(|| format!("size {text:?} is more than the maximum of 1T"))?;
+    if bytes == 0 {
+        return Err(format!("size {text:?}: expected more than zero bytes"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("512M"), Ok(512 << 20));
+        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("1t"), Ok(1 << 40));
+        for text in [
+            "",
+            "0",
+            "0G",
+            "2T",
+            "-1",
+            "1.5G",
+            "1X",
+            "99999999999999999999",
+        ] {
+            assert!(parse_bytes(text).is_err(), "{text:?} accepted");
+        }
+    }
+
+    #[test]
+    fn durations_in_every_unit_and_bare_seconds() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("40m"), Ok(Duration::from_secs(2400)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(
+            parse_duration("1m30s500ms"),
+            Ok(Duration::from_millis(90_500))
+        );
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("168h"), Ok(DURATION_MAX));
+    }
+
+    #[test]
+    fn durations_out_of_range_or_malformed_are_refused() {
+        for text in [
+            "",
+            "0",
+            "0s",
+            "0ms",
+            "0.0001",
+            "nan",
+            "NaN",
+            "inf",
+            "-5",
+            "-5s",
+            "1e20",
+            "1e3",
+            "5x",
+            "1h30",
+            "169h",
+            "99999999999999999999999h",
+            "s",
+            ".",
+            "1..2s",
+            "5 m",
+        ] {
+            assert!(parse_duration(text).is_err(), "{text:?} accepted");
+        }
+        assert!(parse_duration("0")
+            .unwrap_err()
+            .contains("shorter than 1ms"));
+        assert!(parse_duration("1000h").unwrap_err().contains("maximum"));
+        assert!(parse_duration("inf")
+            .unwrap_err()
+            .contains("expected a duration"));
+    }
+
+    #[test]
+    fn humanize_round_trips() {
+        for text in ["250ms", "90s", "5m", "1h30m", "2h"] {
+            let duration = parse_duration(text).unwrap();
+            assert_eq!(parse_duration(&humanize(duration)), Ok(duration), "{text}");
+        }
+        assert_eq!(humanize(Duration::from_secs(5400)), "1h30m");
+    }
+
+    #[test]
+    fn seed_ranges_and_shards() {
+        assert_eq!(parse_seed_range("3..7"), Ok(SeedRange { start: 3, end: 7 }));
+        assert_eq!(parse_seed_range("5"), Ok(SeedRange { start: 5, end: 6 }));
+        assert!(parse_seed_range("7..3").is_err() && parse_seed_range("3..3").is_err());
+        assert!(parse_seed_range("a..b").is_err() && parse_seed_range("-1..3").is_err());
+        assert!(parse_seed_range("18446744073709551615").is_err());
+        assert!(parse_seed_range("0..18446744073709551616").is_err());
+        assert_eq!(parse_shard("2/4"), Ok(Shard { index: 2, count: 4 }));
+        assert!(
+            parse_shard("0/4").is_err() && parse_shard("5/4").is_err() && parse_shard("x").is_err()
+        );
+        let range = SeedRange { start: 10, end: 20 };
+        let mut union: Vec<u64> = (1..=3)
+            .flat_map(|i| campaign_seeds(range, Some(Shard { index: i, count: 3 })))
+            .collect();
+        union.sort();
+        assert_eq!(
+            union,
+            (10..20).collect::<Vec<_>>(),
+            "shards are disjoint and cover the range"
+        );
+        let first: Vec<u64> = campaign_seeds(range, Some(Shard { index: 1, count: 3 })).collect();
+        assert_eq!(first, vec![10, 13, 16, 19]);
+        for (range, shard) in [
+            (range, None),
+            (range, Some(Shard { index: 3, count: 3 })),
+            (
+                SeedRange { start: 0, end: 2 },
+                Some(Shard { index: 5, count: 7 }),
+            ),
+        ] {
+            assert_eq!(
+                campaign_seed_count(range, shard),
+                campaign_seeds(range, shard).count() as u64
+            );
+        }
+    }
+
+    #[test]
+    fn the_largest_seed_range_is_iterated_lazily() {
+        let range = parse_seed_range("0..18446744073709551615").unwrap();
+        assert_eq!(campaign_seed_count(range, None), u64::MAX);
+        let mut seeds = campaign_seeds(
+            range,
+            Some(Shard {
+                index: 2,
+                count: u64::MAX,
+            }),
+        );
+        assert_eq!(seeds.next(), Some(1));
+        assert_eq!(seeds.next(), None, "no overflow past the end");
+        let tail: Vec<u64> = campaign_seeds(
+            SeedRange {
+                start: u64::MAX - 2,
+                end: u64::MAX,
+            },
+            None,
+        )
+        .collect();
+        assert_eq!(tail, vec![u64::MAX - 2, u64::MAX - 1]);
+    }
 }

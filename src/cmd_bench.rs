@@ -11,8 +11,9 @@ use clap::{Args, Subcommand};
 use kvsim_checker::bench::{bench_check, BenchConfig};
 use kvsim_sim::runner;
 
-use kvsim::cli::load_scenario;
+use kvsim::cli::{load_scenario, parse_duration};
 use kvsim::exit::Exit;
+use kvsim::outln;
 use kvsim::verdict::judge_run;
 
 #[derive(Args)]
@@ -33,9 +34,9 @@ enum BenchWhat {
             default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/checker/tests/data/porcupine")
         )]
         anchors: PathBuf,
-        /// Time budget of each single check, in seconds.
-        #[arg(long, value_name = "SECS", default_value_t = 60)]
-        timeout: u64,
+        /// Time budget of each single check (250ms, 90s, 5m; a bare number is seconds).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+        timeout: Duration,
         /// Sizes of the generated MVCC histories (32 clients, 1% unknown outcomes).
         #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
         mvcc_ops: Vec<usize>,
@@ -72,7 +73,7 @@ pub fn main(args: BenchArgs) -> Result<Exit> {
     }
 }
 
-fn bench_checker(anchors: PathBuf, timeout_s: u64, mvcc_ops: Vec<usize>) -> Result<Exit> {
+fn bench_checker(anchors: PathBuf, timeout: Duration, mvcc_ops: Vec<usize>) -> Result<Exit> {
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; figures mean little (use cargo run --release)");
     }
@@ -80,19 +81,22 @@ fn bench_checker(anchors: PathBuf, timeout_s: u64, mvcc_ops: Vec<usize>) -> Resu
         mvcc_ops,
         ..BenchConfig::default()
     };
-    config.budget.timeout = Some(Duration::from_secs(timeout_s));
-    println!(
+    config.budget.timeout = Some(timeout);
+    outln!(
         "{:<34} {:>11} {:>11} {:>17}  verdict",
-        "history", "ops", "seconds", "search steps"
+        "history",
+        "ops",
+        "seconds",
+        "search steps"
     );
-    let lines = bench_check(&anchors, &config, |line| println!("{line}"))
+    let lines = bench_check(&anchors, &config, |line| outln!("{line}"))
         .map_err(|error| anyhow::anyhow!(error))?;
     let disagreements = lines
         .iter()
         .filter(|line| line.verdict.contains("disagree"))
         .count();
     if disagreements > 0 {
-        println!("{disagreements} verdicts differ from porcupine's");
+        outln!("{disagreements} verdicts differ from porcupine's");
         return Ok(Exit::Violation);
     }
     Ok(Exit::Ok)
@@ -150,22 +154,22 @@ fn bench_sim(
     });
     let wall_s = started.elapsed().as_secs_f64();
     let simulated_s = simulated_ms.into_inner() as f64 / 1000.0;
-    println!(
+    outln!(
         "scenario {} — {seeds} seeds, {jobs} workers{}",
         scenario_path.display(),
         if with_check { ", checked" } else { "" }
     );
-    println!("wall time            {wall_s:>10.2} s");
-    println!("simulated time       {simulated_s:>10.1} s");
-    println!("simulated/wall       {:>10.0} ×", simulated_s / wall_s);
-    println!(
+    outln!("wall time            {wall_s:>10.2} s");
+    outln!("simulated time       {simulated_s:>10.1} s");
+    outln!("simulated/wall       {:>10.0} ×", simulated_s / wall_s);
+    outln!(
         "seeds per minute     {:>10.0}",
         seeds as f64 * 60.0 / wall_s
     );
-    println!("operations           {:>10}", ops.into_inner());
+    outln!("operations           {:>10}", ops.into_inner());
     let failures = failures.into_inner().unwrap();
     for failure in &failures {
-        println!("  {failure}");
+        outln!("  {failure}");
     }
     Ok(if failures.is_empty() {
         Exit::Ok

@@ -11,7 +11,9 @@ use kvsim::catalogue::{
     description, entry, load_scenario, measure, median, BugMeasurement, CatalogueEntry,
     SeedOutcome, CATALOGUE,
 };
+use kvsim::cli::parse_duration;
 use kvsim::exit::Exit;
+use kvsim::outln;
 use kvsim_sim::scenario::Scenario;
 
 #[derive(Args)]
@@ -35,9 +37,10 @@ pub struct BugsArgs {
     /// The directory holding the catalogue's scenario files.
     #[arg(long, value_name = "DIR", default_value = "scenarios")]
     pub scenarios: PathBuf,
-    /// Time budget of each seed's linearizability check, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub check_timeout: f64,
+    /// Time budget of each seed's linearizability check (250ms, 90s, 5m; a bare number is
+    /// seconds); a check not decided by then is `unknown`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub check_timeout: Duration,
 }
 
 pub fn main(args: BugsArgs) -> Result<Exit> {
@@ -70,13 +73,14 @@ pub fn main(args: BugsArgs) -> Result<Exit> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let check_timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
+    let check_timeout = args.check_timeout;
     eprintln!(
         "measuring {} bugs, up to {} seeds each until {} detection(s), {jobs} workers",
         selected.len(),
         args.seeds,
         args.detections
     );
+    kvsim::interrupt::install();
     let started = Instant::now();
     let measured = measure(
         &selected,
@@ -87,7 +91,16 @@ pub fn main(args: BugsArgs) -> Result<Exit> {
         check_timeout,
     )?;
     let missed = print_measurements(&selected, &measured, args.seeds, args.detections);
-    println!("wall time {:.1} s", started.elapsed().as_secs_f64());
+    outln!("wall time {:.1} s", started.elapsed().as_secs_f64());
+    if let Some(signal) = kvsim::interrupt::requested() {
+        // The table above is what ran; a bug shown as missed may just not have had its seeds.
+        outln!(
+            "interrupted by {}: the seeds in flight finished, later seeds did not run; the \
+             table is partial (run `kvsim bugs --measure` again for the full one)",
+            signal.name()
+        );
+        return Ok(Exit::from(signal));
+    }
     Ok(if missed > 0 {
         Exit::Violation
     } else {
@@ -118,7 +131,7 @@ fn print_catalogue(selected: &[&CatalogueEntry]) {
     for row in std::iter::once(&header).chain(&rows) {
         let [bug, text, properties, scenario] = row;
         let [w0, w1, w2, _] = widths;
-        println!("{bug:<w0$}  {text:<w1$}  {properties:<w2$}  {scenario}");
+        outln!("{bug:<w0$}  {text:<w1$}  {properties:<w2$}  {scenario}");
     }
 }
 
@@ -212,11 +225,11 @@ fn print_measurements(
                 _ => format!("{cell:<width$}"),
             })
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        outln!("{}", line.join("  ").trim_end());
     }
     let missed = selected.len() - until_first.len();
     if let (Some(median), Some(max)) = (median(&until_first), until_first.iter().max()) {
-        println!(
+        outln!(
             "seeds until first detection: median {median}, max {max} ({} of {} bugs caught within {seeds_max} seeds)",
             until_first.len(),
             selected.len()

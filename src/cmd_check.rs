@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use kvsim_checker::durability::DurabilityOptions;
-use kvsim_checker::format::{self, jepsen, jsonl, porcupine_kv, Format};
+use kvsim_checker::format::{self, jepsen, jsonl, porcupine_kv, Format, Strictness};
 use kvsim_checker::history::History;
 use kvsim_checker::{check_with_stats, Budget, CheckOptions, CheckResult};
 use kvsim_model::kv::KvStore;
@@ -23,7 +23,9 @@ use kvsim_model::Spec;
 use serde::Serialize;
 use std::fmt::Debug;
 
+use kvsim::cli::{parse_bytes, parse_duration};
 use kvsim::exit::Exit;
+use kvsim::outln;
 use kvsim::verdict::{judge_with, Checker, JudgeOptions};
 
 #[derive(Args)]
@@ -34,15 +36,28 @@ pub struct CheckArgs {
     /// The history format; inferred from each file's content when omitted.
     #[arg(long, value_enum)]
     format: Option<FormatName>,
-    /// Time budget per file, in seconds; a file not decided by then is `unknown` (exit 3).
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    timeout: f64,
-    /// Memory budget per file, as memoized search nodes (~64 bytes each).
-    #[arg(long, value_name = "N", default_value_t = 50_000_000)]
-    memo_entries_max: usize,
+    /// Time budget per file, reading and every checker included (250ms, 90s, 5m; a bare number
+    /// is seconds); a file not decided by then is `unknown` (exit 3).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    timeout: Duration,
+    /// Largest history file read, in bytes (suffixes K, M, G for KiB, MiB, GiB); a larger file
+    /// is an error, so `check /dev/zero` or a runaway log cannot exhaust memory.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "1G")]
+    file_size_max: u64,
+    /// Memory budget of the linearizability search's memo (sizes like 512M, 2G); a search that
+    /// would outgrow it ends `unknown` with the reason. Default: half the machine's memory,
+    /// at most 3G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    memory_max: Option<u64>,
     /// Check the whole history as one object, even where the model splits it by key.
     #[arg(long)]
     no_partition: bool,
+    /// Accept what strict reading refuses (unknown JSONL record types and fields, a Jepsen
+    /// completion whose value differs from its invoke, duplicate EDN keys): dropped, and counted
+    /// in the output. By default they are errors with file and line, since a misspelt record can
+    /// hide a violation.
+    #[arg(long)]
+    lenient: bool,
     /// One JSON object per file per line instead of the human table.
     #[arg(long)]
     json: bool,
@@ -109,6 +124,9 @@ struct FileReport {
     /// Unknown-outcome puts a later response proved happened, pinned before the search.
     #[serde(skip_serializing_if = "Option::is_none")]
     pinned_puts: Option<usize>,
+    /// What `--lenient` dropped: one line per kind, with a count and its first line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dropped: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,23 +154,17 @@ impl FileReport {
 }
 
 pub fn main(args: CheckArgs) -> Result<Exit> {
-    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        bail!(
-            "--timeout must be a positive number of seconds, got {}",
-            args.timeout
-        );
-    }
-    let files = collect_files(&args.paths)?;
+    let files = kvsim::history_files::collect(&args.paths)?;
     if files.is_empty() {
         bail!(
             "no history files found under {}",
             display_paths(&args.paths)
         );
     }
-    let budget = Budget {
-        timeout: Some(Duration::from_secs_f64(args.timeout)),
-        memo_entries_max: Some(args.memo_entries_max),
-    };
+    let memory_max = args
+        .memory_max
+        .unwrap_or_else(|| kvsim::memory::default_memory_max(1));
+    let budget = kvsim::memory::budget(args.timeout, memory_max);
     let opts = CheckOptions {
         partition: !args.no_partition,
     };
@@ -164,7 +176,7 @@ pub fn main(args: CheckArgs) -> Result<Exit> {
         exit = exit.worst(report.exit());
         totals.add(&report);
         if args.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string(&report).expect("report serializes")
             );
@@ -173,7 +185,7 @@ pub fn main(args: CheckArgs) -> Result<Exit> {
         }
     }
     if !args.json {
-        println!(
+        outln!(
             "total: {} files, {} ops: {} linearizable, {} not linearizable, {} unknown, {} errors, \
              {} with other properties violated in {:.3} s",
             files.len(),
@@ -214,7 +226,7 @@ impl Totals {
 }
 
 fn print_human(report: &FileReport) {
-    println!(
+    outln!(
         "{:<16} {:>8} ops {:>9.3} s  {}  [{}]",
         report.verdict,
         report.ops,
@@ -223,7 +235,10 @@ fn print_human(report: &FileReport) {
         report.model
     );
     if let Some(error) = &report.error {
-        println!("    {error}");
+        outln!("    {error}");
+    }
+    for dropped in &report.dropped {
+        outln!("    dropped (--lenient): {dropped}");
     }
     // One line per checker when more than linearizability applies.
     if report.properties.len() > 1 || report.verdict == "skipped" {
@@ -233,11 +248,11 @@ fn print_human(report: &FileReport) {
             } else {
                 format!(": {}", property.notes.join(", "))
             };
-            println!("    {:<16} {}{notes}", property.checker, property.verdict);
+            outln!("    {:<16} {}{notes}", property.checker, property.verdict);
         }
         // Each message starts with its property's name.
         for finding in &report.findings {
-            println!("    {}", finding.message.lines().next().unwrap_or(""));
+            outln!("    {}", finding.message.lines().next().unwrap_or(""));
         }
     }
     if report.verdict == "not-linearizable" || report.verdict == "unknown" {
@@ -248,7 +263,7 @@ fn print_human(report: &FileReport) {
             .and_then(|t| t.as_str())
         {
             for line in text.lines() {
-                println!("    {line}");
+                outln!("    {line}");
             }
         }
     }
@@ -266,6 +281,7 @@ fn check_file(file: &Path, args: &CheckArgs, budget: &Budget, opts: &CheckOption
         properties: Vec::new(),
         findings: Vec::new(),
         pinned_puts: None,
+        dropped: Vec::new(),
         detail: None,
         error: None,
     };
@@ -285,7 +301,8 @@ fn load_and_check(
     report: &mut FileReport,
 ) -> Result<()> {
     let name = file.display().to_string();
-    let bytes = std::fs::read(file).with_context(|| format!("{name}: cannot read"))?;
+    let started = Instant::now();
+    let bytes = kvsim::history_files::read_limited(file, args.file_size_max)?;
     let format = match args.format {
         Some(format) => Format::from(format),
         None => format::detect_format(&name, &bytes)?,
@@ -313,27 +330,40 @@ fn load_and_check(
                 .join(",")
         );
     }
+    let strictness = if args.lenient {
+        Strictness::Lenient
+    } else {
+        Strictness::Strict
+    };
     let (result, ops) = match (model, format) {
         (ModelName::Mvcc, Format::Jsonl) => {
-            let (header, recorded) = jsonl::read_jsonl::<MvccOp, MvccRet>(&name, text, "mvcc")?;
-            judge_mvcc(file, &header.meta, &recorded, args, budget, report)?;
+            let (header, recorded, dropped) =
+                jsonl::read_jsonl_with::<MvccOp, MvccRet>(&name, text, "mvcc", strictness)?;
+            report.dropped = dropped.summary();
+            judge_mvcc(file, &header.meta, &recorded, args, &budget_left(budget, started), report)?;
             return Ok(());
         }
         (ModelName::CasRegister, Format::Jsonl) => {
-            let (_, history) = jsonl::read_jsonl(&name, text, "cas-register")?;
-            (judge_linearizability(&history, CasRegister::default(), budget, opts), history.ops.len())
+            let (_, history, dropped) =
+                jsonl::read_jsonl_with(&name, text, "cas-register", strictness)?;
+            report.dropped = dropped.summary();
+            (judge_linearizability(&history, CasRegister::default(), &budget_left(budget, started), opts), history.ops.len())
         }
         (ModelName::CasRegister, Format::Jepsen) => {
-            let history = jepsen::read_jepsen(&name, text)?;
-            (judge_linearizability(&history, CasRegister::default(), budget, opts), history.ops.len())
+            let (history, dropped) = jepsen::read_jepsen_with(&name, text, strictness)?;
+            report.dropped = dropped.summary();
+            (judge_linearizability(&history, CasRegister::default(), &budget_left(budget, started), opts), history.ops.len())
         }
         (ModelName::Kv, Format::Jsonl) => {
-            let (_, history) = jsonl::read_jsonl(&name, text, "kv")?;
-            (judge_linearizability(&history, KvStore::default(), budget, opts), history.ops.len())
+            let (_, history, dropped) = jsonl::read_jsonl_with(&name, text, "kv", strictness)?;
+            report.dropped = dropped.summary();
+            (judge_linearizability(&history, KvStore::default(), &budget_left(budget, started), opts), history.ops.len())
         }
         (ModelName::Kv, Format::PorcupineKv) => {
-            let history = porcupine_kv::read_porcupine_kv(&name, text)?;
-            (judge_linearizability(&history, KvStore::default(), budget, opts), history.ops.len())
+            let (history, dropped) =
+                porcupine_kv::read_porcupine_kv_with(&name, text, strictness)?;
+            report.dropped = dropped.summary();
+            (judge_linearizability(&history, KvStore::default(), &budget_left(budget, started), opts), history.ops.len())
         }
         (model, format) => bail!(
             "{name}: the {} format holds no {} history (jepsen: cas-register; porcupine-kv: kv; jsonl: any)",
@@ -546,6 +576,17 @@ fn recorded_invariants(
         .map(Some)
 }
 
+/// What is left of the per-file `--timeout` after reading and parsing took their share, so the
+/// budget bounds the whole check of a file and not only its search.
+fn budget_left(budget: &Budget, started: Instant) -> Budget {
+    Budget {
+        timeout: budget
+            .timeout
+            .map(|timeout| timeout.saturating_sub(started.elapsed())),
+        ..*budget
+    }
+}
+
 enum Judged {
     Linearizable,
     NotLinearizable { detail: serde_json::Value },
@@ -572,53 +613,6 @@ where
         }
         CheckResult::Unknown(why) => Judged::Unknown(why),
     }
-}
-
-/// Files named on the command line, plus every regular file below named directories (sorted, so
-/// output order is stable). Hidden files and known non-history files (EXPECTED.tsv, README, LICENSE)
-/// are skipped inside directories; a file named explicitly is always checked.
-fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for path in paths {
-        let meta = std::fs::metadata(path)
-            .with_context(|| format!("{}: no such file or directory", path.display()))?;
-        if meta.is_dir() {
-            walk(path, &mut files)?;
-        } else {
-            files.push(path.clone());
-        }
-    }
-    Ok(files)
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("{}: cannot list directory", dir.display()))?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()
-        .with_context(|| format!("{}: cannot list directory", dir.display()))?;
-    entries.sort();
-    for path in entries {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            walk(&path, files)?;
-        } else if is_history_name(name) {
-            files.push(path);
-        }
-    }
-    Ok(())
-}
-
-fn is_history_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    [".jsonl", ".log", ".txt", ".edn"]
-        .iter()
-        .any(|ext| lower.ends_with(ext))
-        && !lower.starts_with("readme")
-        && !lower.starts_with("license")
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

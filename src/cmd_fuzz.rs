@@ -13,14 +13,18 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use kvsim_checker::Budget;
 use kvsim_sim::runner;
 use kvsim_sim::scenario::Scenario;
 use serde::Serialize;
 
-use kvsim::cli::{load_scenario, parse_duration, scenario_name};
-use kvsim::exit::Exit;
-use kvsim::run_dir::{replay_line, write_outputs, write_scenario};
-use kvsim::verdict::judge_run;
+use kvsim::cli::{
+    campaign_seed_count, campaign_seeds, load_scenario, parse_bytes, parse_duration,
+    parse_seed_range, scenario_name, SeedRange, Shard,
+};
+use kvsim::exit::{internal, Exit};
+use kvsim::outln;
+use kvsim::run_dir::{replay_line, write_outputs, write_panic, SIMULATION_PANIC};
 use kvsim::work_queue::{self, Flow};
 use kvsim::{report_files, swarm};
 
@@ -33,17 +37,19 @@ pub struct FuzzArgs {
     /// itself, starting from --scenario if given, else from the defaults.
     #[arg(long)]
     pub swarm: bool,
-    /// Seed range `A..B` (B excluded) or a single seed `A`.
+    /// Seed range `A..B` (B excluded, up to 18446744073709551615) or a single seed `A`; seeds
+    /// are taken one at a time, never listed up front.
     #[arg(long, value_name = "A..B", value_parser = parse_seed_range)]
     pub seeds: SeedRange,
-    /// Parallel workers; default one per core.
+    /// Parallel workers (default: one per core).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Run only the I-th (1-based) of N disjoint slices of the seed range (seed ≡ I-1 mod N), so a
     /// CI matrix can spread one campaign over machines.
-    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    #[arg(long, value_name = "I/N", value_parser = kvsim::cli::parse_shard)]
     pub shard: Option<Shard>,
-    /// Stop starting new seeds after this much wall time (e.g. 90s, 40m, 2h).
+    /// Stop starting new seeds after this much wall time (250ms, 90s, 40m, 1h30m; a bare
+    /// number is seconds); default: no limit.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub time_budget: Option<Duration>,
     /// Switch on a planted bug in the simulated server (repeatable).
@@ -55,65 +61,15 @@ pub struct FuzzArgs {
     /// Where the campaign's directory goes.
     #[arg(long, value_name = "DIR", default_value = "reports")]
     pub out: PathBuf,
-    /// Time budget of each seed's linearizability check, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub check_timeout: f64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SeedRange {
-    pub start: u64,
-    pub end: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u64,
-    pub count: u64,
-}
-
-fn parse_seed_range(text: &str) -> Result<SeedRange, String> {
-    let parse = |part: &str| {
-        part.trim()
-            .parse::<u64>()
-            .map_err(|_| format!("expected A..B or A with whole numbers, got {text:?}"))
-    };
-    match text.split_once("..") {
-        Some((a, b)) => {
-            let (start, end) = (parse(a)?, parse(b)?);
-            if start >= end {
-                return Err(format!("empty seed range {text:?}: expected A < B"));
-            }
-            Ok(SeedRange { start, end })
-        }
-        None => {
-            let start = parse(text)?;
-            Ok(SeedRange {
-                start,
-                end: start.checked_add(1).ok_or("seed too large")?,
-            })
-        }
-    }
-}
-
-fn parse_shard(text: &str) -> Result<Shard, String> {
-    let error = || format!("expected I/N with 1 <= I <= N, got {text:?}");
-    let (index, count) = text.split_once('/').ok_or_else(error)?;
-    let index: u64 = index.trim().parse().map_err(|_| error())?;
-    let count: u64 = count.trim().parse().map_err(|_| error())?;
-    if index == 0 || index > count {
-        return Err(error());
-    }
-    Ok(Shard { index, count })
-}
-
-/// The seeds a campaign runs, in order.
-fn campaign_seeds(range: SeedRange, shard: Option<Shard>) -> Vec<u64> {
-    (range.start..range.end)
-        .filter(|seed| {
-            shard.is_none_or(|shard| (seed - range.start) % shard.count == shard.index - 1)
-        })
-        .collect()
+    /// Time budget of each seed's linearizability check (250ms, 90s, 5m; a bare number is
+    /// seconds); a check not decided by then is `unknown`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub check_timeout: Duration,
+    /// Memory budget of the linearizability search's memo (sizes like 512M, 2G); a search that
+    /// would outgrow it ends `unknown` with the reason. Default: half the machine's memory divided by --jobs,
+    /// at most 3G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub memory_max: Option<u64>,
 }
 
 /// One seed's line in the campaign summary.
@@ -148,8 +104,8 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
             scenario
         }
     };
-    let seeds = campaign_seeds(args.seeds, args.shard);
-    if seeds.is_empty() {
+    let seeds_planned = campaign_seed_count(args.seeds, args.shard);
+    if seeds_planned == 0 {
         bail!(
             "the shard selects no seed of {}..{}",
             args.seeds.start,
@@ -170,15 +126,20 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let check_timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
+    let memory_max = args
+        .memory_max
+        .unwrap_or_else(|| kvsim::memory::default_memory_max(jobs));
+    let check_budget = kvsim::memory::budget(args.check_timeout, memory_max);
     eprintln!(
-        "campaign {} — {} seeds, {jobs} workers, output {}",
+        "campaign {} — {} seeds, {jobs} workers, search memo at most {} MiB each, output {}",
         id,
-        seeds.len(),
+        seeds_planned,
+        memory_max >> 20,
         dir.display()
     );
+    kvsim::interrupt::install();
 
-    let progress = ProgressBar::new(seeds.len() as u64);
+    let progress = ProgressBar::new(seeds_planned);
     progress.set_style(
         ProgressStyle::with_template(
             "{bar:40} {pos}/{len} seeds  {per_sec}  {msg}  [{elapsed_precise}]",
@@ -188,56 +149,98 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
     let violations = AtomicUsize::new(0);
     let results: Mutex<Vec<SeedResult>> = Mutex::new(Vec::new());
     let started = Instant::now();
-    work_queue::run(&seeds, jobs, |&seed| {
-        if args
-            .time_budget
-            .is_some_and(|budget| started.elapsed() >= budget)
-        {
-            return Flow::Stop;
-        }
-        let scenario = if args.swarm {
-            swarm::draw(&base, seed)
-        } else {
-            base.clone()
-        };
-        let result = run_seed(&scenario, seed, &dir, check_timeout);
-        let mut flow = Flow::Continue;
-        if result.status == "violation" || result.status == "error" {
-            let found = violations.fetch_add(1, Ordering::Relaxed) + 1;
-            progress.set_message(format!("{found} violations"));
-            progress.suspend(|| {
-                eprintln!(
-                    "seed {seed}: {} {}",
-                    result.status,
-                    result.properties.join(", ")
-                );
-                if let Some(replay) = &result.replay {
-                    eprintln!("  replay: {replay}");
+    let stop_before_next = || {
+        kvsim::interrupt::requested().is_some()
+            || args
+                .time_budget
+                .is_some_and(|budget| started.elapsed() >= budget)
+    };
+    let mut not_run = work_queue::run(
+        campaign_seeds(args.seeds, args.shard),
+        jobs,
+        stop_before_next,
+        |seed| {
+            let scenario = if args.swarm {
+                swarm::draw(&base, seed)
+            } else {
+                base.clone()
+            };
+            let result = run_seed(&scenario, seed, &dir, check_budget);
+            let mut flow = Flow::Continue;
+            if result.status == "violation" || result.status == "error" {
+                let found = violations.fetch_add(1, Ordering::Relaxed) + 1;
+                progress.set_message(format!("{found} violations"));
+                progress.suspend(|| {
+                    eprintln!(
+                        "seed {seed}: {} {}",
+                        result.status,
+                        result.properties.join(", ")
+                    );
+                    if let Some(replay) = &result.replay {
+                        eprintln!("  replay: {replay}");
+                    }
+                });
+                if args.stop_on_first {
+                    flow = Flow::Stop;
                 }
-            });
-            if args.stop_on_first {
-                flow = Flow::Stop;
             }
-        }
-        results
-            .lock()
-            .expect("no worker panics holding the lock")
-            .push(result);
-        progress.inc(1);
-        flow
-    });
+            results
+                .lock()
+                .expect("no worker panics holding the lock")
+                .push(result);
+            progress.inc(1);
+            flow
+        },
+    );
     progress.finish_and_clear();
     let mut results = results.into_inner().expect("workers done");
     results.sort_by_key(|result| result.seed);
     let wall = started.elapsed();
-    let summary = summarize(&id, &results, wall, seeds.len());
+    let interrupted = kvsim::interrupt::requested();
+    let resume = not_run.next().map(|first| Resume {
+        seeds: format!("{first}..{}", args.seeds.end),
+        shard: args.shard.map(|shard| format!("1/{}", shard.count)),
+        seeds_not_run: campaign_seed_count(
+            SeedRange {
+                start: first,
+                end: args.seeds.end,
+            },
+            args.shard.map(|shard| Shard {
+                index: 1,
+                count: shard.count,
+            }),
+        ),
+        why: match interrupted {
+            Some(signal) => signal.name().to_string(),
+            None if results.iter().any(|r| r.status == "violation") && args.stop_on_first => {
+                "--stop-on-first".to_string()
+            }
+            None => "--time-budget".to_string(),
+        },
+    });
+    let mut summary = summarize(&id, &results, wall, seeds_planned);
+    summary.resume = resume;
     print_summary(&summary, &results);
-    write_json(&dir.join("summary.json"), &summary)?;
-    std::fs::write(dir.join("junit.xml"), junit_xml(&id, &results, wall))
-        .with_context(|| format!("{}: cannot write junit.xml", dir.display()))?;
-    println!("reports: {}", dir.display());
+    // Written whatever stopped the campaign: a signal or a budget loses nothing that ran.
+    internal(write_json(&dir.join("summary.json"), &summary))?;
+    internal(
+        std::fs::write(dir.join("junit.xml"), junit_xml(&id, &results, wall))
+            .with_context(|| format!("{}: cannot write junit.xml", dir.display())),
+    )?;
+    outln!("reports: {}", dir.display());
+    if let Some(resume) = &summary.resume {
+        outln!(
+            "not run: {} seeds ({}); resume with: {}",
+            resume.seeds_not_run,
+            resume.why,
+            resume.command_line(&args)
+        );
+    }
+    if let Some(signal) = interrupted {
+        return Ok(Exit::from(signal));
+    }
     let exit = if results.iter().any(|r| r.status == "error") {
-        Exit::BadInput
+        Exit::Internal
     } else if results.iter().any(|r| r.status == "violation") {
         Exit::Violation
     } else if results.iter().any(|r| r.status == "unknown") {
@@ -248,7 +251,7 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
     Ok(exit)
 }
 
-fn run_seed(scenario: &Scenario, seed: u64, dir: &Path, check_timeout: Duration) -> SeedResult {
+fn run_seed(scenario: &Scenario, seed: u64, dir: &Path, check_budget: Budget) -> SeedResult {
     let started = Instant::now();
     let mut result = SeedResult {
         seed,
@@ -266,13 +269,14 @@ fn run_seed(scenario: &Scenario, seed: u64, dir: &Path, check_timeout: Duration)
             // A panic inside the simulation is an assertion of the simulated server or node firing,
             // or a hang caught by the time limit: a finding, reported like a violation.
             result.status = "violation".into();
-            result.properties = vec!["simulation.panic".into()];
+            result.properties = vec![SIMULATION_PANIC.into()];
             result.error = Some(error.to_string());
             let seed_dir = dir.join(format!("seed-{seed}"));
-            let written = write_scenario(&seed_dir, scenario).and_then(|()| {
-                let summary = serde_json::json!({ "seed": seed, "panic": error.to_string() });
-                write_json(&seed_dir.join("summary.json"), &summary)
-            });
+            let message = match &error {
+                runner::RunError::Panicked { message, .. } => message.clone(),
+                runner::RunError::Scenario(message) => message.clone(),
+            };
+            let written = write_panic(&seed_dir, scenario, seed, &message);
             if let Err(error) = written {
                 result.error = Some(format!("{error:#}"));
             }
@@ -280,7 +284,7 @@ fn run_seed(scenario: &Scenario, seed: u64, dir: &Path, check_timeout: Duration)
             result.report_dir = Some(seed_dir.display().to_string());
         }
         Ok(output) => {
-            let verdict = judge_run(&output, check_timeout);
+            let verdict = kvsim::memory::judge_run_within(&output, check_budget);
             result.ops = output.stats.ops;
             result.simulated_ms = output.simulated_ms;
             result.status = verdict.status.to_string();
@@ -329,10 +333,42 @@ fn fresh_dir(out: &Path, id: &str) -> Result<PathBuf> {
     unreachable!("u32 attempts exhausted")
 }
 
+/// The seeds a stopped campaign did not run, and the flags that run exactly those.
+#[derive(Serialize)]
+struct Resume {
+    /// `--seeds` of the remainder: every seed below its start ran.
+    seeds: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<String>,
+    seeds_not_run: u64,
+    /// What stopped the campaign: `SIGINT`, `SIGTERM`, `--time-budget`, `--stop-on-first`.
+    why: String,
+}
+
+impl Resume {
+    fn command_line(&self, args: &FuzzArgs) -> String {
+        let mut line = String::from("kvsim fuzz");
+        if let Some(scenario) = &args.scenario {
+            line.push_str(&format!(" --scenario {}", scenario.display()));
+        }
+        if args.swarm {
+            line.push_str(" --swarm");
+        }
+        line.push_str(&format!(" --seeds {}", self.seeds));
+        if let Some(shard) = &self.shard {
+            line.push_str(&format!(" --shard {shard}"));
+        }
+        for bug in &args.bugs {
+            line.push_str(&format!(" --bug {bug}"));
+        }
+        line
+    }
+}
+
 #[derive(Serialize)]
 struct CampaignSummary {
     id: String,
-    seeds_planned: usize,
+    seeds_planned: u64,
     seeds_run: usize,
     ok: usize,
     violations: usize,
@@ -342,9 +378,12 @@ struct CampaignSummary {
     wall_s: f64,
     simulated_s: f64,
     failing: Vec<SeedResult>,
+    /// Present when the campaign stopped before its last seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resume: Option<Resume>,
 }
 
-fn summarize(id: &str, results: &[SeedResult], wall: Duration, planned: usize) -> CampaignSummary {
+fn summarize(id: &str, results: &[SeedResult], wall: Duration, planned: u64) -> CampaignSummary {
     let count = |status: &str| results.iter().filter(|r| r.status == status).count();
     let mut by_property = std::collections::BTreeMap::new();
     for result in results {
@@ -368,23 +407,25 @@ fn summarize(id: &str, results: &[SeedResult], wall: Duration, planned: usize) -
             .filter(|r| r.status != "ok")
             .cloned()
             .collect(),
+        resume: None,
     }
 }
 
 fn print_summary(summary: &CampaignSummary, results: &[SeedResult]) {
-    println!(
+    outln!(
         "seeds run       {:>8} of {}",
-        summary.seeds_run, summary.seeds_planned
+        summary.seeds_run,
+        summary.seeds_planned
     );
-    println!("ok              {:>8}", summary.ok);
-    println!("violations      {:>8}", summary.violations);
+    outln!("ok              {:>8}", summary.ok);
+    outln!("violations      {:>8}", summary.violations);
     for (property, count) in &summary.violations_by_property {
-        println!("  {property:<28} {count:>5}");
+        outln!("  {property:<28} {count:>5}");
     }
-    println!("unknown         {:>8}", summary.unknown);
-    println!("errors          {:>8}", summary.errors);
-    println!("wall time       {:>8.1} s", summary.wall_s);
-    println!(
+    outln!("unknown         {:>8}", summary.unknown);
+    outln!("errors          {:>8}", summary.errors);
+    outln!("wall time       {:>8.1} s", summary.wall_s);
+    outln!(
         "simulated time  {:>8.1} s ({:.0}× real time)",
         summary.simulated_s,
         summary.simulated_s / summary.wall_s.max(1e-9)
@@ -395,9 +436,9 @@ fn print_summary(summary: &CampaignSummary, results: &[SeedResult]) {
         } else {
             result.properties.join(", ")
         };
-        println!("seed {}: {what}", result.seed);
+        outln!("seed {}: {what}", result.seed);
         if let Some(replay) = &result.replay {
-            println!("  replay: {replay}");
+            outln!("  replay: {replay}");
         }
     }
 }
@@ -465,45 +506,6 @@ fn escape_xml(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seed_ranges_and_shards() {
-        assert_eq!(parse_seed_range("3..7"), Ok(SeedRange { start: 3, end: 7 }));
-        assert_eq!(parse_seed_range("5"), Ok(SeedRange { start: 5, end: 6 }));
-        assert!(parse_seed_range("7..3").is_err());
-        assert!(parse_seed_range("a..b").is_err());
-        assert_eq!(parse_shard("2/4"), Ok(Shard { index: 2, count: 4 }));
-        assert!(
-            parse_shard("0/4").is_err() && parse_shard("5/4").is_err() && parse_shard("x").is_err()
-        );
-        let range = SeedRange { start: 10, end: 20 };
-        let mut union: Vec<u64> = (1..=3)
-            .flat_map(|i| campaign_seeds(range, Some(Shard { index: i, count: 3 })))
-            .collect();
-        union.sort();
-        assert_eq!(
-            union,
-            (10..20).collect::<Vec<_>>(),
-            "shards are disjoint and cover the range"
-        );
-        assert_eq!(
-            campaign_seeds(range, Some(Shard { index: 1, count: 3 })),
-            vec![10, 13, 16, 19]
-        );
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("40m"), Ok(Duration::from_secs(2400)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
-        assert!(
-            parse_duration("").is_err()
-                && parse_duration("5x").is_err()
-                && parse_duration("0s").is_err()
-        );
-    }
 
     #[test]
     fn junit_escapes_and_counts() {

@@ -53,9 +53,9 @@ pub struct LiveArgs {
     /// Output directory; default `reports/live-<scenario>-<seed>`.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Time budget of the linearizability check, in seconds (then the verdict is `unknown`).
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub check_timeout: f64,
+    /// Time budget of the linearizability check (250ms, 90s, 5m; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub check_timeout: Duration,
     /// Run the members on loopback even as root: no network namespaces, so no partitions.
     #[arg(long)]
     pub no_isolation: bool,
@@ -85,7 +85,7 @@ pub fn main(args: LiveArgs) -> Result<Exit> {
         .build()
         .context("starting the tokio runtime")?;
     let (output, target) = runtime.block_on(run_against_target(&args, &scenario))?;
-    let timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
+    let timeout = args.check_timeout;
     let durability = DurabilityOptions {
         liveness_bound_ns: kvsim::live::LIVENESS_BOUND_NS,
     };

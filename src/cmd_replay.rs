@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use kvsim_sim::runner;
+use kvsim_sim::runner::{self, RunError};
 use kvsim_sim::scenario::Scenario;
 
+use kvsim::cli::parse_duration;
 use kvsim::exit::Exit;
+use kvsim::outln;
+use kvsim::run_dir::SIMULATION_PANIC;
 use kvsim::verdict::judge_run;
 
 #[derive(Args)]
@@ -19,9 +22,9 @@ pub struct ReplayArgs {
     /// and history.jsonl).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// Time budget of the linearizability check, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub check_timeout: f64,
+    /// Time budget of the linearizability check (250ms, 90s, 5m; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub check_timeout: Duration,
 }
 
 pub fn main(args: ReplayArgs) -> Result<Exit> {
@@ -29,14 +32,29 @@ pub fn main(args: ReplayArgs) -> Result<Exit> {
     let scenario = Scenario::load(&scenario_path).map_err(|error| anyhow::anyhow!("{error}"))?;
     let summary_path = args.dir.join("summary.json");
     let seed = read_seed(&summary_path)?;
-    let output = runner::run(&scenario, seed).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let output = match runner::run(&scenario, seed) {
+        Ok(output) => output,
+        Err(RunError::Panicked { message, .. }) => {
+            // The seed's recorded panic (or a new one): reproduced, and a finding (exit 1).
+            let recorded = recorded_panic(&summary_path);
+            let same = recorded.as_deref() == Some(message.as_str());
+            outln!(
+                "seed {seed}: the simulation panicked{}: {}",
+                if same { ", as recorded" } else { "" },
+                message.lines().next().unwrap_or("")
+            );
+            outln!("verdict: VIOLATION of {SIMULATION_PANIC}");
+            return Ok(Exit::Violation);
+        }
+        Err(error) => return Err(anyhow::anyhow!("{error}")),
+    };
     let mut replayed = Vec::new();
     runner::write_history(&mut replayed, &output).context("history serializes")?;
     let history_path = args.dir.join("history.jsonl");
     let mut identical = true;
     match std::fs::read(&history_path) {
         Ok(recorded) if recorded == replayed => {
-            println!(
+            outln!(
                 "seed {seed}: history identical to {} ({} bytes)",
                 history_path.display(),
                 recorded.len()
@@ -44,7 +62,7 @@ pub fn main(args: ReplayArgs) -> Result<Exit> {
         }
         Ok(recorded) => {
             let line = first_difference_line(&recorded, &replayed);
-            println!(
+            outln!(
                 "seed {seed}: the replayed history differs from {} from line {line} on \
                  (a different kvsim binary, or a determinism bug if the binary is the same)",
                 history_path.display()
@@ -52,7 +70,7 @@ pub fn main(args: ReplayArgs) -> Result<Exit> {
             identical = false;
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            println!(
+            outln!(
                 "seed {seed}: no recorded history to compare (the run panicked before writing one)"
             );
         }
@@ -60,20 +78,17 @@ pub fn main(args: ReplayArgs) -> Result<Exit> {
             return Err(error).with_context(|| format!("{}: cannot read", history_path.display()))
         }
     }
-    let verdict = judge_run(
-        &output,
-        Duration::from_secs_f64(args.check_timeout.max(0.001)),
-    );
+    let verdict = judge_run(&output, args.check_timeout);
     match verdict.status {
-        "ok" => println!("verdict: ok"),
-        "unknown" => println!(
+        "ok" => outln!("verdict: ok"),
+        "unknown" => outln!(
             "verdict: unknown ({})",
             verdict.unknown_reason.as_deref().unwrap_or("budget")
         ),
         _ => {
-            println!("verdict: VIOLATION of {}", verdict.properties().join(", "));
+            outln!("verdict: VIOLATION of {}", verdict.properties().join(", "));
             for finding in &verdict.findings {
-                println!(
+                outln!(
                     "  [{}] {}",
                     finding.property,
                     finding.message.lines().next().unwrap_or("")
@@ -101,6 +116,13 @@ fn read_seed(path: &std::path::Path) -> Result<u64> {
             path.display()
         ),
     }
+}
+
+/// The panic message a `summary.json` of a panicked run records.
+fn recorded_panic(path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    value.get("panic")?.as_str().map(str::to_string)
 }
 
 /// 1-based line where two byte strings first differ.

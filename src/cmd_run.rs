@@ -6,44 +6,74 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Args;
-use kvsim_sim::runner::{self, RunOutput};
+use kvsim_sim::runner::{self, RunError, RunOutput};
 
-use kvsim::cli::{scenario_name, SeedArgs};
-use kvsim::exit::Exit;
-use kvsim::run_dir::write_outputs;
-use kvsim::verdict::{judge_run, Verdict};
+use kvsim::cli::{parse_bytes, parse_duration, scenario_name, SeedArgs};
+use kvsim::exit::{internal, Exit};
+use kvsim::memory::{budget, judge_run_within};
+use kvsim::outln;
+use kvsim::run_dir::{
+    replay_line, run_out_dir, write_panic, write_run, write_verdict, SIMULATION_PANIC,
+};
+use kvsim::verdict::Verdict;
 
 #[derive(Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub origin: SeedArgs,
-    /// Output directory; default `reports/<scenario>-<seed>`.
+    /// Output directory, which must be new or empty (a run never overwrites one); default
+    /// `reports/<scenario>-<seed>`, or `...-run-2`, `-run-3` if that holds an earlier run.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Time budget of the linearizability check, in seconds (then the verdict is `unknown`).
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub check_timeout: f64,
+    /// Time budget of the linearizability check (250ms, 90s, 5m; a bare number is seconds);
+    /// a check not decided by then is `unknown`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub check_timeout: Duration,
+    /// Memory budget of the linearizability search's memo (sizes like 512M, 2G); a search that
+    /// would outgrow it ends `unknown` with the reason. Default: half the machine's memory,
+    /// at most 3G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub memory_max: Option<u64>,
 }
 
 pub fn main(args: RunArgs) -> Result<Exit> {
     let scenario = args.origin.load()?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from("reports").join(format!(
-            "{}-{}",
-            scenario_name(&args.origin.scenario),
-            args.origin.seed
-        ))
-    });
+    let default_out = PathBuf::from("reports").join(format!(
+        "{}-{}",
+        scenario_name(&args.origin.scenario),
+        args.origin.seed
+    ));
+    let out = run_out_dir(args.out.as_deref(), &default_out)?;
     let started = Instant::now();
-    let output =
-        runner::run(&scenario, args.origin.seed).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let output = match runner::run(&scenario, args.origin.seed) {
+        Ok(output) => output,
+        Err(RunError::Panicked { message, .. }) => {
+            // A finding, as in fuzz: reported, with the directory `kvsim replay` reproduces.
+            internal(write_panic(&out, &scenario, args.origin.seed, &message))?;
+            outln!(
+                "seed {}: the simulation panicked after {:.2} s: {}",
+                args.origin.seed,
+                started.elapsed().as_secs_f64(),
+                message.lines().next().unwrap_or("")
+            );
+            outln!("verdict: VIOLATION of {SIMULATION_PANIC}");
+            outln!("report: {}", out.display());
+            outln!("replay: {}", replay_line(&out));
+            outln!("reproduce: {}", args.origin.reproduce_command());
+            return Ok(Exit::Violation);
+        }
+        Err(error) => return Err(anyhow::anyhow!("{error}")),
+    };
     let run_s = started.elapsed().as_secs_f64();
-    let timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
-    let verdict = judge_run(&output, timeout);
-    write_outputs(&out, &output, &verdict)?;
+    internal(write_run(&out, &output))?;
+    let memory_max = args
+        .memory_max
+        .unwrap_or_else(|| kvsim::memory::default_memory_max(1));
+    let verdict = judge_run_within(&output, budget(args.check_timeout, memory_max));
+    internal(write_verdict(&out, &verdict))?;
     print_result(&output, &verdict, run_s);
-    println!("history: {}", out.join("history.jsonl").display());
-    println!("reproduce: {}", args.origin.reproduce_command());
+    outln!("history: {}", out.join("history.jsonl").display());
+    outln!("reproduce: {}", args.origin.reproduce_command());
     Ok(verdict.exit())
 }
 
@@ -52,7 +82,7 @@ const FINDINGS_SHOWN_PER_PROPERTY_MAX: usize = 5;
 
 fn print_result(output: &RunOutput, verdict: &Verdict, run_s: f64) {
     let stats = &output.stats;
-    println!(
+    outln!(
         "seed {}: {} ops ({} ok, {} fail, {} unknown), {} faults, {:.1} s simulated in {:.2} s; check {} ms",
         output.seed,
         stats.ops,
@@ -65,8 +95,8 @@ fn print_result(output: &RunOutput, verdict: &Verdict, run_s: f64) {
         verdict.check_ms
     );
     match verdict.status {
-        "ok" => println!("verdict: ok (linearizable; all checked properties hold)"),
-        "unknown" => println!(
+        "ok" => outln!("verdict: ok (linearizable; all checked properties hold)"),
+        "unknown" => outln!(
             "verdict: unknown ({})",
             verdict
                 .unknown_reason
@@ -74,7 +104,7 @@ fn print_result(output: &RunOutput, verdict: &Verdict, run_s: f64) {
                 .unwrap_or("budget exhausted")
         ),
         _ => {
-            println!("verdict: VIOLATION of {}", verdict.properties().join(", "));
+            outln!("verdict: VIOLATION of {}", verdict.properties().join(", "));
             // A broken invariant repeats at every later index and on every node: the first few
             // findings per property tell the story; verdict.json keeps them all.
             let mut shown_per_property: BTreeMap<&str, usize> = BTreeMap::new();
@@ -84,7 +114,7 @@ fn print_result(output: &RunOutput, verdict: &Verdict, run_s: f64) {
                     .or_default();
                 *shown += 1;
                 if *shown <= FINDINGS_SHOWN_PER_PROPERTY_MAX {
-                    println!(
+                    outln!(
                         "  [{}] {}",
                         finding.property,
                         finding.message.lines().next().unwrap_or("")
@@ -93,7 +123,7 @@ fn print_result(output: &RunOutput, verdict: &Verdict, run_s: f64) {
             }
             for (property, count) in shown_per_property {
                 if count > FINDINGS_SHOWN_PER_PROPERTY_MAX {
-                    println!(
+                    outln!(
                         "  [{property}] ... and {} more (all in verdict.json)",
                         count - FINDINGS_SHOWN_PER_PROPERTY_MAX
                     );

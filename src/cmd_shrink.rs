@@ -13,9 +13,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kvsim_sim::scenario::Scenario;
 use serde_json::json;
 
-use kvsim::cli::parse_duration;
+use kvsim::cli::{humanize, parse_duration};
 use kvsim::cli::{scenario_name, SeedArgs};
 use kvsim::exit::Exit;
+use kvsim::outln;
 use kvsim::report_files;
 use kvsim::run_dir::write_outputs;
 use kvsim::shrink::search::{judge, Attempt, Config, Evidence, Failure, Shrinker};
@@ -43,10 +44,10 @@ pub struct ShrinkArgs {
     /// Seeds of one candidate run in parallel; default one per core.
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Time budget of the failing run's linearizability check, in seconds; candidates get five
-    /// times what that check took (at least 2 s, at most this).
-    #[arg(long, value_name = "SECS", default_value_t = 20.0)]
-    pub check_timeout: f64,
+    /// Time budget of the failing run's linearizability check (250ms, 90s, 5m; a bare number is
+    /// seconds); candidates get five times what that check took (at least 2s, at most this).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "20s")]
+    pub check_timeout: Duration,
     /// List every candidate tried (stderr).
     #[arg(long, short)]
     pub verbose: bool,
@@ -60,7 +61,7 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     // Candidates that panic are findings like any other, shown by their attempt line.
     kvsim::panic_hook::install_one_line();
     let started = Instant::now();
-    let check_timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
+    let check_timeout = args.check_timeout;
     eprintln!(
         "running seed {} of {} ...",
         args.origin.seed,
@@ -226,7 +227,7 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
             .count()
     };
     let (kept, tried) = (count("fails"), shrinker.attempts.len() - count("seen"));
-    println!(
+    outln!(
         "shrunk seed {} of {} in {:.1} s: {} candidates ({} kept), {} runs, {} round(s){}",
         args.origin.seed,
         args.origin.scenario.display(),
@@ -241,14 +242,14 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
             " — minimal: no candidate smaller fails"
         }
     );
-    println!("{reduction}");
-    println!(
+    outln!("{reduction}");
+    outln!(
         "minimal run violates: {}",
         best.evidence.properties().join(", ")
     );
-    println!("shrunk scenario: {}", shrunk_path.display());
-    println!("report: {}", dir.display());
-    println!("reproduce: {reproduce}");
+    outln!("shrunk scenario: {}", shrunk_path.display());
+    outln!("report: {}", dir.display());
+    outln!("reproduce: {reproduce}");
     Ok(Exit::Violation)
 }
 
@@ -350,16 +351,6 @@ fn fresh_dir(wanted: &Path) -> Result<PathBuf> {
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("serializes");
     std::fs::write(path, text + "\n").with_context(|| format!("{}: cannot write", path.display()))
-}
-
-/// `300 s` → `5m`, `90 s` → `90s`.
-fn humanize(duration: Duration) -> String {
-    let seconds = duration.as_secs();
-    if seconds >= 60 && seconds % 60 == 0 {
-        format!("{}m", seconds / 60)
-    } else {
-        format!("{seconds}s")
-    }
 }
 
 #[cfg(test)]

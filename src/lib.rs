@@ -5,17 +5,23 @@
 //! - [`verdict`]: judging one history with every checker; [`catalogue`]: the planted bugs and
 //!   their measurement; [`shrink`]: minimizing a failing seed; [`live`]: a scenario against real
 //!   etcd; [`report`] and [`report_files`]: the HTML report; [`run_dir`]: a run's output
-//!   directory; [`cli`]: the argument types every command shares; [`exit`]: the exit codes.
+//!   directory; [`cli`]: the argument types every command shares; [`exit`]: the exit codes;
+//!   [`stdout`]: output that survives a closed pipe;
+//!   [`history_files`]: the files `check` reads; [`memory`]: the `--memory-max` budget; [`interrupt`]: SIGINT / SIGTERM.
 
 pub mod catalogue;
 pub mod cli;
 pub mod exit;
+pub mod history_files;
+pub mod interrupt;
 pub mod live;
+pub mod memory;
 pub mod panic_hook;
 pub mod report;
 pub mod report_files;
 pub mod run_dir;
 pub mod shrink;
+pub mod stdout;
 pub mod swarm;
 pub mod verdict;
 pub mod work_queue;

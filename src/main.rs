@@ -1,7 +1,8 @@
 //! `kvsim`: deterministic simulation and consistency checking for Raft key-value stores.
 //!
 //! Exit codes, the same for every command: 0 all good, 1 a violation was found, 2 bad usage or
-//! input, 3 inconclusive (a budget ran out before a verdict).
+//! input, 3 inconclusive (a budget ran out before a verdict), 4 internal error (kvsim could not
+//! write its output), 130 / 143 interrupted by SIGINT / SIGTERM (see `kvsim::exit`).
 
 mod cmd_bench;
 mod cmd_bugs;
@@ -66,12 +67,23 @@ fn main() {
         Command::Conformance(args) => cmd_conformance::main(args),
         Command::Live(args) => cmd_live::main(args),
     };
-    let code = match result {
+    let mut code = match result {
         Ok(exit) => exit,
         Err(error) => {
-            eprintln!("kvsim: error: {error:#}");
-            Exit::BadInput
+            let code = kvsim::exit::of_error(&error);
+            let kind = if code == Exit::Internal {
+                "internal error"
+            } else {
+                "error"
+            };
+            eprintln!("kvsim: {kind}: {error:#}");
+            code
         }
     };
+    kvsim::stdout::flush();
+    if let Some(failure) = kvsim::stdout::failure() {
+        eprintln!("kvsim: internal error: {failure}");
+        code = code.worst(Exit::Internal);
+    }
     std::process::exit(code as i32);
 }

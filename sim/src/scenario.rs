@@ -426,20 +426,41 @@ impl Scenario {
     /// Reads, parses and validates a scenario file.
     pub fn load(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
-        let source = std::fs::read_to_string(path).map_err(|error| ScenarioError {
+        let bytes = std::fs::read(path).map_err(|error| ScenarioError {
             file: file.clone(),
             line: None,
             message: format!("cannot read: {error}"),
         })?;
-        Scenario::parse(&file, &source)
+        let source = std::str::from_utf8(&bytes).map_err(|error| {
+            let valid = &bytes[..error.valid_up_to()];
+            ScenarioError {
+                file: file.clone(),
+                line: Some(valid.iter().filter(|&&byte| byte == b'\n').count() + 1),
+                message: format!(
+                    "invalid UTF-8 at byte {}: expected a UTF-8 TOML file",
+                    error.valid_up_to()
+                ),
+            }
+        })?;
+        Scenario::parse(&file, source)
     }
 
     /// Parses and validates scenario text; `file` only names it in errors.
     pub fn parse(file: &str, source: &str) -> Result<Scenario, ScenarioError> {
-        let scenario: Scenario = toml::from_str(source).map_err(|error| ScenarioError {
-            file: file.to_string(),
-            line: error.span().map(|span| line_of_offset(source, span.start)),
-            message: error.message().trim_end().to_string(),
+        let scenario: Scenario = toml::from_str(source).map_err(|error| {
+            let line = error.span().map(|span| line_of_offset(source, span.start));
+            let message = error.message().trim_end().to_string();
+            // toml's error names the line but not the field; the field is the key on that line
+            // in its table (scenarios/README.md promises file, line and field).
+            let message = match line.and_then(|line| field_at_line(source, line)) {
+                Some(field) if !message.contains(&field) => format!("{field}: {message}"),
+                _ => message,
+            };
+            ScenarioError {
+                file: file.to_string(),
+                line,
+                message,
+            }
         })?;
         scenario.validate().map_err(|invalid| ScenarioError {
             file: file.to_string(),
@@ -815,7 +836,9 @@ impl Scenario {
                 "only allowed with kind = \"clock_skew\"",
             )?;
             check(
-                skew_ms.abs() <= 3_600_000,
+                // unsigned_abs: `i64::MIN.abs()` overflows (a panic in debug, a negative value
+                // that passes the check in release).
+                skew_ms.unsigned_abs() <= 3_600_000,
                 &at("skew_ms"),
                 skew_ms,
                 "expected -3600000..=3600000",
@@ -877,6 +900,34 @@ fn line_of_offset(source: &str, offset: usize) -> usize {
         .filter(|byte| **byte == b'\n')
         .count()
         + 1
+}
+
+/// The dotted field (`workload.clients`, `faults.timeline[1].kind`) whose `key = value` is on
+/// 1-based `line`, if that line holds one.
+fn field_at_line(source: &str, line: usize) -> Option<String> {
+    let text = source.lines().nth(line.checked_sub(1)?)?;
+    let (key, _) = text.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
+        return None;
+    }
+    let mut table: Option<String> = None;
+    let mut arrays_seen: BTreeMap<String, usize> = BTreeMap::new();
+    for raw in source.lines().take(line - 1) {
+        let raw = raw.trim();
+        if let Some(name) = raw.strip_prefix("[[").and_then(|l| l.split("]]").next()) {
+            let name = name.trim().to_string();
+            let index = arrays_seen.entry(name.clone()).or_insert(0);
+            table = Some(format!("{name}[{index}]"));
+            *index += 1;
+        } else if let Some(name) = raw.strip_prefix('[').and_then(|l| l.split(']').next()) {
+            table = Some(name.trim().to_string());
+        }
+    }
+    Some(match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key.to_string(),
+    })
 }
 
 /// Best-effort line of `section.key` (or `faults.timeline[i].key`) in the source, for errors.

@@ -94,7 +94,7 @@ fn cross_field_constraints_are_checked() {
 fn unknown_key_is_an_error_with_its_line() {
     let error = error_of("[cluster]\nnodes = 3\n\n[workload]\nclient = 4\n");
     assert!(
-        error.starts_with("scenarios/x.toml:5: unknown field `client`"),
+        error.starts_with("scenarios/x.toml:5: workload.client: unknown field `client`"),
         "{error}"
     );
     assert!(error.contains("clients"), "lists the known fields: {error}");
@@ -108,12 +108,15 @@ fn unknown_key_is_an_error_with_its_line() {
 #[test]
 fn wrong_type_and_syntax_errors_keep_line_numbers() {
     let error = error_of("[workload]\nclients = 2\nduration_ms = \"long\"\n");
-    assert!(error.starts_with("scenarios/x.toml:3: "), "{error}");
+    assert!(
+        error.starts_with("scenarios/x.toml:3: workload.duration_ms: invalid type"),
+        "names the field: {error}"
+    );
     let error = error_of("[workload]\nclients = = 2\n");
     assert!(error.starts_with("scenarios/x.toml:2: "), "{error}");
     let error = error_of("[faults]\n[[faults.timeline]]\nat_ms = 10\nkind = \"meteor\"\n");
     assert!(
-        error.starts_with("scenarios/x.toml:4: unknown variant `meteor`"),
+        error.starts_with("scenarios/x.toml:4: faults.timeline[0].kind: unknown variant `meteor`"),
         "{error}"
     );
     assert!(
@@ -184,6 +187,39 @@ fn missing_file_is_an_error_naming_it() {
         .to_string();
     assert!(
         error.starts_with("/nonexistent/kvsim.toml: cannot read:"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_smallest_skew_is_refused_not_overflowed() {
+    let error = error_of(
+        "[[faults.timeline]]\nat_ms = 10\nkind = \"clock_skew\"\nskew_ms = -9223372036854775808\n",
+    );
+    assert!(
+        error.contains(
+            "faults.timeline[0].skew_ms = -9223372036854775808: expected -3600000..=3600000"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn invalid_utf8_names_its_line() {
+    let path = std::env::temp_dir().join(format!("kvsim-utf8-{}.toml", std::process::id()));
+    std::fs::write(&path, b"[workload]\nclients = 2\ndescription = \"\xff\"\n").unwrap();
+    let error = Scenario::load(&path).unwrap_err().to_string();
+    let _ = std::fs::remove_file(&path);
+    assert!(error.contains(".toml:3: invalid UTF-8 at byte"), "{error}");
+}
+
+#[test]
+fn a_second_timeline_entry_is_named_with_its_index() {
+    let error = error_of(
+        "[[faults.timeline]]\nat_ms = 10\nkind = \"pause\"\n[[faults.timeline]]\nat_ms = \"x\"\nkind = \"pause\"\n",
+    );
+    assert!(
+        error.starts_with("scenarios/x.toml:5: faults.timeline[1].at_ms: invalid type"),
         "{error}"
     );
 }

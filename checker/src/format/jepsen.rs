@@ -8,20 +8,37 @@
 //!   does the same, and it is strictly more information than dropping the op); `:info` means the
 //!   outcome is unknown, and Jepsen retires that process (its next op comes from a new process).
 //! - Some files pad fields with spaces instead of tabs; an empty file is an empty history.
+//! - A completion names the invoked function and, for `:write` and `:cas`, repeats the invoked
+//!   value: one that differs (`:invoke :write 1` answered by `:ok :write 2`) is an error (see
+//!   [`Strictness`]); `:info` / `:fail` may carry an error keyword (`:timed-out`) instead.
+//! - `:nemesis` lines (`INFO  jepsen.util - :nemesis\t:info\t:start\tnil`) are the faults
+//!   Jepsen injected: read as fault records of kind `nemesis:<f>` (`nemesis:start`), with the
+//!   line's type and value in `detail`, shown in the report and never refused.
 
 use std::collections::BTreeMap;
 
 use kvsim_model::register::{RegisterOp, RegisterRet};
 
-use super::{quote, FormatError};
-use crate::history::{History, Operation, Outcome};
+use super::{quote, Dropped, FormatError, Strictness};
+use crate::history::{FaultEvent, History, Operation, Outcome};
 
-/// Parses a whole Jepsen register log.
+/// Parses a whole Jepsen register log, strictly.
 pub fn read_jepsen(
     file: &str,
     text: &str,
 ) -> Result<History<RegisterOp, RegisterRet>, FormatError> {
+    read_jepsen_with(file, text, Strictness::Strict).map(|(history, _)| history)
+}
+
+/// [`read_jepsen`] with a choice of [`Strictness`]; returns what a lenient read dropped (a
+/// mismatched completion is then taken as the invoke says).
+pub fn read_jepsen_with(
+    file: &str,
+    text: &str,
+    strictness: Strictness,
+) -> Result<(History<RegisterOp, RegisterRet>, Dropped), FormatError> {
     let mut history = History::default();
+    let mut dropped = Dropped::default();
     // process -> (index into ops, line of the invoke)
     let mut in_flight: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
     for (index, line) in text.lines().enumerate() {
@@ -31,8 +48,12 @@ pub fn read_jepsen(
         }
         let error =
             |expected: &str, found: String| FormatError::new(file, line_number, expected, found);
-        let record = parse_line(line).map_err(|(expected, found)| error(&expected, found))?;
         let t_ns = line_number as u64;
+        if let Some(fault) = nemesis_line(line, t_ns) {
+            history.faults.push(fault);
+            continue;
+        }
+        let record = parse_line(line).map_err(|(expected, found)| error(&expected, found))?;
         match record.kind {
             Kind::Invoke => {
                 if let Some(&(_, invoked_on)) = in_flight.get(&record.process) {
@@ -90,6 +111,34 @@ pub fn read_jepsen(
                         record.f.name().into(),
                     ));
                 }
+                let repeated = match op.input {
+                    RegisterOp::Read => None,
+                    RegisterOp::Write { value } => Some((
+                        integer(record.value).ok().map(|v| v == value),
+                        value.to_string(),
+                    )),
+                    RegisterOp::Cas { from, to } => Some((
+                        pair(record.value).ok().map(|v| v == (from, to)),
+                        format!("[{from} {to}]"),
+                    )),
+                };
+                if let Some((same, invoked_value)) = repeated {
+                    // :ok repeats the value; :fail and :info may carry an error keyword instead.
+                    let mismatch = match same {
+                        Some(same) => !same,
+                        None => record.kind == Kind::Ok,
+                    };
+                    if mismatch {
+                        dropped.note(
+                            strictness,
+                            "completion whose value differs from its invoke",
+                            error(
+                                &format!("{} {invoked_value} (the invoked value)", invoked.name()),
+                                format!("{} {}", record.f.name(), quote(record.value.trim())),
+                            ),
+                        )?;
+                    }
+                }
                 op.return_ns = Some(t_ns);
                 op.outcome = match (record.kind, record.f) {
                     (Kind::Ok, F::Read) => {
@@ -123,7 +172,26 @@ pub fn read_jepsen(
             }
         }
     }
-    Ok(history)
+    Ok((history, dropped))
+}
+
+/// A `:nemesis` line as a fault record, or None if the line is not one.
+fn nemesis_line(line: &str, t_ns: u64) -> Option<FaultEvent> {
+    let mut tokens = line.split_whitespace();
+    for literal in ["INFO", "jepsen.util", "-", ":nemesis"] {
+        if tokens.next()? != literal {
+            return None;
+        }
+    }
+    let kind = tokens.next().unwrap_or("");
+    let f = tokens.next().unwrap_or(":unknown");
+    let value: Vec<&str> = tokens.collect();
+    Some(FaultEvent {
+        t_ns,
+        kind: format!("nemesis:{}", f.trim_start_matches(':')),
+        nodes: Vec::new(),
+        detail: serde_json::json!({ "type": kind, "value": value.join(" ") }),
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -297,5 +365,54 @@ INFO  jepsen.util - 7\t:invoke\t:write\t4
         assert!(read_jepsen("x", "INFO  jepsen.util - -1\t:invoke\t:read\tnil").is_err());
         assert!(read_jepsen("x", "DEBUG whatever").is_err());
         assert!(read_jepsen("x", "INFO  jepsen.util -").is_err());
+    }
+
+    #[test]
+    fn a_completion_must_repeat_the_invoked_value() {
+        let mismatch =
+            "INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 0\t:ok\t:write\t2";
+        let error = read_jepsen("x.log", mismatch).unwrap_err();
+        assert_eq!(error.line, 2);
+        assert_eq!(
+            error.to_string(),
+            "x.log:2: expected :write 1 (the invoked value), found :write \"2\""
+        );
+        let cas = "INFO  jepsen.util - 0\t:invoke\t:cas\t[1 2]\nINFO  jepsen.util - 0\t:fail\t:cas\t[1 3]";
+        assert!(read_jepsen("x", cas).is_err());
+        let (history, dropped) = read_jepsen_with("x", mismatch, Strictness::Lenient).unwrap();
+        assert_eq!(history.ops[0].input, RegisterOp::Write { value: 1 });
+        assert_eq!(dropped.total(), 1);
+        // Error keywords instead of the value stay fine.
+        let timed_out = "INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 0\t:info\t:write\t:timed-out";
+        assert!(read_jepsen("x", timed_out).is_ok());
+    }
+
+    #[test]
+    fn nemesis_lines_are_fault_records() {
+        let log = "INFO  jepsen.util - :nemesis\t:info\t:start\tnil
+INFO  jepsen.util - 0\t:invoke\t:read\tnil
+INFO  jepsen.util - :nemesis\t:info\t:start\t[:isolated {\"n1\" #{\"n2\"}}]
+INFO  jepsen.util - 0\t:ok\t:read\tnil
+INFO  jepsen.util - :nemesis\t:info\t:stop\tnil
+";
+        let history = read_jepsen("x", log).unwrap();
+        assert_eq!(history.ops.len(), 1);
+        let kinds: Vec<(u64, &str)> = history
+            .faults
+            .iter()
+            .map(|fault| (fault.t_ns, fault.kind.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (1, "nemesis:start"),
+                (3, "nemesis:start"),
+                (5, "nemesis:stop")
+            ]
+        );
+        assert_eq!(
+            history.faults[1].detail["value"],
+            "[:isolated {\"n1\" #{\"n2\"}}]"
+        );
     }
 }

@@ -7,8 +7,12 @@
 //! {"type":"fail","id":8,"t_ns":2000,"error":"connection refused"}
 //! {"type":"unknown","id":9,"t_ns":2000,"error":"timeout"}
 //! {"type":"fault","t_ns":1500,"kind":"partition","nodes":["n1"],"detail":{...}}
-//! {"type":"watch", ...}   <- any other type is kept verbatim in History::other
+//! {"type":"watch", ...}   <- watch, final_state, recipe, raft_invariant: kept verbatim in
+//!                            History::other
 //! ```
+//!
+//! Any other record type, and any field a record type does not have, is an error with its line
+//! (see [`Strictness`]): a misspelt `"type":"OK"` would otherwise make an answered op unknown.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -17,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{quote, FormatError, KNOWN_MODELS};
+use super::{quote, Dropped, FormatError, Strictness, KNOWN_MODELS};
 use crate::history::{ClientId, FaultEvent, History, OpId, Operation, Outcome};
 
 /// The format version this crate reads and writes.
@@ -70,12 +74,43 @@ pub fn read_jsonl_header(file: &str, text: &str) -> Result<JsonlHeader, FormatEr
     })
 }
 
-/// Reads a whole history of model `model` (the header must name it).
+/// The record types besides operations and faults that kvsim writes and its checkers read,
+/// kept verbatim in `History::other`.
+pub const OTHER_RECORD_TYPES: [&str; 4] = ["watch", "final_state", "recipe", "raft_invariant"];
+
+/// The fields each operation and fault record type has (`type` included); any other is an
+/// error. A field added to the writer must be added here.
+fn known_fields(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "invoke" => &["type", "id", "client", "t_ns", "input"],
+        "ok" => &["type", "id", "t_ns", "output"],
+        "fail" | "unknown" => &["type", "id", "t_ns", "error"],
+        "fault" => &["type", "t_ns", "kind", "nodes", "detail"],
+        _ => return None,
+    })
+}
+
+/// Reads a whole history of model `model` (the header must name it), strictly.
 pub fn read_jsonl<I, O>(
     file: &str,
     text: &str,
     model: &str,
 ) -> Result<(JsonlHeader, History<I, O>), FormatError>
+where
+    I: DeserializeOwned,
+    O: DeserializeOwned,
+{
+    read_jsonl_with(file, text, model, Strictness::Strict)
+        .map(|(header, history, _)| (header, history))
+}
+
+/// [`read_jsonl`] with a choice of [`Strictness`]; returns what a lenient read dropped.
+pub fn read_jsonl_with<I, O>(
+    file: &str,
+    text: &str,
+    model: &str,
+    strictness: Strictness,
+) -> Result<(JsonlHeader, History<I, O>, Dropped), FormatError>
 where
     I: DeserializeOwned,
     O: DeserializeOwned,
@@ -93,6 +128,7 @@ where
         file,
         ops: Vec::new(),
         history: History::default(),
+        strictness,
         ..Reader::default()
     };
     for (index, line) in text.lines().enumerate().skip(1) {
@@ -100,6 +136,7 @@ where
             reader.record(index + 1, line)?;
         }
     }
+    let dropped = std::mem::take(&mut reader.dropped);
     let mut history = reader.history;
     history.ops = reader
         .ops
@@ -115,7 +152,7 @@ where
             }),
         })
         .collect();
-    Ok((header, history))
+    Ok((header, history, dropped))
 }
 
 struct Pending<I, O> {
@@ -136,6 +173,8 @@ struct Reader<'a, I, O> {
     index_of: HashMap<OpId, usize>,
     in_flight: HashMap<ClientId, usize>,
     client_time: HashMap<ClientId, u64>,
+    strictness: Strictness,
+    dropped: Dropped,
 }
 
 impl<I, O> Default for Reader<'_, I, O> {
@@ -147,6 +186,8 @@ impl<I, O> Default for Reader<'_, I, O> {
             index_of: HashMap::new(),
             in_flight: HashMap::new(),
             client_time: HashMap::new(),
+            strictness: Strictness::Strict,
+            dropped: Dropped::default(),
         }
     }
 }
@@ -162,6 +203,33 @@ impl<I: DeserializeOwned, O: DeserializeOwned> Reader<'_, I, O> {
             Some(other) => return Err(error("a string \"type\"", other.to_string())),
             None => return Err(error("a \"type\" field", quote(line))),
         };
+        match known_fields(kind) {
+            Some(fields) => {
+                if let Some(unknown) = object.keys().find(|key| !fields.contains(&key.as_str())) {
+                    let expected = format!(
+                        "only the fields {} in a \"{kind}\" record",
+                        fields.join(", ")
+                    );
+                    let found = format!("the field {unknown:?}");
+                    let what = format!("unknown field {unknown:?} of \"{kind}\" records");
+                    let strictness = self.strictness;
+                    self.dropped
+                        .note(strictness, what, error(&expected, found))?;
+                }
+            }
+            None if OTHER_RECORD_TYPES.contains(&kind) => {}
+            None => {
+                let expected = format!(
+                    "a record \"type\" of invoke, ok, fail, unknown, fault, {}",
+                    OTHER_RECORD_TYPES.join(", ")
+                );
+                let what = format!("record of unknown type {kind:?}");
+                let strictness = self.strictness;
+                return self
+                    .dropped
+                    .note(strictness, what, error(&expected, format!("{kind:?}")));
+            }
+        }
         let uint = |name: &str| -> Result<u64, FormatError> {
             match object.get(name) {
                 Some(value) => value.as_u64().ok_or_else(|| {
@@ -750,5 +818,43 @@ mod tests {
         assert!(matches!(history.ops[0].outcome, Outcome::Ok { .. }));
         assert_eq!(history.ops[1].return_ns, Some(51_500));
         assert_eq!(history.faults[0].kind, "partition");
+    }
+
+    #[test]
+    fn unknown_record_types_and_fields_are_errors_unless_lenient() {
+        let header = "{\"kvsim_history\":1,\"model\":\"cas-register\",\"meta\":{}}";
+        let misspelt = format!(
+            "{header}\n{INVOKE_0}\n{{\"type\":\"OK\",\"id\":0,\"t_ns\":11,\"output\":{{\"f\":\"read\",\"value\":null}}}}\n"
+        );
+        let error = read_jsonl::<RegisterOp, RegisterRet>("h.jsonl", &misspelt, "cas-register")
+            .unwrap_err();
+        assert_eq!(error.line, 3);
+        assert!(error.to_string().contains("found \"OK\""), "{error}");
+        let (_, history, dropped) = read_jsonl_with::<RegisterOp, RegisterRet>(
+            "h.jsonl",
+            &misspelt,
+            "cas-register",
+            Strictness::Lenient,
+        )
+        .unwrap();
+        assert!(history.other.is_empty(), "dropped, not kept");
+        assert_eq!(dropped.total(), 1);
+        assert!(dropped.summary()[0].contains("unknown type \"OK\" (first: h.jsonl:3)"));
+
+        let extra_field = format!(
+            "{header}\n{{\"type\":\"invoke\",\"id\":0,\"client\":1,\"t_ns\":10,\"input\":{{\"f\":\"read\"}},\"okay\":true}}\n"
+        );
+        let error = read_jsonl::<RegisterOp, RegisterRet>("h.jsonl", &extra_field, "cas-register")
+            .unwrap_err();
+        assert_eq!(error.line, 2);
+        assert!(error.to_string().contains("the field \"okay\""), "{error}");
+        let (_, history, dropped) = read_jsonl_with::<RegisterOp, RegisterRet>(
+            "h.jsonl",
+            &extra_field,
+            "cas-register",
+            Strictness::Lenient,
+        )
+        .unwrap();
+        assert_eq!((history.ops.len(), dropped.total()), (1, 1));
     }
 }

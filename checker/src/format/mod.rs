@@ -10,6 +10,7 @@ pub mod jepsen;
 pub mod jsonl;
 pub mod porcupine_kv;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The model names a history header may carry.
@@ -51,6 +52,56 @@ impl fmt::Display for FormatError {
 }
 
 impl std::error::Error for FormatError {}
+
+/// How a reader treats input it can parse but does not know: an unknown record type or field,
+/// a completion that does not match its invoke, a duplicate key. Strict (the default) refuses it
+/// with file and line: a misspelt `"type":"OK"` silently kept would turn an answered operation
+/// into an unknown-outcome one and hide a violation. Lenient drops it and counts it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Strictness {
+    #[default]
+    Strict,
+    Lenient,
+}
+
+/// What a lenient read dropped, counted by what it was (`unknown record type "OK"`, ...), with
+/// the first place each kind was seen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dropped {
+    pub counts: BTreeMap<String, (usize, FormatError)>,
+}
+
+impl Dropped {
+    /// Under [`Strictness::Strict`] the error; under lenient, counts it under `what`.
+    pub(crate) fn note(
+        &mut self,
+        strictness: Strictness,
+        what: impl Into<String>,
+        error: FormatError,
+    ) -> Result<(), FormatError> {
+        match strictness {
+            Strictness::Strict => Err(error),
+            Strictness::Lenient => {
+                self.counts.entry(what.into()).or_insert((0, error)).0 += 1;
+                Ok(())
+            }
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.counts.values().map(|(count, _)| count).sum()
+    }
+
+    /// One line per kind: `3 × unknown record type "OK" (first: file:4)`.
+    pub fn summary(&self) -> Vec<String> {
+        self.counts
+            .iter()
+            .map(|(what, (count, first))| {
+                format!("{count} × {what} (first: {}:{})", first.file, first.line)
+            })
+            .collect()
+    }
+}
 
 /// Quotes a piece of input for an error message, cut to a readable length.
 pub(crate) fn quote(text: &str) -> String {

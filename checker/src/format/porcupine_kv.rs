@@ -4,18 +4,31 @@
 //! No timestamps: line order is real-time order (line `n` is time `n`). `:ok` completes the
 //! process's operation (`get` carries the value read, `nil` read as `""`); `:fail` means it did
 //! not happen; `:info` means unknown outcome. An invoke never completed is unknown too.
+//! A key given twice in one map (`{:type :invoke, :type :ok}`) is an error (see [`Strictness`]):
+//! which one a reader takes is a guess.
 
 use std::collections::BTreeMap;
 
 use kvsim_model::kv::{KvOp, KvRet};
 
 use super::edn::{self, Value};
-use super::{quote, FormatError};
+use super::{quote, Dropped, FormatError, Strictness};
 use crate::history::{History, Operation, Outcome};
 
-/// Parses a whole porcupine kv log.
+/// Parses a whole porcupine kv log, strictly.
 pub fn read_porcupine_kv(file: &str, text: &str) -> Result<History<KvOp, KvRet>, FormatError> {
+    read_porcupine_kv_with(file, text, Strictness::Strict).map(|(history, _)| history)
+}
+
+/// [`read_porcupine_kv`] with a choice of [`Strictness`]; a lenient read takes the first of
+/// duplicate keys and counts the rest as dropped.
+pub fn read_porcupine_kv_with(
+    file: &str,
+    text: &str,
+    strictness: Strictness,
+) -> Result<(History<KvOp, KvRet>, Dropped), FormatError> {
     let mut history: History<KvOp, KvRet> = History::default();
+    let mut dropped = Dropped::default();
     let mut in_flight: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
     for (index, line) in text.lines().enumerate() {
         let line_number = index + 1;
@@ -25,6 +38,15 @@ pub fn read_porcupine_kv(file: &str, text: &str) -> Result<History<KvOp, KvRet>,
         let error =
             |expected: &str, found: String| FormatError::new(file, line_number, expected, found);
         let pairs = edn::parse_map(line).map_err(|(expected, found)| error(&expected, found))?;
+        for (index, (key, _)) in pairs.iter().enumerate() {
+            if pairs[..index].iter().any(|(earlier, _)| earlier == key) {
+                dropped.note(
+                    strictness,
+                    format!("duplicate key :{key}"),
+                    error("each key once in a map", format!(":{key} a second time")),
+                )?;
+            }
+        }
         let field = |name: &str| -> Result<&Value, FormatError> {
             pairs
                 .iter()
@@ -138,7 +160,7 @@ pub fn read_porcupine_kv(file: &str, text: &str) -> Result<History<KvOp, KvRet>,
             },
         };
     }
-    Ok(history)
+    Ok((history, dropped))
 }
 
 #[cfg(test)]
@@ -201,5 +223,23 @@ mod tests {
             read_porcupine_kv("k", "{:process -1, :type :invoke, :f :get, :key \"0\"}").is_err()
         );
         assert!(read_porcupine_kv("k", "not edn").is_err());
+    }
+
+    #[test]
+    fn a_duplicate_key_is_an_error_unless_lenient() {
+        let log = "{:process 0, :type :invoke, :f :get, :key \"1\", :value nil}\n\
+                   {:process 0, :type :ok, :type :fail, :f :get, :key \"1\", :value \"x\"}\n";
+        let error = read_porcupine_kv("kv.log", log).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "kv.log:2: expected each key once in a map, found :type a second time"
+        );
+        let (history, dropped) =
+            read_porcupine_kv_with("kv.log", log, Strictness::Lenient).unwrap();
+        assert_eq!(history.ops.len(), 1);
+        assert_eq!(
+            dropped.summary(),
+            vec!["1 × duplicate key :type (first: kv.log:2)"]
+        );
     }
 }
