@@ -20,7 +20,7 @@ use serde::Serialize;
 use kvsim::cli::{load_scenario, parse_duration, scenario_name};
 use kvsim::exit::Exit;
 use kvsim::run_dir::{replay_line, write_outputs, write_scenario};
-use kvsim::verdict::judge_run;
+use kvsim::verdict::{judge_run, Status};
 use kvsim::work_queue::{self, Flow};
 use kvsim::{report_files, swarm};
 
@@ -240,7 +240,7 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
         Exit::BadInput
     } else if results.iter().any(|r| r.status == "violation") {
         Exit::Violation
-    } else if results.iter().any(|r| r.status == "unknown") {
+    } else if results.iter().any(|r| r.status == Status::Inconclusive.as_str()) {
         Exit::Inconclusive
     } else {
         Exit::Ok
@@ -285,7 +285,7 @@ fn run_seed(scenario: &Scenario, seed: u64, dir: &Path, check_timeout: Duration)
             result.simulated_ms = output.simulated_ms;
             result.status = verdict.status.to_string();
             result.properties = verdict.properties();
-            if verdict.status != "ok" {
+            if verdict.status != Status::Ok {
                 let seed_dir = dir.join(format!("seed-{seed}"));
                 let written = write_outputs(&seed_dir, &output, &verdict).and_then(|()| {
                     report_files::write_report(
@@ -358,7 +358,7 @@ fn summarize(id: &str, results: &[SeedResult], wall: Duration, planned: usize) -
         seeds_run: results.len(),
         ok: count("ok"),
         violations: count("violation"),
-        unknown: count("unknown"),
+        unknown: count(Status::Inconclusive.as_str()),
         errors: count("error"),
         violations_by_property: by_property,
         wall_s: wall.as_secs_f64(),
@@ -413,7 +413,7 @@ fn junit_xml(id: &str, results: &[SeedResult], wall: Duration) -> String {
         .iter()
         .filter(|r| r.status == "violation" || r.status == "error")
         .count();
-    let skipped = results.iter().filter(|r| r.status == "unknown").count();
+    let skipped = results.iter().filter(|r| r.status == Status::Inconclusive.as_str()).count();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,
@@ -432,7 +432,7 @@ fn junit_xml(id: &str, results: &[SeedResult], wall: Duration) -> String {
         );
         match result.status.as_str() {
             "ok" => xml.push_str("/>\n"),
-            "unknown" => {
+            "inconclusive" => {
                 xml.push_str("><skipped message=\"checker budget exhausted\"/></testcase>\n")
             }
             _ => {

@@ -11,7 +11,7 @@ use kvsim_sim::runner;
 use kvsim_sim::scenario::Scenario;
 
 use kvsim::exit::Exit;
-use kvsim::verdict::judge_run;
+use kvsim::verdict::{judge_run, Status};
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -25,6 +25,7 @@ pub struct ReplayArgs {
 }
 
 pub fn main(args: ReplayArgs) -> Result<Exit> {
+    refuse_live_dir(&args.dir)?;
     let scenario_path = args.dir.join("scenario.toml");
     let scenario = Scenario::load(&scenario_path).map_err(|error| anyhow::anyhow!("{error}"))?;
     let summary_path = args.dir.join("summary.json");
@@ -65,12 +66,9 @@ pub fn main(args: ReplayArgs) -> Result<Exit> {
         Duration::from_secs_f64(args.check_timeout.max(0.001)),
     );
     match verdict.status {
-        "ok" => println!("verdict: ok"),
-        "unknown" => println!(
-            "verdict: unknown ({})",
-            verdict.unknown_reason.as_deref().unwrap_or("budget")
-        ),
-        _ => {
+        Status::Ok => println!("verdict: ok"),
+        Status::Inconclusive => println!("verdict: inconclusive ({})", verdict.inconclusive_line()),
+        Status::Violation => {
             println!("verdict: VIOLATION of {}", verdict.properties().join(", "));
             for finding in &verdict.findings {
                 println!(
@@ -104,6 +102,30 @@ fn read_seed(path: &std::path::Path) -> Result<u64> {
 }
 
 /// 1-based line where two byte strings first differ.
+/// A `kvsim live` directory cannot be replayed: its seed fixes what the clients asked and which
+/// faults were drawn, not how etcd and the OS scheduled them, so a second run is another
+/// history, not a replay. Its history can be judged again instead.
+fn refuse_live_dir(dir: &std::path::Path) -> Result<()> {
+    let summary_path = dir.join("summary.json");
+    let Ok(text) = std::fs::read_to_string(&summary_path) else {
+        return Ok(());
+    };
+    let Ok(summary) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Ok(());
+    };
+    // `live` since issue 13; earlier live summaries only name the target.
+    if summary["live"] == true || summary["target"]["target"] == "etcd" {
+        bail!(
+            "{}: a kvsim live run against real etcd, which cannot be replayed (live histories are \
+             not reproducible byte for byte: etcd and the OS schedule as they like). Judge it \
+             again with: kvsim check {}",
+            dir.display(),
+            dir.join("history.jsonl").display()
+        );
+    }
+    Ok(())
+}
+
 fn first_difference_line(a: &[u8], b: &[u8]) -> usize {
     let same = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     1 + a[..same].iter().filter(|&&byte| byte == b'\n').count()

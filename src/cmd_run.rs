@@ -11,7 +11,7 @@ use kvsim_sim::runner::{self, RunOutput};
 use kvsim::cli::{scenario_name, SeedArgs};
 use kvsim::exit::Exit;
 use kvsim::run_dir::write_outputs;
-use kvsim::verdict::{judge_run, Verdict};
+use kvsim::verdict::{judge_run, Status, Verdict};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -65,15 +65,9 @@ fn print_result(output: &RunOutput, verdict: &Verdict, run_s: f64) {
         verdict.check_ms
     );
     match verdict.status {
-        "ok" => println!("verdict: ok (linearizable; all checked properties hold)"),
-        "unknown" => println!(
-            "verdict: unknown ({})",
-            verdict
-                .unknown_reason
-                .as_deref()
-                .unwrap_or("budget exhausted")
-        ),
-        _ => {
+        Status::Ok => println!("verdict: ok (linearizable; all checked properties hold)"),
+        Status::Inconclusive => println!("verdict: inconclusive ({})", verdict.inconclusive_line()),
+        Status::Violation => {
             println!("verdict: VIOLATION of {}", verdict.properties().join(", "));
             // A broken invariant repeats at every later index and on every node: the first few
             // findings per property tell the story; verdict.json keeps them all.

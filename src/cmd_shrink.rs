@@ -20,6 +20,7 @@ use kvsim::report_files;
 use kvsim::run_dir::write_outputs;
 use kvsim::shrink::search::{judge, Attempt, Config, Evidence, Failure, Shrinker};
 use kvsim::shrink::size::{reduction_line, Size};
+use kvsim::verdict::Status;
 
 #[derive(Args)]
 pub struct ShrinkArgs {
@@ -69,7 +70,7 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     let evidence = judge(&scenario, args.origin.seed, check_timeout).map_err(anyhow::Error::msg)?;
     let violated = evidence.properties();
     match evidence.status() {
-        "ok" => {
+        Status::Ok => {
             eprintln!(
                 "kvsim: seed {} of {} passes (no property violated): nothing to shrink",
                 args.origin.seed,
@@ -77,7 +78,7 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
             );
             return Ok(Exit::BadInput);
         }
-        "unknown" => {
+        Status::Inconclusive => {
             eprintln!(
                 "kvsim: seed {} of {} is inconclusive (the linearizability check ran out of budget; \
                  try a larger --check-timeout): nothing to shrink",
@@ -86,7 +87,7 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
             );
             return Ok(Exit::Inconclusive);
         }
-        _ => {}
+        Status::Violation => {}
     }
     let target: BTreeSet<String> = if args.properties.is_empty() {
         violated.iter().cloned().collect()

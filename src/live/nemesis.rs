@@ -48,6 +48,8 @@ pub struct LiveNemesis {
     partitioned: bool,
     /// Fault kinds not injected, with the reason (one line each in the run's summary).
     skipped: BTreeMap<&'static str, String>,
+    /// The schedule is over and everything healed: a second `heal_all` records nothing.
+    finished: bool,
 }
 
 impl LiveNemesis {
@@ -71,6 +73,7 @@ impl LiveNemesis {
             paused: BTreeSet::new(),
             partitioned: false,
             skipped: BTreeMap::new(),
+            finished: false,
         }
     }
 
@@ -183,6 +186,10 @@ impl LiveNemesis {
                 }
             }
         }
+        // The faults' window is over: heal now, so the rest of the run (the quiet window) is a
+        // whole-cluster window the liveness check judges.
+        self.heal_all().await;
+        self.finished = true;
         if let Some(left) = shared.time_left() {
             tokio::time::sleep(left).await;
         }
@@ -542,7 +549,8 @@ impl LiveNemesis {
     /// Undoes every fault (network, killed and paused members), recording one record per node as
     /// the simulator's nemesis does, then `heal_all`.
     pub async fn heal_all(&mut self) {
-        if self.cluster.is_none() {
+        let whole = !self.partitioned && self.crashed.is_empty() && self.paused.is_empty();
+        if self.cluster.is_none() || (self.finished && whole) {
             return;
         }
         if self.partitioned {
