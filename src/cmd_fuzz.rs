@@ -240,7 +240,10 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
         Exit::BadInput
     } else if results.iter().any(|r| r.status == "violation") {
         Exit::Violation
-    } else if results.iter().any(|r| r.status == Status::Inconclusive.as_str()) {
+    } else if results
+        .iter()
+        .any(|r| r.status == Status::Inconclusive.as_str())
+    {
         Exit::Inconclusive
     } else {
         Exit::Ok
@@ -413,7 +416,10 @@ fn junit_xml(id: &str, results: &[SeedResult], wall: Duration) -> String {
         .iter()
         .filter(|r| r.status == "violation" || r.status == "error")
         .count();
-    let skipped = results.iter().filter(|r| r.status == Status::Inconclusive.as_str()).count();
+    let skipped = results
+        .iter()
+        .filter(|r| r.status == Status::Inconclusive.as_str())
+        .count();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,

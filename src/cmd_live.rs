@@ -95,7 +95,8 @@ pub fn main(args: LiveArgs) -> Result<Exit> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let (output, target) = runtime.block_on(run_against_target(&args, &scenario, &run_id, &journal))?;
+    let (output, target) =
+        runtime.block_on(run_against_target(&args, &scenario, &run_id, &journal))?;
     let timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
     let durability = DurabilityOptions {
         liveness_bound_ns: kvsim::live::LIVENESS_BOUND_NS,
@@ -236,7 +237,8 @@ async fn run_against_target(
     let cluster = Arc::new(Mutex::new(cluster));
     stop_on_signals(Some(cluster.clone()), journal.clone());
     let stop = StopOnDrop(cluster.clone());
-    let (keyspace, initial) = claim::claim(&endpoints, &prefix, lease_offset, SETUP_TIMEOUT).await?;
+    let (keyspace, initial) =
+        claim::claim(&endpoints, &prefix, lease_offset, SETUP_TIMEOUT).await?;
     println!(
         "prefix: {}; faults for {:.0} s, then a {:.0} s quiet window (liveness)",
         initial.prefix,

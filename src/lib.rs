@@ -4,11 +4,12 @@
 //!
 //! - [`verdict`]: judging one history with every checker; [`catalogue`]: the planted bugs and
 //!   their measurement; [`shrink`]: minimizing a failing seed; [`live`]: a scenario against real
-//!   etcd; [`report`] and [`report_files`]: the HTML report; [`run_dir`]: a run's output
+//!   etcd; [`conformance`]: the differential test against real etcd; [`report`] and [`report_files`]: the HTML report; [`run_dir`]: a run's output
 //!   directory; [`cli`]: the argument types every command shares; [`exit`]: the exit codes.
 
 pub mod catalogue;
 pub mod cli;
+pub mod conformance;
 pub mod exit;
 pub mod live;
 pub mod panic_hook;

@@ -126,7 +126,10 @@ impl fmt::Display for InconclusiveReason {
                     SearchBudget::Memory => "memory",
                     SearchBudget::Other => "search",
                 };
-                write!(f, "linearizability search {which} budget ran out: {message}")
+                write!(
+                    f,
+                    "linearizability search {which} budget ran out: {message}"
+                )
             }
             InconclusiveReason::TooLittleTested { message } => {
                 write!(f, "too little tested: {message}")

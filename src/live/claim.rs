@@ -73,7 +73,10 @@ pub async fn claim(
     }
     let mut client = any_member(endpoints, timeout).await?;
     let existing = client
-        .get(prefix, Some(GetOptions::new().with_prefix().with_count_only()))
+        .get(
+            prefix,
+            Some(GetOptions::new().with_prefix().with_count_only()),
+        )
         .await?
         .count();
     if existing > 0 {

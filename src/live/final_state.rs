@@ -76,7 +76,12 @@ pub async fn read_final_state(
     let mut members = Vec::new();
     for (index, endpoint) in endpoints.iter().enumerate() {
         let node = format!("n{}", index + 1);
-        let state = match tokio::time::timeout(timeout * 3, member_state(endpoint, keyspace, timeout)).await {
+        let state = match tokio::time::timeout(
+            timeout * 3,
+            member_state(endpoint, keyspace, timeout),
+        )
+        .await
+        {
             Ok(Ok(state)) => state,
             Ok(Err(_)) | Err(_) => MemberState {
                 up: false,

@@ -82,7 +82,12 @@ impl Journal {
             let faults = history
                 .faults
                 .iter()
-                .filter(|fault| !matches!(fault.kind.as_str(), "heal" | "heal_all" | "restart" | "resume" | "skipped"))
+                .filter(|fault| {
+                    !matches!(
+                        fault.kind.as_str(),
+                        "heal" | "heal_all" | "restart" | "resume" | "skipped"
+                    )
+                })
                 .count();
             let left_s = deadline.saturating_duration_since(Instant::now()).as_secs();
             eprintln!(

@@ -18,9 +18,8 @@
 //! outside the prefix) and make the verdict inconclusive.
 
 use kvsim_model::mvcc::{
-    prefix_end, Compare, CompareTarget, DeleteRangeRequest, KeyValue, Op, PutRequest,
-    RangeRequest, RequestOp, Response, ResponseHeader, ResponseOp, Ret, TxnRequest, TxnResponse,
-    FROM_KEY,
+    prefix_end, Compare, CompareTarget, DeleteRangeRequest, KeyValue, Op, PutRequest, RangeRequest,
+    RequestOp, Response, ResponseHeader, ResponseOp, Ret, TxnRequest, TxnResponse, FROM_KEY,
 };
 
 /// One run's share of a cluster (see the module doc).
@@ -265,7 +264,10 @@ impl Keyspace {
         }
     }
 
-    fn put_response_out(&self, put: kvsim_model::mvcc::PutResponse) -> kvsim_model::mvcc::PutResponse {
+    fn put_response_out(
+        &self,
+        put: kvsim_model::mvcc::PutResponse,
+    ) -> kvsim_model::mvcc::PutResponse {
         kvsim_model::mvcc::PutResponse {
             header: self.header_out(&put.header),
             prev_kv: put.prev_kv.as_ref().map(|kv| self.kv_out(kv)),

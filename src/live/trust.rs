@@ -46,7 +46,10 @@ pub struct RunFacts {
 }
 
 /// Every reason `history` (with `facts`) is too weak for a pass; empty when it is strong enough.
-pub fn reasons_inconclusive(history: &History<Op, Ret>, facts: &RunFacts) -> Vec<InconclusiveReason> {
+pub fn reasons_inconclusive(
+    history: &History<Op, Ret>,
+    facts: &RunFacts,
+) -> Vec<InconclusiveReason> {
     let mut reasons = Vec::new();
     // kind → (asked, succeeded)
     let mut kinds: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
@@ -149,7 +152,9 @@ mod tests {
         };
         let reasons = reasons_inconclusive(&history, &AGREED);
         assert_eq!(reasons.len(), 2, "{reasons:?}");
-        assert!(reasons[0].to_string().contains("0 of 2000 operations succeeded"));
+        assert!(reasons[0]
+            .to_string()
+            .contains("0 of 2000 operations succeeded"));
         assert!(reasons[1].to_string().contains("put (2000 asked)"));
     }
 
