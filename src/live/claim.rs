@@ -156,7 +156,7 @@ mod tests {
         let marker = marker_key(&prefix);
         assert!(!marker.starts_with(&prefix), "{marker}");
         let offset = lease_offset("s1-abc-7");
-        assert!(offset >= 1 << 40 && offset < 1 << 60, "{offset}");
+        assert!((1 << 40..1 << 60).contains(&offset), "{offset}");
         assert_ne!(offset, lease_offset("s1-abc-8"));
     }
 }

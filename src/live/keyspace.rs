@@ -172,7 +172,7 @@ impl Keyspace {
         };
         Compare {
             key: self.key_in(&compare.key),
-            result: compare.result.clone(),
+            result: compare.result,
             target,
         }
     }
