@@ -5,6 +5,7 @@
 //! Live mode lives in the `kvsim` binary: a real tokio runtime runs beside the `--cfg madsim`
 //! build, whose overrides pass through outside a simulation (ARCHITECTURE.md, "Live mode").
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,7 +37,7 @@ pub struct LiveArgs {
         long,
         value_name = "N",
         conflicts_with = "endpoints",
-        required_unless_present = "endpoints"
+        required_unless_present_any = ["endpoints", "cleanup"]
     )]
     pub spawn: Option<usize>,
     /// Run against an existing cluster at these client URLs (no faults are injected).
@@ -46,8 +47,8 @@ pub struct LiveArgs {
     #[arg(long, value_name = "PATH", default_value = "/usr/bin/etcd")]
     pub etcd_bin: PathBuf,
     /// The scenario: its workload and faults are used; [cluster] knobs are the simulator's.
-    #[arg(long, value_name = "FILE")]
-    pub scenario: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "cleanup")]
+    pub scenario: Option<PathBuf>,
     /// How long clients run (e.g. 20s, 2m); default: the scenario's workload.duration_ms.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -67,18 +68,44 @@ pub struct LiveArgs {
     /// fresh `/kvsim/<run-id>/` per run.
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
+    /// Remove what killed live runs left (etcd members, namespaces, bridges, iptables rules, data
+    /// directories), found by kvsim's own markers, and exit.
+    #[arg(long, conflicts_with_all = ["spawn", "endpoints"])]
+    pub cleanup: bool,
+}
+
+impl LiveArgs {
+    fn scenario_path(&self) -> &Path {
+        self.scenario
+            .as_deref()
+            .expect("clap requires --scenario unless --cleanup")
+    }
 }
 
 pub fn main(args: LiveArgs) -> Result<Exit> {
-    let mut scenario = load_scenario(&args.scenario, &[])?;
+    if args.cleanup {
+        let removed = kvsim::live::cleanup::clean_up();
+        for line in &removed {
+            println!("removed {line}");
+        }
+        println!(
+            "kvsim live --cleanup: {} leftover(s) removed",
+            removed.len()
+        );
+        return Ok(Exit::Ok);
+    }
+    let mut scenario = load_scenario(args.scenario_path(), &[])?;
     if scenario.bugs.values().any(|on| *on) {
         bail!(
             "{}: [bugs] plants bugs in the simulated server only; remove them for kvsim live",
-            args.scenario.display()
+            args.scenario_path().display()
         );
     }
     if let Some(duration) = args.duration {
         scenario.workload.duration_ms = duration.as_millis() as u64;
+    }
+    if let Some(members) = args.spawn {
+        refuse_nodes_beyond(&scenario, members, args.scenario_path())?;
     }
     let run_id = claim::run_id(args.seed);
     let out = output_dir(&args, &run_id)?;
@@ -124,6 +151,28 @@ pub fn main(args: LiveArgs) -> Result<Exit> {
     Ok(verdict.exit())
 }
 
+/// A timeline fault naming a node the spawned cluster does not have would be dropped quietly
+/// (issue 13: a 5-node scenario with `--spawn 3` lost its faults on n4 and n5): refused.
+fn refuse_nodes_beyond(scenario: &Scenario, members: usize, path: &Path) -> Result<()> {
+    let beyond: BTreeSet<u64> = scenario
+        .faults
+        .timeline
+        .iter()
+        .flat_map(|fault| fault.nodes.iter().copied())
+        .filter(|node| *node == 0 || *node > members as u64)
+        .collect();
+    if !beyond.is_empty() {
+        let names: Vec<String> = beyond.iter().map(|node| format!("n{node}")).collect();
+        bail!(
+            "{}: [[faults.timeline]] names {} but --spawn {members} starts n1..n{members}; spawn \
+             more members or edit the timeline",
+            path.display(),
+            names.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// The report directory: `--out` if it does not exist yet (never overwritten: a live run cannot
 /// be run again to get it back), else `reports/live-<scenario>-<seed>`, or with the run id
 /// appended when that exists.
@@ -140,7 +189,7 @@ fn output_dir(args: &LiveArgs, run_id: &str) -> Result<PathBuf> {
     }
     let base = PathBuf::from("reports").join(format!(
         "live-{}-{}",
-        scenario_name(&args.scenario),
+        scenario_name(args.scenario_path()),
         args.seed
     ));
     if !base.exists() {
@@ -408,7 +457,7 @@ fn reproduce_line(args: &LiveArgs) -> String {
     };
     let mut line = format!(
         "kvsim live {target} --scenario {} --seed {}",
-        args.scenario.display(),
+        args.scenario_path().display(),
         args.seed
     );
     if let Some(duration) = args.duration {

@@ -41,8 +41,21 @@ pub fn main(args: RunArgs) -> Result<Exit> {
     let timeout = Duration::from_secs_f64(args.check_timeout.max(0.001));
     let verdict = judge_run(&output, timeout);
     write_outputs(&out, &output, &verdict)?;
+    // As fuzz does for its failing seeds: a failing (or undecided) run gets its HTML report.
+    let report = verdict.status != Status::Ok;
+    if report {
+        kvsim::report_files::write_report(
+            &out,
+            &output,
+            &verdict,
+            &args.origin.reproduce_command(),
+        )?;
+    }
     print_result(&output, &verdict, run_s);
     println!("history: {}", out.join("history.jsonl").display());
+    if report {
+        println!("report: {}", out.join("report.html").display());
+    }
     println!("reproduce: {}", args.origin.reproduce_command());
     Ok(verdict.exit())
 }

@@ -2,9 +2,11 @@
 //! outside any simulation).
 
 pub mod claim;
+pub mod cleanup;
 pub mod client;
 pub mod etcd_process;
 pub mod final_state;
+pub mod host;
 pub mod journal;
 pub mod keyspace;
 pub mod nemesis;

@@ -5,8 +5,9 @@
 //! the simulator's record shapes (sim/src/nemesis.rs), so reports and the durability checker
 //! read both alike.
 //!
-//! Faults a real cluster here cannot get (packet loss and latency need `tc netem`, which this
-//! machine lacks; clock skew needs a clock namespace per member) are never silently dropped: the
+//! Faults a real cluster here cannot get (packet loss and latency need `tc netem`, clock skew a
+//! time namespace per member; `host.rs` probes both, and this nemesis injects neither yet) are
+//! never silently dropped: the
 //! random draw leaves them out and says so, a timeline entry is recorded as `skipped` with the
 //! reason.
 
@@ -22,6 +23,7 @@ use rand::Rng;
 use serde_json::json;
 
 use super::etcd_process::EtcdCluster;
+use super::host::HostSupport;
 use super::ops;
 use super::run::LiveShared;
 
@@ -50,6 +52,8 @@ pub struct LiveNemesis {
     skipped: BTreeMap<&'static str, String>,
     /// The schedule is over and everything healed: a second `heal_all` records nothing.
     finished: bool,
+    /// What this host supports (probed once).
+    host: HostSupport,
 }
 
 impl LiveNemesis {
@@ -74,6 +78,7 @@ impl LiveNemesis {
             partitioned: false,
             skipped: BTreeMap::new(),
             finished: false,
+            host: super::host::probe(),
         }
     }
 
@@ -96,12 +101,20 @@ impl LiveNemesis {
             | FaultKind::IsolateOne
             | FaultKind::Bridge
             | FaultKind::OneWay => self.partitions_unavailable.clone(),
-            FaultKind::PacketLoss | FaultKind::Latency => {
-                Some("needs tc netem, which this machine does not have".to_string())
-            }
-            FaultKind::ClockSkew => {
-                Some("a member's clock cannot be moved without a clock namespace".to_string())
-            }
+            // What the host offers is probed (host.rs); the live nemesis injects neither yet,
+            // and the reason says which of the two stands in the way.
+            FaultKind::PacketLoss | FaultKind::Latency => Some(match &self.host.netem {
+                Ok(()) => "tc netem is available on this host, but the live nemesis does not \
+                           inject packet loss or latency yet"
+                    .to_string(),
+                Err(why) => format!("needs tc netem: {why}"),
+            }),
+            FaultKind::ClockSkew => Some(match &self.host.clock_namespaces {
+                Ok(()) => "time namespaces are available on this host, but the live nemesis \
+                           does not run members in them yet"
+                    .to_string(),
+                Err(why) => format!("needs a time namespace per member: {why}"),
+            }),
             FaultKind::CrashOne
             | FaultKind::CrashLeader
             | FaultKind::CrashMajority
