@@ -557,6 +557,77 @@ fn interrupted_run_cleans_up_and_keeps_its_history(signal: &str) {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A SIGKILLed run cannot clean up after itself: `kvsim live --cleanup` removes its members,
+/// namespaces, bridge, rules and data by kvsim's markers.
+#[test]
+#[ignore = "needs a real etcd (apt-get install etcd-server); .ci/run runs it with --ignored"]
+fn cleanup_removes_what_a_killed_run_left() {
+    require_etcd();
+    let dir = scratch("killed");
+    let mut child: Child = kvsim()
+        .args([
+            "live",
+            "--spawn",
+            "3",
+            "--etcd-bin",
+            ETCD_BIN,
+            "--duration",
+            "60s",
+        ])
+        .args(["--scenario", "scenarios/live.toml"])
+        .arg("--out")
+        .arg(dir.join("out"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kvsim starts");
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        let line = lines.next().expect("a prefix line").expect("utf-8");
+        if line.starts_with("prefix: ") {
+            break;
+        }
+    }
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    child.wait().expect("kvsim exits");
+    assert!(members_of(pid) > 0, "a SIGKILLed run leaves its members");
+    let cleanup = kvsim()
+        .args(["live", "--cleanup"])
+        .output()
+        .expect("kvsim runs");
+    assert_eq!(cleanup.status.code(), Some(0), "{}", text(&cleanup));
+    assert!(
+        text(&cleanup).contains("removed etcd process"),
+        "{}",
+        text(&cleanup)
+    );
+    assert_eq!(members_of(pid), 0, "members left after --cleanup");
+    assert_eq!(namespaces_of(pid), 0, "namespaces left after --cleanup");
+    let marker = format!("kvb{pid}x");
+    assert!(!command_text("ip", &["link", "show"]).contains(&marker));
+    if is_root() {
+        assert!(!command_text("iptables", &["-S", "FORWARD"]).contains(&marker));
+    }
+    let data_left = std::fs::read_dir(std::env::temp_dir())
+        .expect("temp dir")
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!("kvsim-etcd-{pid}-"))
+        })
+        .count();
+    assert_eq!(data_left, 0, "data directories left after --cleanup");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 fn is_root() -> bool {
     command_text("id", &["-u"]).trim() == "0"
 }
