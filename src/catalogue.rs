@@ -17,7 +17,7 @@ use kvsim_sim::bugs::BUG_LIST;
 use kvsim_sim::runner::{self, RunError};
 use kvsim_sim::scenario::Scenario;
 
-use crate::verdict::{judge_run, Finding};
+use crate::verdict::{judge_run, Finding, Status};
 use crate::work_queue::{self, Flow};
 
 /// One planted bug: where to look for it and what should see it.
@@ -212,7 +212,7 @@ fn merge_toml(base: &str, overrides: &str) -> Result<String, String> {
 pub struct SeedOutcome {
     pub seed: u64,
     /// `ok` | `violation` | `unknown`.
-    pub status: &'static str,
+    pub status: Status,
     pub findings: Vec<Finding>,
     pub wall_ms: u128,
 }
@@ -252,7 +252,7 @@ pub fn judge_seed(scenario: &Scenario, seed: u64, check_timeout: Duration) -> Re
                 message,
                 ops: Vec::new(),
             };
-            ("violation", vec![finding])
+            (Status::Violation, vec![finding])
         }
         Err(error @ RunError::Scenario(_)) => bail!("seed {seed}: {error}"),
     };
@@ -386,7 +386,7 @@ mod tests {
         };
         let outcome = SeedOutcome {
             seed: 3,
-            status: "violation",
+            status: Status::Violation,
             findings: vec![
                 finding("liveness"),
                 finding("linearizability"),

@@ -14,7 +14,7 @@ use kvsim_sim::runner;
 use kvsim::cli::{load_scenario, parse_duration};
 use kvsim::exit::Exit;
 use kvsim::outln;
-use kvsim::verdict::judge_run;
+use kvsim::verdict::{judge_run, Status};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -136,7 +136,7 @@ fn bench_sim(
                         ops.fetch_add(output.stats.ops, Ordering::Relaxed);
                         if with_check {
                             let verdict = judge_run(&output, Duration::from_secs(60));
-                            if verdict.status != "ok" {
+                            if verdict.status != Status::Ok {
                                 failures
                                     .lock()
                                     .unwrap()

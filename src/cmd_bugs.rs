@@ -14,6 +14,7 @@ use kvsim::catalogue::{
 use kvsim::cli::parse_duration;
 use kvsim::exit::Exit;
 use kvsim::outln;
+use kvsim::verdict::Status;
 use kvsim_sim::scenario::Scenario;
 
 #[derive(Args)]
@@ -245,8 +246,8 @@ fn summarize_properties(measurement: &BugMeasurement) -> String {
         for property in outcome.properties() {
             *counts.entry(property).or_insert(0) += 1;
         }
-        if outcome.status == "unknown" {
-            *counts.entry("unknown").or_insert(0) += 1;
+        if outcome.status == Status::Inconclusive {
+            *counts.entry("inconclusive").or_insert(0) += 1;
         }
     }
     counts

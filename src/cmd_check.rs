@@ -26,7 +26,7 @@ use std::fmt::Debug;
 use kvsim::cli::{parse_bytes, parse_duration};
 use kvsim::exit::Exit;
 use kvsim::outln;
-use kvsim::verdict::{judge_with, Checker, JudgeOptions};
+use kvsim::verdict::{judge_with, Checker, JudgeOptions, Status};
 
 #[derive(Args)]
 pub struct CheckArgs {
@@ -112,7 +112,7 @@ struct FileReport {
     /// The linearizability verdict: `linearizable` | `not-linearizable` | `unknown` | `error`
     /// (`skipped` when `--only` left it out).
     verdict: &'static str,
-    /// Every checker together: `ok` | `violation` | `unknown` | `error`.
+    /// Every checker together: `ok` | `violation` | `inconclusive` (a [`Status`]) | `error`.
     status: &'static str,
     ops: usize,
     elapsed_ms: u128,
@@ -147,7 +147,7 @@ impl FileReport {
         match self.status {
             "ok" => Exit::Ok,
             "violation" => Exit::Violation,
-            "unknown" => Exit::Inconclusive,
+            "inconclusive" => Exit::Inconclusive,
             _ => Exit::BadInput,
         }
     }
@@ -380,16 +380,16 @@ fn load_and_check(
         }
         Judged::Unknown(why) => {
             report.detail = Some(serde_json::json!({ "text": why, "reason": why }));
-            ("unknown", "unknown")
+            ("unknown", Status::Inconclusive.as_str())
         }
     };
     report.verdict = verdict;
     report.status = status;
     report.properties = vec![PropertyVerdict {
         checker: Checker::Linearizability.name(),
-        verdict: match status {
-            "ok" => "ok",
-            "violation" => "violated",
+        verdict: match status.parse::<Status>() {
+            Ok(Status::Ok) => "ok",
+            Ok(Status::Violation) => "violated",
             _ => "unknown",
         },
         notes: Vec::new(),
@@ -415,11 +415,7 @@ fn judge_mvcc(
     let verdict = judge_with(history, invariants.as_deref().unwrap_or(&[]), &options);
     report.ops = history.ops.len();
     report.pinned_puts = Some(verdict.pinned_puts);
-    report.status = match verdict.status {
-        "ok" => "ok",
-        "violation" => "violation",
-        _ => "unknown",
-    };
+    report.status = verdict.status.as_str();
     let runs_linearizability = verdict.checkers.contains(&Checker::Linearizability);
     report.verdict = if !runs_linearizability {
         "skipped"
@@ -468,6 +464,10 @@ fn judge_mvcc(
                     ),
                     _ => ("ok", Vec::new()),
                 },
+                Checker::Raft if invariants.is_none() && is_live(meta) => (
+                    "not-recorded",
+                    vec!["a live etcd history: real etcd reports no Raft invariants".into()],
+                ),
                 Checker::Raft if invariants.is_none() => (
                     "not-recorded",
                     vec!["no raft_invariant records and no summary.json beside the file (or a live etcd history)".into()],

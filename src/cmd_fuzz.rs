@@ -25,6 +25,7 @@ use kvsim::cli::{
 use kvsim::exit::{internal, Exit};
 use kvsim::outln;
 use kvsim::run_dir::{replay_line, write_outputs, write_panic, SIMULATION_PANIC};
+use kvsim::verdict::Status;
 use kvsim::work_queue::{self, Flow};
 use kvsim::{report_files, swarm};
 
@@ -243,7 +244,10 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
         Exit::Internal
     } else if results.iter().any(|r| r.status == "violation") {
         Exit::Violation
-    } else if results.iter().any(|r| r.status == "unknown") {
+    } else if results
+        .iter()
+        .any(|r| r.status == Status::Inconclusive.as_str())
+    {
         Exit::Inconclusive
     } else {
         Exit::Ok
@@ -289,7 +293,7 @@ fn run_seed(scenario: &Scenario, seed: u64, dir: &Path, check_budget: Budget) ->
             result.simulated_ms = output.simulated_ms;
             result.status = verdict.status.to_string();
             result.properties = verdict.properties();
-            if verdict.status != "ok" {
+            if verdict.status != Status::Ok {
                 let seed_dir = dir.join(format!("seed-{seed}"));
                 let written = write_outputs(&seed_dir, &output, &verdict).and_then(|()| {
                     report_files::write_report(
@@ -397,7 +401,7 @@ fn summarize(id: &str, results: &[SeedResult], wall: Duration, planned: u64) -> 
         seeds_run: results.len(),
         ok: count("ok"),
         violations: count("violation"),
-        unknown: count("unknown"),
+        unknown: count(Status::Inconclusive.as_str()),
         errors: count("error"),
         violations_by_property: by_property,
         wall_s: wall.as_secs_f64(),
@@ -454,7 +458,10 @@ fn junit_xml(id: &str, results: &[SeedResult], wall: Duration) -> String {
         .iter()
         .filter(|r| r.status == "violation" || r.status == "error")
         .count();
-    let skipped = results.iter().filter(|r| r.status == "unknown").count();
+    let skipped = results
+        .iter()
+        .filter(|r| r.status == Status::Inconclusive.as_str())
+        .count();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,
@@ -473,7 +480,7 @@ fn junit_xml(id: &str, results: &[SeedResult], wall: Duration) -> String {
         );
         match result.status.as_str() {
             "ok" => xml.push_str("/>\n"),
-            "unknown" => {
+            "inconclusive" => {
                 xml.push_str("><skipped message=\"checker budget exhausted\"/></testcase>\n")
             }
             _ => {

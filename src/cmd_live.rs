@@ -5,6 +5,7 @@
 //! Live mode lives in the `kvsim` binary: a real tokio runtime runs beside the `--cfg madsim`
 //! build, whose overrides pass through outside a simulation (ARCHITECTURE.md, "Live mode").
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use kvsim_checker::durability::DurabilityOptions;
+use kvsim_sim::client::Recorder;
 use kvsim_sim::runner::stats_of;
 use kvsim_sim::scenario::Scenario;
 use serde_json::json;
@@ -19,11 +21,14 @@ use serde_json::json;
 use kvsim::cli::parse_duration;
 use kvsim::cli::{load_scenario, scenario_name};
 use kvsim::exit::Exit;
+use kvsim::live::claim::{self, InitialState};
 use kvsim::live::etcd_process::EtcdCluster;
+use kvsim::live::journal::Journal;
 use kvsim::live::run::{run, LiveOutput};
+use kvsim::live::trust::{reasons_inconclusive, RunFacts};
 use kvsim::report_files::{write_report_of, ReportAbout};
 use kvsim::run_dir::write_scenario;
-use kvsim::verdict::{judge, Verdict};
+use kvsim::verdict::{judge, Status, Verdict};
 
 #[derive(Args)]
 pub struct LiveArgs {
@@ -32,7 +37,7 @@ pub struct LiveArgs {
         long,
         value_name = "N",
         conflicts_with = "endpoints",
-        required_unless_present = "endpoints"
+        required_unless_present_any = ["endpoints", "cleanup"]
     )]
     pub spawn: Option<usize>,
     /// Run against an existing cluster at these client URLs (no faults are injected).
@@ -42,8 +47,8 @@ pub struct LiveArgs {
     #[arg(long, value_name = "PATH", default_value = "/usr/bin/etcd")]
     pub etcd_bin: PathBuf,
     /// The scenario: its workload and faults are used; [cluster] knobs are the simulator's.
-    #[arg(long, value_name = "FILE")]
-    pub scenario: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "cleanup")]
+    pub scenario: Option<PathBuf>,
     /// How long clients run (e.g. 20s, 2m); default: the scenario's workload.duration_ms.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -59,38 +64,80 @@ pub struct LiveArgs {
     /// Run the members on loopback even as root: no network namespaces, so no partitions.
     #[arg(long)]
     pub no_isolation: bool,
+    /// Every key of the run lives under this prefix; it must be empty (else exit 2). Default: a
+    /// fresh `/kvsim/<run-id>/` per run.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Remove what killed live runs left (etcd members, namespaces, bridges, iptables rules, data
+    /// directories), found by kvsim's own markers, and exit.
+    #[arg(long, conflicts_with_all = ["spawn", "endpoints"])]
+    pub cleanup: bool,
+}
+
+impl LiveArgs {
+    fn scenario_path(&self) -> &Path {
+        self.scenario
+            .as_deref()
+            .expect("clap requires --scenario unless --cleanup")
+    }
 }
 
 pub fn main(args: LiveArgs) -> Result<Exit> {
-    let mut scenario = load_scenario(&args.scenario, &[])?;
+    if args.cleanup {
+        let removed = kvsim::live::cleanup::clean_up();
+        for line in &removed {
+            println!("removed {line}");
+        }
+        println!(
+            "kvsim live --cleanup: {} leftover(s) removed",
+            removed.len()
+        );
+        return Ok(Exit::Ok);
+    }
+    let mut scenario = load_scenario(args.scenario_path(), &[])?;
     if scenario.bugs.values().any(|on| *on) {
         bail!(
             "{}: [bugs] plants bugs in the simulated server only; remove them for kvsim live",
-            args.scenario.display()
+            args.scenario_path().display()
         );
     }
     if let Some(duration) = args.duration {
         scenario.workload.duration_ms = duration.as_millis() as u64;
     }
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from("reports").join(format!(
-            "live-{}-{}",
-            scenario_name(&args.scenario),
-            args.seed
-        ))
-    });
+    if let Some(members) = args.spawn {
+        refuse_nodes_beyond(&scenario, members, args.scenario_path())?;
+    }
+    let run_id = claim::run_id(args.seed);
+    let out = output_dir(&args, &run_id)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
+    // The history goes to disk while it is recorded (journal.rs): an interrupted run keeps it.
+    let journal = Journal::new(
+        &out,
+        Recorder::new_wall_clock(),
+        json!({ "seed": args.seed, "target": "etcd", "live": true, "run_id": run_id,
+                "scenario": scenario }),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let (output, target) = runtime.block_on(run_against_target(&args, &scenario))?;
+    let (output, target) =
+        runtime.block_on(run_against_target(&args, &scenario, &run_id, &journal))?;
     let timeout = args.check_timeout;
     let durability = DurabilityOptions {
         liveness_bound_ns: kvsim::live::LIVENESS_BOUND_NS,
     };
-    let verdict = judge(&output.history, &[], timeout, &durability);
-    write_outputs(&out, &args, &scenario, &target, &output, &verdict)?;
+    let mut verdict = judge(&output.history, &[], timeout, &durability);
+    verdict.mark_not_checked("raft", "real etcd reports no Raft invariants to kvsim");
+    let facts = RunFacts {
+        members_agreed: output.final_state.converged_after_ms.is_some(),
+        foreign_writes: output.foreign_writes,
+    };
+    for reason in reasons_inconclusive(&output.history, &facts) {
+        verdict.add_inconclusive(reason);
+    }
+    write_outputs(&out, &args, &scenario, &target, &output, &verdict, &journal)?;
     print_result(&args, &output, &verdict);
     println!("history: {}", out.join("history.jsonl").display());
     println!("report: {}", out.join("report.html").display());
@@ -104,33 +151,121 @@ pub fn main(args: LiveArgs) -> Result<Exit> {
     Ok(verdict.exit())
 }
 
+/// A timeline fault naming a node the spawned cluster does not have would be dropped quietly
+/// (issue 13: a 5-node scenario with `--spawn 3` lost its faults on n4 and n5): refused.
+fn refuse_nodes_beyond(scenario: &Scenario, members: usize, path: &Path) -> Result<()> {
+    let beyond: BTreeSet<u64> = scenario
+        .faults
+        .timeline
+        .iter()
+        .flat_map(|fault| fault.nodes.iter().copied())
+        .filter(|node| *node == 0 || *node > members as u64)
+        .collect();
+    if !beyond.is_empty() {
+        let names: Vec<String> = beyond.iter().map(|node| format!("n{node}")).collect();
+        bail!(
+            "{}: [[faults.timeline]] names {} but --spawn {members} starts n1..n{members}; spawn \
+             more members or edit the timeline",
+            path.display(),
+            names.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The report directory: `--out` if it does not exist yet (never overwritten: a live run cannot
+/// be run again to get it back), else `reports/live-<scenario>-<seed>`, or with the run id
+/// appended when that exists.
+fn output_dir(args: &LiveArgs, run_id: &str) -> Result<PathBuf> {
+    if let Some(out) = &args.out {
+        if out.exists() {
+            bail!(
+                "--out {}: already exists; kvsim live never overwrites a report (choose another \
+                 directory or remove it)",
+                out.display()
+            );
+        }
+        return Ok(out.clone());
+    }
+    let base = PathBuf::from("reports").join(format!(
+        "live-{}-{}",
+        scenario_name(args.scenario_path()),
+        args.seed
+    ));
+    if !base.exists() {
+        return Ok(base);
+    }
+    let fresh = PathBuf::from(format!("{}-{run_id}", base.display()));
+    assert!(!fresh.exists(), "run ids are unique per process and ms");
+    Ok(fresh)
+}
+
 /// Where the run went: printed and written into the history's header.
 struct Target {
     endpoints: Vec<String>,
     spawned: bool,
     partitions_unavailable: Option<String>,
+    initial: InitialState,
 }
 
-async fn run_against_target(args: &LiveArgs, scenario: &Scenario) -> Result<(LiveOutput, Target)> {
+/// How long setup requests (the claim, the final checks) may take.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The run's prefix: `--prefix` or a fresh one.
+fn prefix_of(args: &LiveArgs, run_id: &str) -> String {
+    args.prefix
+        .clone()
+        .unwrap_or_else(|| claim::default_prefix(run_id))
+}
+
+async fn run_against_target(
+    args: &LiveArgs,
+    scenario: &Scenario,
+    run_id: &str,
+    journal: &Journal,
+) -> Result<(LiveOutput, Target)> {
+    let prefix = prefix_of(args, run_id);
+    let lease_offset = claim::lease_offset(run_id);
     let Some(members) = args.spawn else {
         if args.endpoints.is_empty() {
             bail!("--endpoints: expected at least one URL");
         }
         let reason = "the cluster was not spawned by kvsim (--endpoints)".to_string();
         println!("etcd: existing cluster at {}", args.endpoints.join(","));
+        stop_on_signals(None, journal.clone());
+        let (keyspace, initial) =
+            claim::claim(&args.endpoints, &prefix, lease_offset, SETUP_TIMEOUT).await?;
+        eprintln!(
+            "kvsim live: warning: writing to a cluster kvsim did not spawn ({}): keys under {}, \
+             the marker key {}, lease grants and revokes, and compactions (etcd compacts every \
+             key's history, not only the run's)",
+            args.endpoints.join(","),
+            initial.prefix,
+            initial.marker_key
+        );
+        println!(
+            "prefix: {} (empty; the run starts at cluster revision {})",
+            initial.prefix, initial.revision
+        );
         println!("faults: none ({reason})");
-        let output = run(
+        let mut output = run(
             scenario,
             args.seed,
             args.endpoints.clone(),
+            keyspace.clone(),
             None,
             Some(reason.clone()),
+            journal.clone(),
         )
         .await;
+        output.foreign_writes = claim::foreign_writes(&args.endpoints, &keyspace, SETUP_TIMEOUT)
+            .await
+            .unwrap_or(0);
         let target = Target {
             endpoints: args.endpoints.clone(),
             spawned: false,
             partitions_unavailable: Some(reason),
+            initial,
         };
         return Ok((output, target));
     };
@@ -149,16 +284,29 @@ async fn run_against_target(args: &LiveArgs, scenario: &Scenario) -> Result<(Liv
         println!("partitions skipped: {reason}");
     }
     let cluster = Arc::new(Mutex::new(cluster));
-    stop_members_on_ctrl_c(cluster.clone());
+    stop_on_signals(Some(cluster.clone()), journal.clone());
     let stop = StopOnDrop(cluster.clone());
-    let output = run(
+    let (keyspace, initial) =
+        claim::claim(&endpoints, &prefix, lease_offset, SETUP_TIMEOUT).await?;
+    println!(
+        "prefix: {}; faults for {:.0} s, then a {:.0} s quiet window (liveness)",
+        initial.prefix,
+        scenario.workload.duration_ms as f64 / 1000.0,
+        kvsim::live::QUIET_WINDOW_MS as f64 / 1000.0
+    );
+    let mut output = run(
         scenario,
         args.seed,
         endpoints.clone(),
+        keyspace.clone(),
         Some(cluster),
         partitions_unavailable.clone(),
+        journal.clone(),
     )
     .await;
+    output.foreign_writes = claim::foreign_writes(&endpoints, &keyspace, SETUP_TIMEOUT)
+        .await
+        .unwrap_or(0);
     // Stops the members and removes their data (and namespaces) now, before the check.
     drop(stop);
     Ok((
@@ -167,6 +315,7 @@ async fn run_against_target(args: &LiveArgs, scenario: &Scenario) -> Result<(Liv
             endpoints,
             spawned: true,
             partitions_unavailable,
+            initial,
         },
     ))
 }
@@ -207,19 +356,31 @@ async fn spawn(
     }
 }
 
-/// Ctrl-C stops and removes the spawned members before the process exits (exit code 130, the
-/// shell's convention for SIGINT).
-fn stop_members_on_ctrl_c(cluster: Arc<Mutex<EtcdCluster>>) {
+/// SIGINT (Ctrl-C), SIGTERM (what `timeout` and CI runners send) and SIGHUP (a closed
+/// terminal) stop and remove the spawned members, their namespaces, bridge, rules and data
+/// before the process exits (exit code 130, the shell's convention for SIGINT; ctrlc's
+/// `termination` feature routes all three to one handler).
+/// The history recorded so far is written first (`kvsim check` can judge it).
+fn stop_on_signals(cluster: Option<Arc<Mutex<EtcdCluster>>>, journal: Journal) {
     let installed = ctrlc::set_handler(move || {
-        eprintln!("kvsim live: interrupted; stopping the etcd members");
-        let mut cluster = cluster
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        cluster.shutdown();
+        match journal.save() {
+            Ok(()) => eprintln!(
+                "kvsim live: interrupted; the history so far is in {} (kvsim check reads it)",
+                journal.path().display()
+            ),
+            Err(error) => eprintln!("kvsim live: interrupted; {error:#}"),
+        }
+        if let Some(cluster) = &cluster {
+            eprintln!("kvsim live: stopping the etcd members");
+            cluster
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .shutdown();
+        }
         std::process::exit(130);
     });
     if let Err(error) = installed {
-        eprintln!("kvsim live: cannot catch Ctrl-C ({error}); an interrupted run leaves its members running");
+        eprintln!("kvsim live: cannot catch SIGINT/SIGTERM/SIGHUP ({error}); an interrupted run leaves its members running (kvsim live --cleanup removes them)");
     }
 }
 
@@ -230,26 +391,26 @@ fn write_outputs(
     target: &Target,
     output: &LiveOutput,
     verdict: &Verdict,
+    journal: &Journal,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let meta = json!({
         "seed": args.seed,
         "target": "etcd",
         "endpoints": target.endpoints,
         "spawned": target.spawned,
         "partitions_unavailable": target.partitions_unavailable,
+        "initial": target.initial,
+        "live": true,
         "scenario": scenario,
     });
-    let path = dir.join("history.jsonl");
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(&path)
-            .with_context(|| format!("{}: cannot create", path.display()))?,
-    );
-    kvsim_checker::format::jsonl::write_jsonl(&mut file, "mvcc", &meta, &output.history)
-        .and_then(|()| std::io::Write::flush(&mut file))
-        .with_context(|| format!("{}: cannot write", path.display()))?;
+    for (field, value) in meta.as_object().expect("an object") {
+        journal.set_meta(field, value.clone());
+    }
+    journal.save()?;
     let stats = stats_of(&output.history, 0);
     let summary = json!({
+        "live": true,
+        "status": verdict.status,
         "seed": args.seed,
         "target": meta,
         "elapsed_ms": output.elapsed_ms,
@@ -296,7 +457,7 @@ fn reproduce_line(args: &LiveArgs) -> String {
     };
     let mut line = format!(
         "kvsim live {target} --scenario {} --seed {}",
-        args.scenario.display(),
+        args.scenario_path().display(),
         args.seed
     );
     if let Some(duration) = args.duration {
@@ -340,16 +501,18 @@ fn print_result(args: &LiveArgs, output: &LiveOutput, verdict: &Verdict) {
         Some(ms) => println!("final state: members agree ({} ms after the settle)", ms),
         None => println!("final state: members did not agree on one revision within the wait"),
     }
+    for coverage in &verdict.coverage {
+        println!("  {coverage}");
+    }
     match verdict.status {
-        "ok" => println!("verdict: ok (linearizable; all checked properties hold)"),
-        "unknown" => println!(
-            "verdict: unknown ({})",
-            verdict
-                .unknown_reason
-                .as_deref()
-                .unwrap_or("budget exhausted")
-        ),
-        _ => {
+        Status::Ok => println!("verdict: ok (linearizable; all checked properties hold)"),
+        Status::Inconclusive => {
+            println!("verdict: inconclusive");
+            for reason in &verdict.inconclusive {
+                println!("  {reason}");
+            }
+        }
+        Status::Violation => {
             println!("verdict: VIOLATION of {}", verdict.properties().join(", "));
             for finding in verdict.findings.iter().take(10) {
                 println!(

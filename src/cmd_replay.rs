@@ -14,7 +14,7 @@ use kvsim::cli::parse_duration;
 use kvsim::exit::Exit;
 use kvsim::outln;
 use kvsim::run_dir::SIMULATION_PANIC;
-use kvsim::verdict::judge_run;
+use kvsim::verdict::{judge_run, Status};
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -28,6 +28,7 @@ pub struct ReplayArgs {
 }
 
 pub fn main(args: ReplayArgs) -> Result<Exit> {
+    refuse_live_dir(&args.dir)?;
     let scenario_path = args.dir.join("scenario.toml");
     let scenario = Scenario::load(&scenario_path).map_err(|error| anyhow::anyhow!("{error}"))?;
     let summary_path = args.dir.join("summary.json");
@@ -80,12 +81,9 @@ pub fn main(args: ReplayArgs) -> Result<Exit> {
     }
     let verdict = judge_run(&output, args.check_timeout);
     match verdict.status {
-        "ok" => outln!("verdict: ok"),
-        "unknown" => outln!(
-            "verdict: unknown ({})",
-            verdict.unknown_reason.as_deref().unwrap_or("budget")
-        ),
-        _ => {
+        Status::Ok => outln!("verdict: ok"),
+        Status::Inconclusive => outln!("verdict: inconclusive ({})", verdict.inconclusive_line()),
+        Status::Violation => {
             outln!("verdict: VIOLATION of {}", verdict.properties().join(", "));
             for finding in &verdict.findings {
                 outln!(
@@ -126,6 +124,30 @@ fn recorded_panic(path: &std::path::Path) -> Option<String> {
 }
 
 /// 1-based line where two byte strings first differ.
+/// A `kvsim live` directory cannot be replayed: its seed fixes what the clients asked and which
+/// faults were drawn, not how etcd and the OS scheduled them, so a second run is another
+/// history, not a replay. Its history can be judged again instead.
+fn refuse_live_dir(dir: &std::path::Path) -> Result<()> {
+    let summary_path = dir.join("summary.json");
+    let Ok(text) = std::fs::read_to_string(&summary_path) else {
+        return Ok(());
+    };
+    let Ok(summary) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Ok(());
+    };
+    // `live` since issue 13; earlier live summaries only name the target.
+    if summary["live"] == true || summary["target"]["target"] == "etcd" {
+        bail!(
+            "{}: a kvsim live run against real etcd, which cannot be replayed (live histories are \
+             not reproducible byte for byte: etcd and the OS schedule as they like). Judge it \
+             again with: kvsim check {}",
+            dir.display(),
+            dir.join("history.jsonl").display()
+        );
+    }
+    Ok(())
+}
+
 fn first_difference_line(a: &[u8], b: &[u8]) -> usize {
     let same = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     1 + a[..same].iter().filter(|&&byte| byte == b'\n').count()

@@ -15,7 +15,7 @@ use kvsim::outln;
 use kvsim::run_dir::{
     replay_line, run_out_dir, write_panic, write_run, write_verdict, SIMULATION_PANIC,
 };
-use kvsim::verdict::Verdict;
+use kvsim::verdict::{Status, Verdict};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -71,8 +71,21 @@ pub fn main(args: RunArgs) -> Result<Exit> {
         .unwrap_or_else(|| kvsim::memory::default_memory_max(1));
     let verdict = judge_run_within(&output, budget(args.check_timeout, memory_max));
     internal(write_verdict(&out, &verdict))?;
+    // As fuzz does for its failing seeds: a failing (or undecided) run gets its HTML report.
+    let report = verdict.status != Status::Ok;
+    if report {
+        internal(kvsim::report_files::write_report(
+            &out,
+            &output,
+            &verdict,
+            &args.origin.reproduce_command(),
+        ))?;
+    }
     print_result(&output, &verdict, run_s);
     outln!("history: {}", out.join("history.jsonl").display());
+    if report {
+        outln!("report: {}", out.join("report.html").display());
+    }
     outln!("reproduce: {}", args.origin.reproduce_command());
     Ok(verdict.exit())
 }
@@ -95,15 +108,9 @@ fn print_result(output: &RunOutput, verdict: &Verdict, run_s: f64) {
         verdict.check_ms
     );
     match verdict.status {
-        "ok" => outln!("verdict: ok (linearizable; all checked properties hold)"),
-        "unknown" => outln!(
-            "verdict: unknown ({})",
-            verdict
-                .unknown_reason
-                .as_deref()
-                .unwrap_or("budget exhausted")
-        ),
-        _ => {
+        Status::Ok => outln!("verdict: ok (linearizable; all checked properties hold)"),
+        Status::Inconclusive => outln!("verdict: inconclusive ({})", verdict.inconclusive_line()),
+        Status::Violation => {
             outln!("verdict: VIOLATION of {}", verdict.properties().join(", "));
             // A broken invariant repeats at every later index and on every node: the first few
             // findings per property tell the story; verdict.json keeps them all.

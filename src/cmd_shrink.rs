@@ -21,6 +21,7 @@ use kvsim::report_files;
 use kvsim::run_dir::write_outputs;
 use kvsim::shrink::search::{judge, Attempt, Config, Evidence, Failure, Shrinker};
 use kvsim::shrink::size::{reduction_line, Size};
+use kvsim::verdict::Status;
 
 #[derive(Args)]
 pub struct ShrinkArgs {
@@ -70,7 +71,7 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     let evidence = judge(&scenario, args.origin.seed, check_timeout).map_err(anyhow::Error::msg)?;
     let violated = evidence.properties();
     match evidence.status() {
-        "ok" => {
+        Status::Ok => {
             eprintln!(
                 "kvsim: seed {} of {} passes (no property violated): nothing to shrink",
                 args.origin.seed,
@@ -78,7 +79,7 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
             );
             return Ok(Exit::BadInput);
         }
-        "unknown" => {
+        Status::Inconclusive => {
             eprintln!(
                 "kvsim: seed {} of {} is inconclusive (the linearizability check ran out of budget; \
                  try a larger --check-timeout): nothing to shrink",
@@ -87,7 +88,7 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
             );
             return Ok(Exit::Inconclusive);
         }
-        _ => {}
+        Status::Violation => {}
     }
     let target: BTreeSet<String> = if args.properties.is_empty() {
         violated.iter().cloned().collect()

@@ -4,13 +4,15 @@
 //!
 //! - [`verdict`]: judging one history with every checker; [`catalogue`]: the planted bugs and
 //!   their measurement; [`shrink`]: minimizing a failing seed; [`live`]: a scenario against real
-//!   etcd; [`report`] and [`report_files`]: the HTML report; [`run_dir`]: a run's output
-//!   directory; [`cli`]: the argument types every command shares; [`exit`]: the exit codes;
-//!   [`stdout`]: output that survives a closed pipe;
-//!   [`history_files`]: the files `check` reads; [`memory`]: the `--memory-max` budget; [`interrupt`]: SIGINT / SIGTERM.
+//!   etcd; [`conformance`]: the differential test against real etcd; [`report`] and
+//!   [`report_files`]: the HTML report; [`run_dir`]: a run's output directory; [`cli`]: the
+//!   argument types every command shares; [`exit`]: the exit codes; [`stdout`]: output that
+//!   survives a closed pipe; [`history_files`]: the files `check` reads; [`memory`]: the
+//!   `--memory-max` budget; [`interrupt`]: SIGINT / SIGTERM.
 
 pub mod catalogue;
 pub mod cli;
+pub mod conformance;
 pub mod exit;
 pub mod history_files;
 pub mod interrupt;

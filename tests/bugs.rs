@@ -202,7 +202,7 @@ fn clean_scenarios_report_no_violation() {
     // An `unknown` verdict (the linearizability search ran out of time) depends on the machine's
     // speed, so it is reported but not failed on; any finding fails.
     for (outcome, name) in outcomes.iter().zip(&names) {
-        if outcome.status == "unknown" {
+        if outcome.status == kvsim::verdict::Status::Inconclusive {
             eprintln!(
                 "note: {name} seed {}: linearizability unknown within {CHECK_TIMEOUT:?}",
                 outcome.seed

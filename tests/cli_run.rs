@@ -120,3 +120,30 @@ fn invalid_scenario_exits_2_naming_file_and_field() {
         "{stderr}"
     );
 }
+
+/// `kvsim run` on a failing seed writes the HTML report beside the history, as `fuzz` does for
+/// its failing seeds (issue 13: it wrote none). watch_duplicate fails seed 0 of watch.toml.
+#[test]
+fn a_failing_run_writes_its_html_report() {
+    let dir = scratch("failing-report");
+    let out = dir.join("out");
+    let run = kvsim(&[
+        "run",
+        "--scenario",
+        "scenarios/watch.toml",
+        "--seed",
+        "0",
+        "--bug",
+        "watch_duplicate",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(run.status.code(), Some(1), "{printed}");
+    assert!(out.join("report.html").is_file(), "{printed}");
+    assert!(printed.contains("report: "), "{printed}");
+}

@@ -479,6 +479,29 @@ pub fn healed_at_ns(faults: &[FaultEvent]) -> Option<u64> {
         .map(|window| window.from_ns)
 }
 
+/// The healed windows liveness judges: the cluster stayed whole for the bound, and the clients
+/// kept working past it.
+fn judged_windows(history: &History<Op, Ret>, opts: &DurabilityOptions) -> Vec<HealedWindow> {
+    let last_call_ns = history.ops.iter().map(|op| op.call_ns).max();
+    healed_windows(&history.faults)
+        .into_iter()
+        .filter(|window| {
+            let deadline_ns = window.from_ns.saturating_add(opts.liveness_bound_ns);
+            let whole_for_the_bound = window
+                .until_ns
+                .is_none_or(|until_ns| until_ns >= deadline_ns);
+            let clients_kept_working = last_call_ns.is_some_and(|last| last >= deadline_ns);
+            whole_for_the_bound && clients_kept_working
+        })
+        .collect()
+}
+
+/// How many healed windows the liveness check judges in `history` (0: liveness checked
+/// nothing, which a verdict must say rather than read as a pass).
+pub fn liveness_windows_judged(history: &History<Op, Ret>, opts: &DurabilityOptions) -> usize {
+    judged_windows(history, opts).len()
+}
+
 /// What liveness asks the cluster to serve after a heal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Service {
@@ -519,22 +542,11 @@ fn liveness(
     opts: &DurabilityOptions,
     out: &mut Vec<PropertyViolation>,
 ) {
-    let last_call_ns = history.ops.iter().map(|op| op.call_ns).max();
-    for window in healed_windows(&history.faults) {
+    for window in judged_windows(history, opts) {
         let deadline_ns = window.from_ns.saturating_add(opts.liveness_bound_ns);
         let asked_by_ns = window
             .from_ns
             .saturating_add(opts.liveness_bound_ns / 4 * 3);
-        if window
-            .until_ns
-            .is_some_and(|until_ns| until_ns < deadline_ns)
-        {
-            continue;
-        }
-        // Judge only a window the clients kept working through.
-        if last_call_ns.is_none_or(|last| last < deadline_ns) {
-            continue;
-        }
         for service in [Service::Write, Service::LinearizableRead] {
             let mut asked = false;
             let mut served = false;

@@ -56,15 +56,24 @@ impl LiveConnection {
         let timeout = Duration::from_millis(self.shared.knobs.request_timeout_ms);
         let id = self.shared.recorder.invoke(self.client_id, op.clone());
         let endpoint = &self.shared.endpoints[self.member];
+        // Sent under the run's prefix and revisions, recorded as a fresh cluster's (keyspace.rs).
+        let keyspace = &self.shared.keyspace;
+        let sent = keyspace.op_in(&op);
         let outcome = match self.connection.as_mut() {
-            Some(client) => ops::execute(client, &op, timeout).await,
+            Some(client) => ops::execute(client, &sent, timeout).await,
             None => match ops::connect(endpoint, timeout).await {
-                Ok(client) => ops::execute(self.connection.insert(client), &op, timeout).await,
+                Ok(client) => ops::execute(self.connection.insert(client), &sent, timeout).await,
                 // Nothing was sent: the operation did not happen.
                 Err(error) => Outcome::Fail {
                     error: format!("connect to {endpoint}: {error}"),
                 },
             },
+        };
+        let outcome = match outcome {
+            Outcome::Ok { output } => Outcome::Ok {
+                output: keyspace.ret_out(output),
+            },
+            other => other,
         };
         if matches!(outcome, Outcome::Unknown { .. }) {
             self.client_id = self.shared.recorder.client_id_new();

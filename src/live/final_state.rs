@@ -14,6 +14,7 @@ use kvsim_sim::scenario::WorkloadKnobs;
 use serde::Serialize;
 use serde_json::json;
 
+use super::keyspace::Keyspace;
 use super::ops;
 
 /// How long the read waits for the members to agree on a revision before reading anyway (then
@@ -49,7 +50,11 @@ impl FinalState {
 }
 
 /// Waits for the members to agree on a revision (see the module doc), then reads each one.
-pub async fn read_final_state(endpoints: &[String], knobs: &WorkloadKnobs) -> FinalState {
+pub async fn read_final_state(
+    endpoints: &[String],
+    knobs: &WorkloadKnobs,
+    keyspace: &Keyspace,
+) -> FinalState {
     let timeout = Duration::from_millis(knobs.request_timeout_ms.max(2_000));
     let started = Instant::now();
     let mut previous: Option<Vec<Option<i64>>> = None;
@@ -71,7 +76,12 @@ pub async fn read_final_state(endpoints: &[String], knobs: &WorkloadKnobs) -> Fi
     let mut members = Vec::new();
     for (index, endpoint) in endpoints.iter().enumerate() {
         let node = format!("n{}", index + 1);
-        let state = match tokio::time::timeout(timeout * 3, member_state(endpoint, timeout)).await {
+        let state = match tokio::time::timeout(
+            timeout * 3,
+            member_state(endpoint, keyspace, timeout),
+        )
+        .await
+        {
             Ok(Ok(state)) => state,
             Ok(Err(_)) | Err(_) => MemberState {
                 up: false,
@@ -106,8 +116,12 @@ async fn revision_of(endpoint: &str, timeout: Duration) -> Option<i64> {
     tokio::time::timeout(timeout, probe).await.ok().flatten()
 }
 
+/// One member's role and store, as the history sees it: the run's prefix only, at the history's
+/// revisions (keyspace.rs); HashKV covers the member's whole store, which is what members must
+/// agree on.
 async fn member_state(
     endpoint: &str,
+    keyspace: &Keyspace,
     timeout: Duration,
 ) -> Result<MemberState, etcd_client::Error> {
     let mut client: Client = ops::connect(endpoint, timeout).await?;
@@ -118,23 +132,29 @@ async fn member_state(
     } else {
         "follower"
     };
+    let options = if keyspace.prefix.is_empty() {
+        GetOptions::new().with_all_keys()
+    } else {
+        GetOptions::new().with_prefix()
+    };
     let all = client
-        .get(
-            "",
-            Some(GetOptions::new().with_all_keys().with_serializable()),
-        )
+        .get(keyspace.prefix.as_str(), Some(options.with_serializable()))
         .await?;
-    let revision = all.header().map_or(0, |header| header.revision());
-    let hash = client.hash_kv(revision).await?;
+    let wire_revision = all.header().map_or(0, |header| header.revision());
+    let hash = client.hash_kv(wire_revision).await?;
     Ok(MemberState {
         node: String::new(),
         up: true,
         role,
         term: status.raft_term(),
         applied_index: status.raft_applied_index(),
-        revision,
-        compact_revision: hash.compact_version(),
+        revision: keyspace.revision_out(wire_revision),
+        compact_revision: keyspace.revision_out(hash.compact_version()),
         hash_kv: u64::from(hash.hash()),
-        kvs: all.kvs().iter().map(ops::key_value_of).collect(),
+        kvs: all
+            .kvs()
+            .iter()
+            .map(|kv| keyspace.kv_out(&ops::key_value_of(kv)))
+            .collect(),
     })
 }

@@ -5,8 +5,9 @@
 //! the simulator's record shapes (sim/src/nemesis.rs), so reports and the durability checker
 //! read both alike.
 //!
-//! Faults a real cluster here cannot get (packet loss and latency need `tc netem`, which this
-//! machine lacks; clock skew needs a clock namespace per member) are never silently dropped: the
+//! Faults a real cluster here cannot get (packet loss and latency need `tc netem`, clock skew a
+//! time namespace per member; `host.rs` probes both, and this nemesis injects neither yet) are
+//! never silently dropped: the
 //! random draw leaves them out and says so, a timeline entry is recorded as `skipped` with the
 //! reason.
 
@@ -22,6 +23,7 @@ use rand::Rng;
 use serde_json::json;
 
 use super::etcd_process::EtcdCluster;
+use super::host::HostSupport;
 use super::ops;
 use super::run::LiveShared;
 
@@ -48,6 +50,10 @@ pub struct LiveNemesis {
     partitioned: bool,
     /// Fault kinds not injected, with the reason (one line each in the run's summary).
     skipped: BTreeMap<&'static str, String>,
+    /// The schedule is over and everything healed: a second `heal_all` records nothing.
+    finished: bool,
+    /// What this host supports (probed once).
+    host: HostSupport,
 }
 
 impl LiveNemesis {
@@ -71,6 +77,8 @@ impl LiveNemesis {
             paused: BTreeSet::new(),
             partitioned: false,
             skipped: BTreeMap::new(),
+            finished: false,
+            host: super::host::probe(),
         }
     }
 
@@ -93,12 +101,20 @@ impl LiveNemesis {
             | FaultKind::IsolateOne
             | FaultKind::Bridge
             | FaultKind::OneWay => self.partitions_unavailable.clone(),
-            FaultKind::PacketLoss | FaultKind::Latency => {
-                Some("needs tc netem, which this machine does not have".to_string())
-            }
-            FaultKind::ClockSkew => {
-                Some("a member's clock cannot be moved without a clock namespace".to_string())
-            }
+            // What the host offers is probed (host.rs); the live nemesis injects neither yet,
+            // and the reason says which of the two stands in the way.
+            FaultKind::PacketLoss | FaultKind::Latency => Some(match &self.host.netem {
+                Ok(()) => "tc netem is available on this host, but the live nemesis does not \
+                           inject packet loss or latency yet"
+                    .to_string(),
+                Err(why) => format!("needs tc netem: {why}"),
+            }),
+            FaultKind::ClockSkew => Some(match &self.host.clock_namespaces {
+                Ok(()) => "time namespaces are available on this host, but the live nemesis \
+                           does not run members in them yet"
+                    .to_string(),
+                Err(why) => format!("needs a time namespace per member: {why}"),
+            }),
             FaultKind::CrashOne
             | FaultKind::CrashLeader
             | FaultKind::CrashMajority
@@ -183,6 +199,10 @@ impl LiveNemesis {
                 }
             }
         }
+        // The faults' window is over: heal now, so the rest of the run (the quiet window) is a
+        // whole-cluster window the liveness check judges.
+        self.heal_all().await;
+        self.finished = true;
         if let Some(left) = shared.time_left() {
             tokio::time::sleep(left).await;
         }
@@ -542,7 +562,8 @@ impl LiveNemesis {
     /// Undoes every fault (network, killed and paused members), recording one record per node as
     /// the simulator's nemesis does, then `heal_all`.
     pub async fn heal_all(&mut self) {
-        if self.cluster.is_none() {
+        let whole = !self.partitioned && self.crashed.is_empty() && self.paused.is_empty();
+        if self.cluster.is_none() || (self.finished && whole) {
             return;
         }
         if self.partitioned {

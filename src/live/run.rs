@@ -21,6 +21,8 @@ use rand::SeedableRng;
 
 use super::etcd_process::EtcdCluster;
 use super::final_state::{read_final_state, FinalState};
+use super::journal::Journal;
+use super::keyspace::Keyspace;
 use super::nemesis::LiveNemesis;
 use super::{client, recipes, watch};
 
@@ -30,8 +32,11 @@ pub struct LiveShared {
     pub recorder: Recorder,
     /// Client URLs, member `i` is node `n{i+1}` in the history.
     pub endpoints: Vec<String>,
-    /// Clients and watchers stop issuing requests at this instant.
+    /// Clients and watchers stop issuing requests at this instant: the scenario's duration (the
+    /// faults' window), plus the quiet window when faults can be injected.
     pub deadline: Instant,
+    /// The run's prefix, revision and lease-id translation (keyspace.rs).
+    pub keyspace: Keyspace,
     revision_seen_max: AtomicI64,
 }
 
@@ -94,27 +99,41 @@ pub struct LiveOutput {
     pub skipped_faults: Vec<String>,
     /// Tasks (clients, watchers) that panicked: a kvsim bug; the history is incomplete.
     pub task_panics: Vec<String>,
+    /// Keys outside the run's prefix written during the run (`claim::foreign_writes`; set by
+    /// the caller, which knows the cluster).
+    pub foreign_writes: usize,
 }
 
-/// Runs `scenario` against the members at `endpoints`. `cluster` is the spawned cluster the
-/// nemesis may kill, pause and partition; `None` (an existing cluster) runs without faults.
+/// Runs `scenario` against the members at `endpoints`, under `keyspace`. `cluster` is the
+/// spawned cluster the nemesis may kill, pause and partition; `None` (an existing cluster) runs
+/// without faults. With a cluster, the clients keep running [`super::QUIET_WINDOW_MS`] after the
+/// faults' window (the scenario's duration), so liveness has a healed window to judge.
 pub async fn run(
     scenario: &Scenario,
     seed: u64,
     endpoints: Vec<String>,
+    keyspace: Keyspace,
     cluster: Option<Arc<Mutex<EtcdCluster>>>,
     partitions_unavailable: Option<String>,
+    journal: Journal,
 ) -> LiveOutput {
     let knobs = scenario.workload.clone();
-    let recorder = Recorder::new_wall_clock();
+    let recorder = journal.recorder().clone();
     let started = Instant::now();
+    let quiet_ms = if cluster.is_some() {
+        super::QUIET_WINDOW_MS
+    } else {
+        0
+    };
     let shared = Arc::new(LiveShared {
         knobs: knobs.clone(),
         recorder: recorder.clone(),
         endpoints: endpoints.clone(),
-        deadline: started + Duration::from_millis(knobs.duration_ms),
+        deadline: started + Duration::from_millis(knobs.duration_ms + quiet_ms),
+        keyspace: keyspace.clone(),
         revision_seen_max: AtomicI64::new(1),
     });
+    let saver = tokio::spawn(journal.keep_saving(shared.deadline));
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..knobs.clients {
         let rng = task_rng(seed, ROLE_CLIENT, index);
@@ -150,14 +169,16 @@ pub async fn run(
         }
     }
     tokio::time::sleep(Duration::from_millis(scenario.faults.settle_ms)).await;
-    let final_state = read_final_state(&endpoints, &knobs).await;
+    let final_state = read_final_state(&endpoints, &knobs, &keyspace).await;
     recorder.other("final_state", final_state.record());
+    saver.abort();
     let elapsed_ms = started.elapsed().as_millis() as u64;
     LiveOutput {
-        history: recorder.take_history(),
+        history: recorder.history(),
         final_state,
         elapsed_ms,
         skipped_faults: nemesis.skipped(),
         task_panics,
+        foreign_writes: 0,
     }
 }

@@ -137,7 +137,10 @@ pub async fn run_watcher(index: usize, first: usize, shared: Arc<LiveShared>, mu
         prev_kv,
         start_revision,
     } = draw_watch_start(&*shared, &mut rng);
-    let mut next_revision = start_revision;
+    // The watcher works in the cluster's revisions; records carry the history's (keyspace.rs).
+    let keyspace = &shared.keyspace;
+    let (wire_key, wire_range_end) = keyspace.range_end_in(&key, &range_end);
+    let mut next_revision = keyspace.revision_in(start_revision);
     let mut member = first % members;
     let record = |action: &str, fields: serde_json::Value| {
         let mut object = json!({ "watcher": index, "action": action });
@@ -149,15 +152,15 @@ pub async fn run_watcher(index: usize, first: usize, shared: Arc<LiveShared>, mu
     };
     let start_fields = |member: usize, next_revision: i64| {
         json!({ "node": shared.node_name(member), "key": key, "range_end": range_end,
-        "start_revision": next_revision, "prev_kv": prev_kv })
+        "start_revision": keyspace.revision_out(next_revision), "prev_kv": prev_kv })
     };
     record("start", start_fields(member, next_revision));
     let timeout = Duration::from_millis(shared.knobs.request_timeout_ms);
     while !shared.past_deadline() {
         let opened = open(
             &shared.endpoints[member],
-            &key,
-            &range_end,
+            &wire_key,
+            &wire_range_end,
             next_revision,
             prev_kv,
             timeout,
@@ -178,6 +181,15 @@ pub async fn run_watcher(index: usize, first: usize, shared: Arc<LiveShared>, mu
                 match step(&response, &mut next_revision) {
                     Step::Created => {}
                     Step::Events(header_revision, events) => {
+                        let header_revision = keyspace.revision_out(header_revision);
+                        let events: Vec<WatchEvent> = events
+                            .into_iter()
+                            .map(|event| WatchEvent {
+                                kv: keyspace.kv_out(&event.kv),
+                                prev_kv: event.prev_kv.as_ref().map(|kv| keyspace.kv_out(kv)),
+                                ..event
+                            })
+                            .collect();
                         shared.observe_revision(header_revision);
                         record(
                             "response",
@@ -193,7 +205,7 @@ pub async fn run_watcher(index: usize, first: usize, shared: Arc<LiveShared>, mu
                         record(
                             "compacted",
                             json!({ "node": shared.node_name(member),
-                            "compact_revision": compact_revision }),
+                            "compact_revision": keyspace.revision_out(compact_revision) }),
                         );
                         break Some(String::new());
                     }
@@ -221,7 +233,8 @@ pub async fn run_watcher(index: usize, first: usize, shared: Arc<LiveShared>, mu
     }
     record(
         "cancel",
-        json!({ "node": shared.node_name(member), "next_revision": next_revision }),
+        json!({ "node": shared.node_name(member),
+        "next_revision": keyspace.revision_out(next_revision) }),
     );
 }
 

@@ -648,7 +648,11 @@
       list.append(item);
     });
     if (D.props_total > D.props.length) list.append(el("li", {}, "… " + (D.props_total - D.props.length) + " more (not embedded)"));
-    if (list.children.length === 0) list.append(el("li", {}, "none"));
+    // A numbered list of nothing read "1. none" on a passing run: an unnumbered line instead.
+    if (list.children.length === 0) {
+      list.style.listStyle = "none";
+      list.append(el("li", {}, "none: every checked property holds"));
+    }
   }
   function renderLegend() {
     const legend = document.getElementById("legend");

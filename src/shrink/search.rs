@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use super::ddmin::{ddmin, Probe};
 use super::timeline::{fit, recorded_faults};
-use crate::verdict::{judge_run, Verdict};
+use crate::verdict::{judge_run, Status, Verdict};
 
 /// What one run of one seed showed.
 #[derive(Clone, Debug)]
@@ -48,11 +48,10 @@ impl Evidence {
         }
     }
 
-    /// `ok` | `violation` | `unknown`.
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> Status {
         match self {
             Evidence::Run { verdict, .. } => verdict.status,
-            Evidence::Panic { .. } => "violation",
+            Evidence::Panic { .. } => Status::Violation,
         }
     }
 
