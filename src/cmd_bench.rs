@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
+use kvsim_checker::bench::porcupine::Porcupine;
+use kvsim_checker::bench::register::bench_registers;
 use kvsim_checker::bench::{bench_check, BenchConfig};
+use kvsim_checker::generate::register::register_families;
 use kvsim_sim::runner;
 
 use kvsim::cli::{load_scenario, parse_duration};
@@ -20,6 +23,17 @@ use kvsim::verdict::{judge_run, Status};
 pub struct BenchArgs {
     #[command(subcommand)]
     what: BenchWhat,
+}
+
+/// Parts of `bench check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BenchCase {
+    /// porcupine's own test data (Jepsen etcd logs, kv logs).
+    Anchors,
+    /// Generated MVCC histories.
+    Mvcc,
+    /// Generated hard cas-register families (issue 11's shape and variants).
+    Registers,
 }
 
 #[derive(Subcommand)]
@@ -40,6 +54,29 @@ enum BenchWhat {
         /// Sizes of the generated MVCC histories (32 clients, 1% unknown outcomes).
         #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
         mvcc_ops: Vec<usize>,
+        /// Which parts to run.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "anchors,mvcc,registers"
+        )]
+        cases: Vec<BenchCase>,
+        /// Files per generated cas-register family (seeds 0..N; odd seeds carry a planted stale
+        /// read).
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        register_files: usize,
+        /// Where the generated register logs are written (to re-check one with
+        /// `kvsim check --model cas-register --format jepsen FILE`).
+        #[arg(long, value_name = "DIR", default_value = "reports/bench-registers")]
+        register_out: PathBuf,
+        /// A checkout of porcupine's Go module (github.com/anishathalye/porcupine): run
+        /// porcupine beside kvsim on every register file (needs `go`; builds offline).
+        #[arg(long, value_name = "DIR")]
+        porcupine: Option<PathBuf>,
+        /// Print every register file's line, not only the family totals.
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// The simulator: simulated seconds per wall second and seeds per minute.
     Sim {
@@ -63,7 +100,21 @@ pub fn main(args: BenchArgs) -> Result<Exit> {
             anchors,
             timeout,
             mvcc_ops,
-        } => bench_checker(anchors, timeout, mvcc_ops),
+            cases,
+            register_files,
+            register_out,
+            porcupine,
+            verbose,
+        } => bench_checker(CheckBench {
+            anchors,
+            timeout,
+            mvcc_ops,
+            cases,
+            register_files,
+            register_out,
+            porcupine,
+            verbose,
+        }),
         BenchWhat::Sim {
             scenario,
             seeds,
@@ -73,30 +124,98 @@ pub fn main(args: BenchArgs) -> Result<Exit> {
     }
 }
 
-fn bench_checker(anchors: PathBuf, timeout: Duration, mvcc_ops: Vec<usize>) -> Result<Exit> {
+/// What `bench check` was asked to do.
+struct CheckBench {
+    anchors: PathBuf,
+    timeout: Duration,
+    mvcc_ops: Vec<usize>,
+    cases: Vec<BenchCase>,
+    register_files: usize,
+    register_out: PathBuf,
+    porcupine: Option<PathBuf>,
+    verbose: bool,
+}
+
+fn bench_checker(args: CheckBench) -> Result<Exit> {
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; figures mean little (use cargo run --release)");
     }
     let mut config = BenchConfig {
-        mvcc_ops,
+        mvcc_ops: if args.cases.contains(&BenchCase::Mvcc) {
+            args.mvcc_ops
+        } else {
+            Vec::new()
+        },
         ..BenchConfig::default()
     };
-    config.budget.timeout = Some(timeout);
-    outln!(
-        "{:<34} {:>11} {:>11} {:>17}  verdict",
-        "history",
-        "ops",
-        "seconds",
-        "search steps"
-    );
-    let lines = bench_check(&anchors, &config, |line| outln!("{line}"))
+    config.budget.timeout = Some(args.timeout);
+    let mut wrong = 0;
+    if args.cases.contains(&BenchCase::Anchors) || args.cases.contains(&BenchCase::Mvcc) {
+        outln!(
+            "{:<34} {:>11} {:>11} {:>17}  verdict",
+            "history", "ops", "seconds", "search steps"
+        );
+        let anchors = args
+            .cases
+            .contains(&BenchCase::Anchors)
+            .then_some(args.anchors.as_path());
+        let lines = bench_check(anchors, &config, |line| outln!("{line}"))
+            .map_err(|error| anyhow::anyhow!(error))?;
+        let disagreements = lines
+            .iter()
+            .filter(|line| line.verdict.contains("disagree"))
+            .count();
+        if disagreements > 0 {
+            outln!("{disagreements} verdicts differ from porcupine's");
+            wrong += disagreements;
+        }
+    }
+    if args.cases.contains(&BenchCase::Registers) {
+        let mut porcupine = match &args.porcupine {
+            None => {
+                outln!("porcupine skipped: no --porcupine DIR (a checkout of its Go module)");
+                None
+            }
+            Some(dir) => {
+                let harness = PathBuf::from(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tools/porcupine-bench"
+                ));
+                match Porcupine::start(&harness, dir) {
+                    Ok(porcupine) => Some(porcupine),
+                    Err(why) => {
+                        outln!("porcupine skipped: {why}");
+                        None
+                    }
+                }
+            }
+        };
+        outln!(
+            "cas-register families, {} files each, written to {}",
+            args.register_files,
+            args.register_out.display()
+        );
+        let verbose = args.verbose;
+        let families = bench_registers(
+            &register_families(),
+            args.register_files,
+            &args.register_out,
+            &config.budget,
+            porcupine.as_mut(),
+            |file| {
+                if verbose {
+                    outln!("{file}");
+                }
+            },
+        )
         .map_err(|error| anyhow::anyhow!(error))?;
-    let disagreements = lines
-        .iter()
-        .filter(|line| line.verdict.contains("disagree"))
-        .count();
-    if disagreements > 0 {
-        outln!("{disagreements} verdicts differ from porcupine's");
+        for family in &families {
+            outln!("{family}");
+            wrong += family.kvsim_wrong();
+        }
+    }
+    if wrong > 0 {
+        outln!("{wrong} verdicts differ from the expected ones");
         return Ok(Exit::Violation);
     }
     Ok(Exit::Ok)

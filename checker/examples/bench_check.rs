@@ -10,7 +10,9 @@ fn main() {
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/porcupine"));
-    if let Err(error) = bench_check(&anchors, &BenchConfig::default(), |line| println!("{line}")) {
+    if let Err(error) = bench_check(Some(&anchors), &BenchConfig::default(), |line| {
+        println!("{line}")
+    }) {
         eprintln!("bench_check: {error}");
         std::process::exit(2);
     }

@@ -132,6 +132,24 @@ where
         true
     }
 
+    /// For a read-only `op` answered `ret`: `Some(tag)` if it is valid only in a state that an
+    /// operation with [`Spec::written_tag`] `Some(tag)` left behind, as the last operation to
+    /// change the state (register: a read of v is valid only once a write of v or a cas to v
+    /// took effect; a read of nil needs a tag no operation writes). The search then gives up a
+    /// node where such a read is waiting, rejected, and every operation with that tag that may
+    /// still come before it is linearized. Must be a sure fact, with `written_tag`: wrong, it
+    /// turns a linearizable history into a false violation. Default `None`.
+    fn read_needs_tag(_op: &Self::Op, _ret: &Self::Ret) -> Option<u128> {
+        None
+    }
+
+    /// The tag of every state `op` can leave behind when it changes the state (see
+    /// [`Spec::read_needs_tag`]; register: the value written). Operations that never change the
+    /// state may return anything. Default `None`.
+    fn written_tag(_op: &Self::Op) -> Option<u128> {
+        None
+    }
+
     /// The independent sub-history `op` belongs to; `None` for models whose operations all
     /// interact (the MVCC model: every write bumps the one global revision).
     fn partition_key(_op: &Self::Op) -> Option<PartitionKey> {

@@ -77,6 +77,26 @@ impl Spec for CasRegister {
             (RegisterOp::Read, _) | (RegisterOp::Cas { .. }, RegisterRet::Cas { swapped: false })
         )
     }
+
+    /// A read of v is valid only in state v, which only a write of v or a cas to v makes; the
+    /// tag is the state's fingerprint, so a read of nil needs tag 0, which nothing writes.
+    fn read_needs_tag(op: &RegisterOp, ret: &RegisterRet) -> Option<u128> {
+        match (op, ret) {
+            (RegisterOp::Read, RegisterRet::Read { value }) => {
+                Some(CasRegister { value: *value }.fingerprint())
+            }
+            _ => None,
+        }
+    }
+
+    fn written_tag(op: &RegisterOp) -> Option<u128> {
+        match *op {
+            RegisterOp::Read => None,
+            RegisterOp::Write { value } | RegisterOp::Cas { to: value, .. } => {
+                Some(CasRegister { value: Some(value) }.fingerprint())
+            }
+        }
+    }
 }
 
 #[cfg(test)]

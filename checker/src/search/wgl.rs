@@ -328,6 +328,15 @@ where
     /// (`Spec::only_extends` false), by call rank: what can stand between a waiting read and the
     /// answer it saw (`read_is_dead`).
     non_extending: Vec<Vec<u32>>,
+    /// Per read-only op with a `Spec::read_needs_tag`: an index into `tag_writers` (else `NONE`).
+    needs_writers: Vec<u32>,
+    /// The ops whose `Spec::written_tag` is one tag, by call rank (`read_is_dead`).
+    tag_writers: Vec<Vec<u32>>,
+    /// Unknown-outcome ops linearized on the current path, in order (`dominated`).
+    unknown_on_path: Vec<u32>,
+    /// Whether `dominated` applies: no partitions, and a model without `Spec::progress` (with
+    /// it, every state change raises progress, so the states compared never coincide).
+    unknown_dominance: bool,
     /// Visited nodes; unused when `parts` is set (which remembers failed projections instead).
     memo: Memo,
     parts: Option<Parts>,
@@ -466,6 +475,33 @@ where
                 non_extending[part].push(index);
             }
         }
+        let mut writers_of_tag: BTreeMap<u128, Vec<u32>> = BTreeMap::new();
+        let mut writers_by_call: Vec<u32> = (0..ops.len() as u32).collect();
+        writers_by_call.sort_unstable_by_key(|&index| ops[index as usize].call_rank);
+        for &index in &writers_by_call {
+            if let Some(tag) = S::written_tag(ops[index as usize].input) {
+                writers_of_tag.entry(tag).or_default().push(index);
+            }
+        }
+        let mut tag_list: BTreeMap<u128, u32> = BTreeMap::new();
+        let mut tag_writers: Vec<Vec<u32>> = Vec::new();
+        let needs_writers = ops
+            .iter()
+            .map(|op| {
+                let Some(tag) = op
+                    .ret
+                    .filter(|_| op.read_only)
+                    .and_then(|ret| S::read_needs_tag(op.input, ret))
+                else {
+                    return NONE;
+                };
+                *tag_list.entry(tag).or_insert_with(|| {
+                    tag_writers.push(writers_of_tag.get(&tag).cloned().unwrap_or_default());
+                    (tag_writers.len() - 1) as u32
+                })
+            })
+            .collect();
+        let unknown_dominance = parts.is_none() && init.progress().is_none();
         let keys = zobrist::keys(ops.len());
         let bounds_left = ops
             .iter()
@@ -481,6 +517,10 @@ where
             unknown_tail,
             bounds_left,
             non_extending,
+            needs_writers,
+            tag_writers,
+            unknown_on_path: Vec::new(),
+            unknown_dominance,
             memo: Memo::default(),
             parts,
             steps: 0,
@@ -545,7 +585,10 @@ where
     /// partitions) its projection on the changed partition failed before.
     fn known_failed(&self, next_hash: u128, index: u32, next: &S, next_fp: u128) -> bool {
         match &self.parts {
-            None => self.memo.contains(&(next_hash, next_fp)),
+            None => {
+                self.memo.contains(&(next_hash, next_fp))
+                    || self.dominated(next_hash, index, next_fp)
+            }
             Some(parts) => {
                 let op = &self.ops[index as usize];
                 let part = op.part as usize;
@@ -555,6 +598,28 @@ where
                 ))
             }
         }
+    }
+
+    /// Whether the child reached by linearizing `index` (set hash `next_hash`, state `next_fp`)
+    /// is dominated by a visited node: one whose set lacks one unknown-outcome op u of the
+    /// child's, in the same state. That node failed (it is not on the stack: every ancestor's set
+    /// is a subset of the current node's, and the one set that is the child's minus a single
+    /// op of the path differs from the child by an unknown step, which changed the state). And
+    /// any completion of the child is one of that node too, which may leave u out, u having no
+    /// return to respect: so the child fails. Without this, every unknown op that took effect
+    /// and was overwritten unobserved doubles the nodes after it.
+    fn dominated(&self, next_hash: u128, index: u32, next_fp: u128) -> bool {
+        if !self.unknown_dominance {
+            return false;
+        }
+        let index_unknown = self.ops[index as usize].ret.is_none();
+        self.unknown_on_path
+            .iter()
+            .chain(index_unknown.then_some(&index))
+            .any(|&u| {
+                self.memo
+                    .contains(&(next_hash ^ self.keys[u as usize], next_fp))
+            })
     }
 
     /// Remembers that the current node's projection on `part` fails (`Parts`).
@@ -577,6 +642,9 @@ where
 
     fn lift(&mut self, index: u32) {
         self.ops[index as usize].linearized = true;
+        if self.ops[index as usize].ret.is_none() {
+            self.unknown_on_path.push(index);
+        }
         let op = &self.ops[index as usize];
         if let Some(parts) = &mut self.parts {
             parts.hash[op.part as usize] ^= self.keys[index as usize];
@@ -599,6 +667,10 @@ where
 
     fn unlift(&mut self, index: u32) {
         self.ops[index as usize].linearized = false;
+        if self.ops[index as usize].ret.is_none() {
+            let popped = self.unknown_on_path.pop();
+            debug_assert_eq!(popped, Some(index), "lifts and unlifts are stack-ordered");
+        }
         let op = &self.ops[index as usize];
         if let Some(parts) = &mut self.parts {
             parts.hash[op.part as usize] ^= self.keys[index as usize];
@@ -651,6 +723,30 @@ where
     /// (`Spec::may_still_read`), then no completion of this node places it. Both facts concern
     /// the read's partition only, so with `parts` the node's projection on it fails.
     fn read_is_dead(&self, state: &S, index: u32) -> bool {
+        self.read_is_dead_by_extension(state, index) || self.read_is_dead_by_tag(index)
+    }
+
+    /// Whether the rejected read-only candidate `index` needs a tag (`Spec::read_needs_tag`)
+    /// that no op still able to come before it can write: every op that may be placed before
+    /// it was called before it returns, and the state it needs can only be left by one of the
+    /// ops with that `Spec::written_tag`; if all of those called before its return are
+    /// linearized, none can change the state for it any more.
+    fn read_is_dead_by_tag(&self, index: u32) -> bool {
+        let read = &self.ops[index as usize];
+        let list = self.needs_writers[index as usize];
+        if list == NONE || read.ret.is_none() {
+            return false;
+        }
+        let return_rank = self.lists.entry_rank[read.return_node as usize];
+        self.tag_writers[list as usize]
+            .iter()
+            .map(|&other| &self.ops[other as usize])
+            .take_while(|other| other.call_rank < return_rank)
+            .all(|other| other.linearized)
+    }
+
+    /// The `Spec::may_still_read` rule (see `read_is_dead`).
+    fn read_is_dead_by_extension(&self, state: &S, index: u32) -> bool {
         let read = &self.ops[index as usize];
         let Some(ret) = read.ret else {
             return false;

@@ -1,7 +1,11 @@
 //! The checker benchmark behind `kvsim bench check`: porcupine's own test data (to compare with
-//! porcupine's measured times, see `docs/facts.md`) and generated MVCC histories.
+//! porcupine's measured times, see `docs/facts.md`), generated MVCC histories, and generated
+//! hard cas-register families (`register.rs`), optionally beside porcupine (`porcupine.rs`).
 //!
 //! Time it in a release build; debug numbers mean little.
+
+pub mod porcupine;
+pub mod register;
 
 use std::fmt;
 use std::path::Path;
@@ -71,9 +75,9 @@ fn verdict_text(result: &CheckResult) -> String {
 }
 
 /// Runs the benchmark. `anchors` is porcupine's test data directory (with `EXPECTED.tsv`,
-/// `jepsen/`, `kv/`); `on_line` sees each line as soon as it is measured.
+/// `jepsen/`, `kv/`), `None` to skip it; `on_line` sees each line as soon as it is measured.
 pub fn bench_check(
-    anchors: &Path,
+    anchors: Option<&Path>,
     config: &BenchConfig,
     mut on_line: impl FnMut(&BenchLine),
 ) -> Result<Vec<BenchLine>, String> {
@@ -82,6 +86,46 @@ pub fn bench_check(
         on_line(&line);
         lines.push(line);
     };
+    if let Some(anchors) = anchors {
+        bench_anchors(anchors, config, &mut |line| emit(line, &mut lines))?;
+    }
+    for &size in &config.mvcc_ops {
+        let history = generate_mvcc_history(
+            size as u64,
+            size,
+            config.mvcc_clients,
+            config.mvcc_unknown_rate,
+        );
+        let started = Instant::now();
+        let (result, stats) = check_with_stats(
+            &history,
+            MvccModel::default(),
+            &config.budget,
+            &CheckOptions::default(),
+        );
+        let line = BenchLine {
+            name: format!(
+                "mvcc generated, {} clients, {}% unknown",
+                config.mvcc_clients,
+                config.mvcc_unknown_rate * 100.0
+            ),
+            ops: size,
+            verdict: verdict_text(&result),
+            seconds: started.elapsed().as_secs_f64(),
+            steps: stats.steps,
+        };
+        emit(line, &mut lines);
+    }
+    Ok(lines)
+}
+
+/// porcupine's Jepsen logs (as one line) and kv logs (split and unsplit), against porcupine's
+/// expected verdicts.
+fn bench_anchors(
+    anchors: &Path,
+    config: &BenchConfig,
+    emit: &mut dyn FnMut(BenchLine),
+) -> Result<(), String> {
     let expected_path = anchors.join("EXPECTED.tsv");
     let expected = std::fs::read_to_string(&expected_path)
         .map_err(|e| format!("{}: {e}", expected_path.display()))?;
@@ -141,7 +185,7 @@ pub fn bench_check(
         seconds: started.elapsed().as_secs_f64(),
         steps,
     };
-    emit(line, &mut lines);
+    emit(line);
 
     for (file, linearizable) in &kv_files {
         let history =
@@ -173,36 +217,9 @@ pub fn bench_check(
                 seconds: started.elapsed().as_secs_f64(),
                 steps: stats.steps,
             };
-            emit(line, &mut lines);
+            emit(line);
         }
     }
 
-    for &size in &config.mvcc_ops {
-        let history = generate_mvcc_history(
-            size as u64,
-            size,
-            config.mvcc_clients,
-            config.mvcc_unknown_rate,
-        );
-        let started = Instant::now();
-        let (result, stats) = check_with_stats(
-            &history,
-            MvccModel::default(),
-            &config.budget,
-            &CheckOptions::default(),
-        );
-        let line = BenchLine {
-            name: format!(
-                "mvcc generated, {} clients, {}% unknown",
-                config.mvcc_clients,
-                config.mvcc_unknown_rate * 100.0
-            ),
-            ops: size,
-            verdict: verdict_text(&result),
-            seconds: started.elapsed().as_secs_f64(),
-            steps: stats.steps,
-        };
-        emit(line, &mut lines);
-    }
-    Ok(lines)
+    Ok(())
 }
