@@ -153,7 +153,10 @@ fn bench_checker(args: CheckBench) -> Result<Exit> {
     if args.cases.contains(&BenchCase::Anchors) || args.cases.contains(&BenchCase::Mvcc) {
         outln!(
             "{:<34} {:>11} {:>11} {:>17}  verdict",
-            "history", "ops", "seconds", "search steps"
+            "history",
+            "ops",
+            "seconds",
+            "search steps"
         );
         let anchors = args
             .cases

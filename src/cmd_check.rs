@@ -171,7 +171,25 @@ pub fn main(args: CheckArgs) -> Result<Exit> {
     let mut exit = Exit::Ok;
     let mut totals = Totals::default();
     let started = Instant::now();
+    // Ctrl-C / SIGTERM between files: the files checked so far are reported, the rest named.
+    kvsim::interrupt::install();
+    let mut checked = 0;
     for file in &files {
+        if let Some(signal) = kvsim::interrupt::requested() {
+            eprintln!(
+                "kvsim: stopped by {} after {checked} of {} files; not checked: {}",
+                signal.name(),
+                files.len(),
+                files[checked..]
+                    .iter()
+                    .map(|file| file.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            exit = exit.worst(Exit::from(signal));
+            break;
+        }
+        checked += 1;
         let report = check_file(file, &args, &budget, &opts);
         exit = exit.worst(report.exit());
         totals.add(&report);
@@ -188,7 +206,7 @@ pub fn main(args: CheckArgs) -> Result<Exit> {
         outln!(
             "total: {} files, {} ops: {} linearizable, {} not linearizable, {} unknown, {} errors, \
              {} with other properties violated in {:.3} s",
-            files.len(),
+            checked,
             totals.ops,
             totals.linearizable,
             totals.violations,

@@ -61,6 +61,9 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     let scenario = args.origin.load()?;
     // Candidates that panic are findings like any other, shown by their attempt line.
     kvsim::panic_hook::install_one_line();
+    // Ctrl-C / SIGTERM stop the search between candidates; the smallest failure found so far is
+    // still written, and the command exits 130 / 143.
+    kvsim::interrupt::install();
     let started = Instant::now();
     let check_timeout = args.check_timeout;
     eprintln!(
@@ -210,7 +213,8 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
         "before": before,
         "after": after,
         "reduction": reduction,
-        "complete": !shrinker.out_of_time,
+        "complete": !shrinker.out_of_time && shrinker.interrupted.is_none(),
+        "interrupted": shrinker.interrupted.map(|signal| signal.name()),
         "rounds": shrinker.rounds,
         "candidates": shrinker.attempts.len(),
         "runs": shrinker.runs,
@@ -237,7 +241,16 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
         kept,
         shrinker.runs,
         shrinker.rounds,
-        if shrinker.out_of_time {
+        if let Some(signal) = shrinker.interrupted {
+            match signal {
+                kvsim::interrupt::Signal::Interrupt => {
+                    " — stopped by SIGINT, not fully minimized (run it again to go on)"
+                }
+                kvsim::interrupt::Signal::Terminate => {
+                    " — stopped by SIGTERM, not fully minimized (run it again to go on)"
+                }
+            }
+        } else if shrinker.out_of_time {
             " — time budget spent, not fully minimized (a larger --time-budget may shrink further)"
         } else {
             " — minimal: no candidate smaller fails"
@@ -251,7 +264,7 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     outln!("shrunk scenario: {}", shrunk_path.display());
     outln!("report: {}", dir.display());
     outln!("reproduce: {reproduce}");
-    Ok(Exit::Violation)
+    Ok(shrinker.interrupted.map_or(Exit::Violation, Exit::from))
 }
 
 /// One line per candidate: number, pass, change, result, seed and properties when it failed.

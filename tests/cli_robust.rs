@@ -511,3 +511,56 @@ fn output_that_cannot_be_written_is_an_internal_error_not_bad_input() {
         "{stderr}"
     );
 }
+
+/// Twelve concurrent appends to one key and a read that none of their orders can produce: the
+/// search tries every order, so with `--timeout 4s` this one file takes the whole 4 s.
+fn adversarial_kv_history() -> String {
+    let mut lines = Vec::new();
+    for process in 0..12 {
+        lines.push(format!(
+            "{{:process {process}, :type :invoke, :f :append, :key \"0\", :value \"v{process} \"}}"
+        ));
+    }
+    for process in 0..12 {
+        lines.push(format!(
+            "{{:process {process}, :type :ok, :f :append, :key \"0\", :value \"v{process} \"}}"
+        ));
+    }
+    lines.push("{:process 12, :type :invoke, :f :get, :key \"0\", :value nil}".into());
+    lines.push("{:process 12, :type :ok, :f :get, :key \"0\", :value \"impossible\"}".into());
+    lines.join("\n") + "\n"
+}
+
+/// `kvsim check DIR` stopped by SIGINT between files: the file in flight finishes, the rest are
+/// named as not checked, the total counts what was checked, and the exit code is 130.
+#[test]
+fn a_check_over_a_directory_stopped_by_sigint_names_what_it_did_not_check() {
+    let dir = scratch("check-sigint");
+    std::fs::write(dir.join("a-slow.txt"), adversarial_kv_history()).unwrap();
+    std::fs::write(dir.join("b-never.txt"), adversarial_kv_history()).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_kvsim"))
+        .args(["check", "--no-partition", "--timeout", "4s"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kvsim runs");
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: sending a signal to our own child.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let output = child.wait_with_output().expect("kvsim exits");
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(130), "{shown}");
+    assert!(
+        shown.contains("not checked: ") && shown.contains("b-never.txt"),
+        "{shown}"
+    );
+    assert!(shown.contains("total: 1 files"), "{shown}");
+}

@@ -233,3 +233,59 @@ fn ddmin_isolates_the_items_a_synthetic_failure_needs() {
     let reduced = ddmin(&items, |_| Probe::Fails);
     assert!(reduced.kept.is_empty() && reduced.probes == 1);
 }
+
+/// SIGTERM (what `timeout` and CI runners send) stops a shrink between candidates: the smallest
+/// failure found so far is still written and reproducible, `shrink.json` says it was
+/// interrupted, and the exit code is 143.
+#[test]
+fn a_shrink_stopped_by_sigterm_keeps_what_it_found() {
+    let dir = scratch("sigterm");
+    let scenario = scenarios_dir().join("watch.toml");
+    let out = dir.join("shrunk");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kvsim"))
+        .args([
+            "shrink",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--seed",
+            "0",
+            "--bug",
+            "watch_duplicate",
+            "--out",
+            out.to_str().unwrap(),
+            "--time-budget",
+            "5m",
+            "--tries-per-candidate",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kvsim runs");
+    // Signal once the first smaller failing candidate is kept (its attempt line says "fails"):
+    // the search is then under way, with many candidates still to try.
+    use std::io::{BufRead, BufReader, Read};
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
+    let mut shown = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).expect("stderr reads") > 0 {
+        shown.push_str(&line);
+        if line.contains(" fails") {
+            break;
+        }
+        line.clear();
+    }
+    // SAFETY: sending a signal to our own child.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0);
+    stderr.read_to_string(&mut shown).expect("stderr reads");
+    let output = child.wait_with_output().expect("kvsim exits");
+    shown.push_str(&text(&output));
+    assert_eq!(output.status.code(), Some(143), "{shown}");
+    assert!(shown.contains("stopped by SIGTERM"), "{shown}");
+    assert!(out.join("shrunk.toml").is_file(), "{shown}");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("shrink.json")).unwrap()).unwrap();
+    assert_eq!(record["complete"], false);
+    assert_eq!(record["interrupted"], "SIGTERM");
+}

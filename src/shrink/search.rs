@@ -152,6 +152,8 @@ pub struct Shrinker<'a> {
     pub rounds: usize,
     /// The budget ran out before the search finished.
     pub out_of_time: bool,
+    /// The stop request (SIGINT / SIGTERM) that ended the search early, if any.
+    pub interrupted: Option<crate::interrupt::Signal>,
     /// Candidates (as TOML, with the first seed tried) that passed, never run twice.
     passed: BTreeSet<(String, u64)>,
     on_attempt: OnAttempt<'a>,
@@ -176,6 +178,7 @@ impl<'a> Shrinker<'a> {
             runs: 0,
             rounds: 0,
             out_of_time: false,
+            interrupted: None,
             passed: BTreeSet::new(),
             on_attempt: Box::new(on_attempt),
         }
@@ -232,7 +235,7 @@ impl<'a> Shrinker<'a> {
             );
             self.pass_think();
             self.pass_mix();
-            if self.out_of_time || self.kept() == kept_before {
+            if self.out_of_time || self.interrupted.is_some() || self.kept() == kept_before {
                 break;
             }
         }
@@ -269,6 +272,12 @@ impl<'a> Shrinker<'a> {
     ) -> Probe {
         if Instant::now() >= self.config.deadline {
             self.out_of_time = true;
+            return Probe::Stop;
+        }
+        // SIGINT / SIGTERM: stop between candidates; the best failure so far is what the
+        // command writes (a candidate in flight is abandoned, never half-kept).
+        if let Some(signal) = crate::interrupt::requested() {
+            self.interrupted = Some(signal);
             return Probe::Stop;
         }
         let started = Instant::now();
