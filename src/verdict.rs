@@ -391,7 +391,7 @@ pub fn judge_with(
     let (with_expiries, pinned_puts) = prepared_for_search(history);
     // The time budget covers the whole judgement: the search gets what the other checkers left
     // (at least a millisecond, so a spent budget ends the search at once as `unknown`).
-    let mut search_budget = options.budget.clone();
+    let mut search_budget = options.budget;
     search_budget.timeout = search_budget.timeout.map(|timeout| {
         timeout
             .saturating_sub(started.elapsed())
