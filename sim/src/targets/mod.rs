@@ -1,0 +1,3 @@
+//! The stores kvsim can simulate (see `crate::target`).
+
+pub mod openraft;

@@ -1,0 +1,441 @@
+//! End-to-end tests of the openraft target under madsim, driven through the `Target` / `Member`
+//! interface only (its own tiny harness here, independent of the runner).
+
+use kvsim_sim::target::proto::{
+    Cmp, CmpResult, CmpTarget, Kv, PutReq, RangeReq, Request, Response, TxnOp, TxnReq,
+};
+use kvsim_sim::target::rpc::{KvCall, KvReply, WatchPoll, WatchReply};
+use kvsim_sim::target::{
+    member_client_addr, member_ip, Bugs, Clock, ClusterEnv, Invariants, Links, Member, RaftTiming,
+    Role, Target,
+};
+use kvsim_sim::targets::openraft::OpenRaft;
+use madsim::net::Endpoint;
+use madsim::rand::Rng;
+use madsim::runtime::{Handle, NodeHandle, Runtime};
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+const CLIENT_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1));
+
+/// Runs `test` on a client node (10.0.1.1) of a fresh simulation on its own thread.
+fn simulate<F: Future<Output = T> + Send + 'static, T: Send + 'static>(
+    seed: u64,
+    test: impl FnOnce() -> F + Send + 'static,
+) -> T {
+    std::thread::spawn(move || {
+        let runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
+        runtime.block_on(async move {
+            let client = Handle::current()
+                .create_node()
+                .name("client")
+                .ip(CLIENT_IP)
+                .build();
+            client.spawn(test()).await.expect("the test task panicked")
+        })
+    })
+    .join()
+    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+struct Cluster {
+    handle: Handle,
+    members: Vec<Arc<dyn Member>>,
+    nodes: Vec<NodeHandle>,
+    env: ClusterEnv,
+}
+
+impl Cluster {
+    fn start(bugs: Bugs, snapshot_entries: u64) -> Cluster {
+        let handle = Handle::current();
+        let courier = handle.create_node().name("peer-net").build();
+        let env = ClusterEnv {
+            members: vec![1, 2, 3],
+            timing: RaftTiming {
+                tick_ms: 100,
+                election_tick: 10,
+                heartbeat_tick: 1,
+            },
+            snapshot_entries,
+            fsync_latency_ms: 2,
+            bugs,
+            links: Links::new(&courier),
+            clocks: vec![Clock::default(), Clock::default(), Clock::default()],
+            invariants: Invariants::default(),
+        };
+        let members = OpenRaft.members(&env);
+        let nodes = members
+            .iter()
+            .map(|m| {
+                let member = m.clone();
+                handle
+                    .create_node()
+                    .name(format!("n{}", m.id()))
+                    .ip(member_ip(m.id()))
+                    .init(move || member.boot())
+                    .build()
+            })
+            .collect();
+        Cluster {
+            handle,
+            members,
+            nodes,
+            env,
+        }
+    }
+
+    fn member(&self, id: u64) -> &Arc<dyn Member> {
+        &self.members[id as usize - 1]
+    }
+
+    async fn wait_for_leader(&self, within_ms: u64) -> Option<u64> {
+        let deadline = madsim::time::Instant::now() + Duration::from_millis(within_ms);
+        while madsim::time::Instant::now() < deadline {
+            if let Some(m) = self
+                .members
+                .iter()
+                .find(|m| m.status().role == Role::Leader)
+            {
+                return Some(m.id());
+            }
+            madsim::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    fn crash(&self, id: u64, power_loss: bool, torn: bool) {
+        self.handle.kill(self.nodes[id as usize - 1].id());
+        if power_loss {
+            let mut rng = madsim::rand::thread_rng();
+            self.member(id).power_loss(torn, &mut rng);
+        }
+    }
+
+    /// Restarts member `id` and gives the new incarnation time to bind its client port (its
+    /// status stays the last incarnation's until it boots).
+    async fn restart(&self, id: u64) {
+        self.handle.restart(self.nodes[id as usize - 1].id());
+        madsim::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A client on the test's node. Each call binds a fresh endpoint (madsim keeps a connection per
+/// endpoint and peer; one to a killed incarnation would swallow the next call).
+struct Client;
+
+impl Client {
+    async fn new() -> Client {
+        Client
+    }
+
+    async fn endpoint(&self) -> Endpoint {
+        Endpoint::bind(SocketAddr::new(CLIENT_IP, 0)).await.unwrap()
+    }
+
+    /// One call; `None` = timeout (unknown outcome).
+    async fn call(&self, id: u64, request: Request) -> Option<KvReply> {
+        self.endpoint()
+            .await
+            .call_timeout(
+                member_client_addr(id),
+                KvCall { request },
+                Duration::from_secs(3),
+            )
+            .await
+            .ok()
+    }
+
+    /// Retries "not proposed" answers (following the leader hint), up to `attempts`; `None` if
+    /// the outcome stayed unknown (a timeout) or it never got through.
+    async fn run(&self, request: Request, attempts: usize) -> Option<Response> {
+        let mut target = 1;
+        for _ in 0..attempts {
+            let reply = self.call(target, request.clone()).await;
+            if std::env::var("OPENRAFT_DEBUG").is_ok() {
+                eprintln!(
+                    "{:?} n{target} {reply:?}",
+                    madsim::time::TimeHandle::current().elapsed()
+                );
+            }
+            match reply {
+                Some(KvReply::Ok(r)) => return Some(r),
+                Some(KvReply::NotLeader { leader: Some(l) }) if l != target => target = l,
+                Some(KvReply::NotLeader { .. }) | Some(KvReply::Unavailable { .. }) => {
+                    target = target % 3 + 1;
+                    madsim::time::sleep(Duration::from_millis(100)).await;
+                }
+                None => return None,
+            }
+        }
+        None
+    }
+}
+
+fn put(key: &str, value: &str) -> Request {
+    Request::Put(PutReq {
+        key: key.into(),
+        value: value.into(),
+        ..PutReq::default()
+    })
+}
+
+fn get(key: &str, serializable: bool) -> Request {
+    Request::Range(RangeReq {
+        key: key.into(),
+        serializable,
+        ..RangeReq::default()
+    })
+}
+
+fn all_keys() -> Request {
+    Request::Range(RangeReq {
+        key: vec![0],
+        range_end: vec![0],
+        ..RangeReq::default()
+    })
+}
+
+fn values(response: &Response) -> Vec<(String, String)> {
+    match response {
+        Response::Range { kvs, .. } => kvs
+            .iter()
+            .map(|kv: &Kv| {
+                (
+                    String::from_utf8_lossy(&kv.key).into_owned(),
+                    String::from_utf8_lossy(&kv.value).into_owned(),
+                )
+            })
+            .collect(),
+        other => panic!("not a range response: {other:?}"),
+    }
+}
+
+#[test]
+fn three_members_elect_a_leader_commit_a_put_and_every_member_reads_it() {
+    simulate(1, || async {
+        let cluster = Cluster::start(Bugs::default(), 0);
+        let leader = cluster.wait_for_leader(10_000).await.expect("no leader");
+        let client = Client::new().await;
+        let reply = client.call(leader, put("k", "v1")).await;
+        assert!(
+            matches!(reply, Some(KvReply::Ok(Response::Put { revision: 2, .. }))),
+            "{reply:?}"
+        );
+        for id in 1..=3 {
+            if id == leader {
+                continue;
+            }
+            let reply = client.call(id, put("k", "v2")).await;
+            assert!(
+                matches!(reply, Some(KvReply::NotLeader { leader: Some(l) }) if l == leader),
+                "n{id}: {reply:?}"
+            );
+        }
+        // A linearizable get through every member (a follower points at the leader) sees it.
+        for id in 1..=3 {
+            let reply = client.call(id, get("k", false)).await;
+            let response = match reply {
+                Some(KvReply::Ok(r)) => r,
+                Some(KvReply::NotLeader { leader: Some(l) }) => {
+                    assert_eq!(l, leader);
+                    match client.call(l, get("k", false)).await {
+                        Some(KvReply::Ok(r)) => r,
+                        other => panic!("{other:?}"),
+                    }
+                }
+                other => panic!("n{id}: {other:?}"),
+            };
+            assert_eq!(values(&response), vec![("k".into(), "v1".into())]);
+        }
+        // Every member applies it: serializable reads everywhere, and equal HashKV.
+        madsim::time::sleep(Duration::from_millis(500)).await;
+        let mut hashes = Vec::new();
+        for id in 1..=3 {
+            let reply = client.call(id, get("k", true)).await;
+            let Some(KvReply::Ok(response)) = reply else {
+                panic!("n{id}: {reply:?}")
+            };
+            assert_eq!(values(&response), vec![("k".into(), "v1".into())], "n{id}");
+            hashes.push(cluster.member(id).hash_kv(2).expect("revision 2 exists"));
+            let status = cluster.member(id).status();
+            assert!(status.commit_index >= status.applied_index, "{status:?}");
+            assert_eq!(status.revision, 2, "{status:?}");
+        }
+        assert!(hashes.windows(2).all(|w| w[0] == w[1]), "{hashes:?}");
+        assert_eq!(cluster.env.invariants.violations(), vec![]);
+        assert!(!cluster.env.invariants.leaders().is_empty());
+    });
+}
+
+#[test]
+fn a_watch_sees_the_puts_in_order() {
+    simulate(2, || async {
+        let cluster = Cluster::start(Bugs::default(), 0);
+        let leader = cluster.wait_for_leader(10_000).await.expect("no leader");
+        let client = Client::new().await;
+        for i in 0..3 {
+            client.run(put("w", &format!("v{i}")), 10).await.unwrap();
+        }
+        let follower = leader % 3 + 1;
+        madsim::time::sleep(Duration::from_millis(300)).await;
+        let poll = WatchPoll {
+            key: "w".into(),
+            range_end: vec![],
+            start_revision: 2,
+            prev_kv: true,
+            wait_ms: 100,
+        };
+        let reply = client
+            .endpoint()
+            .await
+            .call_timeout(member_client_addr(follower), poll, Duration::from_secs(2))
+            .await
+            .unwrap();
+        let WatchReply::Events { events, .. } = reply else {
+            panic!("{reply:?}")
+        };
+        let revisions: Vec<i64> = events.iter().map(|e| e.kv.mod_revision).collect();
+        assert_eq!(revisions, vec![2, 3, 4]);
+        assert_eq!(events[0].prev_kv, None);
+        assert_eq!(events[2].prev_kv.as_ref().unwrap().value, b"v1".to_vec());
+    });
+}
+
+/// Runs a small workload with a leader crash (with power loss) in the middle; returns what a run
+/// is made of: every reply, the leaders per term, the final hashes and states.
+fn workload_run(seed: u64) -> String {
+    simulate(seed, || async {
+        let cluster = Cluster::start(Bugs::default(), 5);
+        let leader = cluster.wait_for_leader(10_000).await.expect("no leader");
+        let client = Client::new().await;
+        let mut out = Vec::new();
+        for i in 0..30 {
+            if i == 12 {
+                cluster.crash(leader, true, true);
+            }
+            if i == 20 {
+                cluster.restart(leader).await;
+            }
+            let request = if i % 5 == 4 {
+                Request::Txn(TxnReq {
+                    compare: vec![Cmp {
+                        key: "k1".into(),
+                        result: CmpResult::Greater,
+                        target: CmpTarget::Version(1),
+                    }],
+                    success: vec![TxnOp::Put(PutReq {
+                        key: "t".into(),
+                        value: format!("{i}").into(),
+                        ..PutReq::default()
+                    })],
+                    failure: vec![],
+                })
+            } else {
+                put(&format!("k{}", i % 3), &format!("v{i}"))
+            };
+            out.push(format!("{i} {:?}", client.run(request, 20).await));
+        }
+        madsim::time::sleep(Duration::from_secs(3)).await;
+        out.push(format!("leaders {:?}", cluster.env.invariants.leaders()));
+        out.push(format!(
+            "violations {:?}",
+            cluster.env.invariants.violations()
+        ));
+        for m in &cluster.members {
+            out.push(format!(
+                "n{} {:?} {:?} {:?}",
+                m.id(),
+                m.status(),
+                m.hash_kv(0),
+                m.store_state()
+            ));
+        }
+        out.push(format!(
+            "now {:?}",
+            madsim::time::TimeHandle::current().elapsed()
+        ));
+        out.join("\n")
+    })
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let first = workload_run(7);
+    let second = workload_run(7);
+    if std::env::var("OPENRAFT_DEBUG").is_ok() {
+        eprintln!("{first}");
+    }
+    assert_eq!(first, second);
+    assert!(first.contains("violations []"), "{first}");
+    assert_ne!(first, workload_run(8), "another seed, another schedule");
+}
+
+/// Writes unique keys one after another while whole-cluster power losses strike; returns the
+/// acknowledged keys and the keys the cluster has at the end.
+fn power_loss_run(seed: u64, bugs: Bugs) -> (Vec<String>, Vec<String>) {
+    simulate(seed, move || async move {
+        let cluster = Cluster::start(bugs, 0);
+        cluster.wait_for_leader(10_000).await.expect("no leader");
+        let client = Client::new().await;
+        let mut acked = Vec::new();
+        for round in 0..3 {
+            for i in 0..8 {
+                let key = format!("r{round}-{i}");
+                if let Some(Response::Put { .. }) = client.run(put(&key, "x"), 20).await {
+                    acked.push(key);
+                }
+            }
+            // Every member loses power at once, some of them right after a write.
+            let torn = madsim::rand::thread_rng().gen_bool(0.5);
+            for id in 1..=3 {
+                cluster.crash(id, true, torn);
+            }
+            madsim::time::sleep(Duration::from_millis(200)).await;
+            for id in 1..=3 {
+                cluster.restart(id).await;
+            }
+            cluster
+                .wait_for_leader(10_000)
+                .await
+                .expect("no leader after restart");
+        }
+        let response = client.run(all_keys(), 50).await.expect("final read");
+        let present = values(&response).into_iter().map(|(k, _)| k).collect();
+        if !bugs.any() {
+            assert_eq!(cluster.env.invariants.violations(), vec![]);
+        }
+        (acked, present)
+    })
+}
+
+#[test]
+fn power_loss_keeps_every_acknowledged_write() {
+    for seed in 1..=3 {
+        let (acked, present) = power_loss_run(seed, Bugs::default());
+        assert!(
+            acked.len() >= 20,
+            "seed {seed}: too few writes got through: {acked:?}"
+        );
+        let lost: Vec<&String> = acked.iter().filter(|k| !present.contains(k)).collect();
+        assert!(
+            lost.is_empty(),
+            "seed {seed}: lost acknowledged writes {lost:?}"
+        );
+    }
+}
+
+#[test]
+fn lost_fsync_loses_acknowledged_writes_on_power_loss() {
+    let bugs = Bugs {
+        lost_fsync: true,
+        ..Bugs::default()
+    };
+    let (acked, present) = power_loss_run(1, bugs);
+    let lost: Vec<&String> = acked.iter().filter(|k| !present.contains(k)).collect();
+    assert!(
+        !lost.is_empty(),
+        "nothing lost: acked {acked:?}, present {present:?}"
+    );
+}
