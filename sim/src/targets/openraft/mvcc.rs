@@ -767,3 +767,465 @@ impl Fnv {
         self.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str, value: &str) -> Request {
+        Request::Put(PutReq {
+            key: key.into(),
+            value: value.into(),
+            ..PutReq::default()
+        })
+    }
+
+    fn put_op(key: &str, value: &str) -> TxnOp {
+        TxnOp::Put(PutReq {
+            key: key.into(),
+            value: value.into(),
+            ..PutReq::default()
+        })
+    }
+
+    fn range(key: &str, range_end: &[u8], revision: i64) -> RangeReq {
+        RangeReq {
+            key: key.into(),
+            range_end: range_end.to_vec(),
+            revision,
+            ..RangeReq::default()
+        }
+    }
+
+    fn delete(key: &str, range_end: &[u8], prev_kv: bool) -> Request {
+        Request::DeleteRange(DeleteRangeReq {
+            key: key.into(),
+            range_end: range_end.to_vec(),
+            prev_kv,
+        })
+    }
+
+    fn kvs(response: &Response) -> Vec<(String, String, i64, i64, i64)> {
+        let Response::Range { kvs, .. } = response else {
+            panic!("not a range: {response:?}")
+        };
+        kvs.iter()
+            .map(|kv| {
+                (
+                    String::from_utf8(kv.key.clone()).unwrap(),
+                    String::from_utf8(kv.value.clone()).unwrap(),
+                    kv.create_revision,
+                    kv.mod_revision,
+                    kv.version,
+                )
+            })
+            .collect()
+    }
+
+    fn cmp(key: &str, result: CmpResult, target: CmpTarget) -> Cmp {
+        Cmp {
+            key: key.into(),
+            result,
+            target,
+        }
+    }
+
+    #[test]
+    fn revisions_versions_and_historic_reads() {
+        let mut s = Mvcc::new();
+        assert_eq!(s.revision(), 1, "a fresh store is at revision 1");
+        assert_eq!(
+            s.apply(&put("a", "1")),
+            Response::Put {
+                revision: 2,
+                prev_kv: None
+            }
+        );
+        s.apply(&put("b", "1"));
+        let Response::Put { revision, prev_kv } = s.apply(&Request::Put(PutReq {
+            key: "a".into(),
+            value: "2".into(),
+            prev_kv: true,
+            ..PutReq::default()
+        })) else {
+            panic!()
+        };
+        assert_eq!(revision, 4);
+        assert_eq!(prev_kv.unwrap().value, b"1".to_vec());
+        assert_eq!(
+            kvs(&s.range(&range("a", b"", 0))),
+            vec![("a".into(), "2".into(), 2, 4, 2)]
+        );
+        assert_eq!(
+            kvs(&s.range(&range("a", b"", 3))),
+            vec![("a".into(), "1".into(), 2, 2, 1)]
+        );
+        assert_eq!(kvs(&s.range(&range("a", b"", 1))), vec![]);
+        // The header revision is the store's, whatever revision was read.
+        let Response::Range { revision, .. } = s.range(&range("a", b"", 2)) else {
+            panic!()
+        };
+        assert_eq!(revision, 4);
+        assert_eq!(
+            s.range(&range("a", b"", 5)),
+            Response::Error(StoreError::FutureRevision)
+        );
+        // A delete of nothing does not move the revision; a delete of a key does, and a put after
+        // it starts a new generation.
+        assert_eq!(
+            s.apply(&delete("zz", b"", false)),
+            Response::DeleteRange {
+                revision: 4,
+                deleted: 0,
+                prev_kvs: vec![]
+            }
+        );
+        let Response::DeleteRange {
+            revision, deleted, ..
+        } = s.apply(&delete("a", b"", false))
+        else {
+            panic!()
+        };
+        assert_eq!((revision, deleted), (5, 1));
+        s.apply(&put("a", "3"));
+        assert_eq!(
+            kvs(&s.range(&range("a", b"", 0))),
+            vec![("a".into(), "3".into(), 6, 6, 1)]
+        );
+        assert_eq!(kvs(&s.range(&range("a", b"", 5))), vec![]);
+    }
+
+    #[test]
+    fn ranges_limit_count_keys_only_and_prefixes() {
+        let mut s = Mvcc::new();
+        for k in ["p/a", "p/b", "p/c", "q"] {
+            s.apply(&put(k, "v"));
+        }
+        let all = s.range(&range("p/", b"p0", 0));
+        assert_eq!(kvs(&all).len(), 3);
+        let mut limited = range("p/", b"p0", 0);
+        limited.limit = 2;
+        let Response::Range {
+            kvs: got,
+            more,
+            count,
+            ..
+        } = s.range(&limited)
+        else {
+            panic!()
+        };
+        assert_eq!((got.len(), more, count), (2, true, 3));
+        limited.limit = 3;
+        let Response::Range { more, .. } = s.range(&limited) else {
+            panic!()
+        };
+        assert!(!more);
+        let mut count_only = range("p/", b"p0", 0);
+        count_only.count_only = true;
+        let Response::Range {
+            kvs: got, count, ..
+        } = s.range(&count_only)
+        else {
+            panic!()
+        };
+        assert_eq!((got.len(), count), (0, 3));
+        let mut keys_only = range("p/", b"p0", 0);
+        keys_only.keys_only = true;
+        let Response::Range { kvs: got, .. } = s.range(&keys_only) else {
+            panic!()
+        };
+        assert!(got.iter().all(|kv| kv.value.is_empty() && kv.version == 1));
+        // [0] as range_end: every key from `key` on.
+        assert_eq!(kvs(&s.range(&range("p/b", &[0], 0))).len(), 3);
+        assert_eq!(
+            s.range(&range("", b"", 0)),
+            Response::Error(StoreError::EmptyKey)
+        );
+        // Prefix delete with prev_kv.
+        let Response::DeleteRange {
+            deleted, prev_kvs, ..
+        } = s.apply(&delete("p/", b"p0", true))
+        else {
+            panic!()
+        };
+        assert_eq!((deleted, prev_kvs.len()), (3, 3));
+    }
+
+    #[test]
+    fn compaction_errors_and_what_survives() {
+        let mut s = Mvcc::new();
+        s.apply(&put("a", "1")); // 2
+        s.apply(&put("a", "2")); // 3
+        s.apply(&put("b", "1")); // 4
+        s.apply(&delete("b", b"", false)); // 5
+        s.apply(&put("c", "1")); // 6
+        assert_eq!(
+            s.apply(&Request::Compact {
+                revision: 7,
+                physical: false
+            }),
+            Response::Error(StoreError::FutureRevision)
+        );
+        assert_eq!(
+            s.apply(&Request::Compact {
+                revision: 5,
+                physical: false
+            }),
+            Response::Compact { revision: 6 }
+        );
+        assert_eq!(s.compact_revision(), 5);
+        assert_eq!(s.revision(), 6, "compaction is no write");
+        for at in [2, 4] {
+            assert_eq!(
+                s.range(&range("a", b"", at)),
+                Response::Error(StoreError::Compacted),
+                "at {at}"
+            );
+        }
+        // Reading at the compaction revision still works.
+        assert_eq!(
+            kvs(&s.range(&range("a", &[0], 5))),
+            vec![("a".into(), "2".into(), 2, 3, 2)]
+        );
+        assert_eq!(
+            s.apply(&Request::Compact {
+                revision: 5,
+                physical: false
+            }),
+            Response::Error(StoreError::Compacted)
+        );
+        assert_eq!(s.events_since(4, b"a", &[0], false), Err(5));
+        let events = s.events_since(5, b"a", &[0], false).unwrap();
+        let revisions: Vec<i64> = events.iter().map(|e| e.kv.mod_revision).collect();
+        assert_eq!(revisions, vec![5, 6]);
+        assert_eq!(events[0].kind, EventKind::Delete);
+        assert_eq!(s.hash_kv(4), None);
+        assert_eq!(s.hash_kv(7), None);
+        assert!(s.hash_kv(5).is_some());
+        // A txn reading below the compaction fails as a whole, without a write.
+        let txn = Request::Txn(TxnReq {
+            compare: vec![],
+            success: vec![put_op("d", "1"), TxnOp::Range(range("a", b"", 3))],
+            failure: vec![],
+        });
+        assert_eq!(s.apply(&txn), Response::Error(StoreError::Compacted));
+        assert_eq!(s.revision(), 6);
+    }
+
+    #[test]
+    fn txn_compares_branches_and_checks() {
+        let mut s = Mvcc::new();
+        s.apply(&put("k", "v1")); // 2
+        s.apply(&put("k", "v2")); // 3
+        let txn = |compare: Vec<Cmp>| {
+            Request::Txn(TxnReq {
+                compare,
+                success: vec![put_op("ok", "yes")],
+                failure: vec![TxnOp::Range(range("k", b"", 0))],
+            })
+        };
+        let cases = [
+            (
+                cmp("k", CmpResult::Equal, CmpTarget::Value("v2".into())),
+                true,
+            ),
+            (
+                cmp("k", CmpResult::Less, CmpTarget::Value("v3".into())),
+                true,
+            ),
+            (
+                cmp("k", CmpResult::Greater, CmpTarget::Value("v3".into())),
+                false,
+            ),
+            (cmp("k", CmpResult::Equal, CmpTarget::Version(2)), true),
+            (
+                cmp("k", CmpResult::Equal, CmpTarget::CreateRevision(2)),
+                true,
+            ),
+            (cmp("k", CmpResult::Equal, CmpTarget::ModRevision(3)), true),
+            (
+                cmp("k", CmpResult::NotEqual, CmpTarget::ModRevision(3)),
+                false,
+            ),
+            (cmp("k", CmpResult::Greater, CmpTarget::Version(2)), false),
+            // A missing key: every value compare fails, the rest compare as zero.
+            (
+                cmp("none", CmpResult::NotEqual, CmpTarget::Value("x".into())),
+                false,
+            ),
+            (
+                cmp("none", CmpResult::Equal, CmpTarget::CreateRevision(0)),
+                true,
+            ),
+            (cmp("none", CmpResult::Equal, CmpTarget::Version(0)), true),
+        ];
+        for (c, expected) in cases {
+            let mut copy = s.clone();
+            let Response::Txn {
+                succeeded,
+                revision,
+                responses,
+            } = copy.apply(&txn(vec![c.clone()]))
+            else {
+                panic!()
+            };
+            assert_eq!(succeeded, expected, "{c:?}");
+            assert_eq!(revision, if expected { 4 } else { 3 }, "{c:?}");
+            assert_eq!(responses.len(), 1);
+        }
+        // The success branch's writes share one revision, with sub-revisions in op order; reads
+        // inside see earlier writes.
+        let Response::Txn { responses, .. } = s.apply(&Request::Txn(TxnReq {
+            compare: vec![],
+            success: vec![
+                put_op("x", "1"),
+                put_op("y", "1"),
+                TxnOp::Range(range("x", b"", 0)),
+            ],
+            failure: vec![],
+        })) else {
+            panic!()
+        };
+        assert_eq!(kvs(&responses[2]), vec![("x".into(), "1".into(), 4, 4, 1)]);
+        assert_eq!(s.revision(), 4);
+        let events = s.events_since(4, b"x", b"z", false).unwrap();
+        assert_eq!(events.len(), 2);
+        // Checks.
+        let dup = Request::Txn(TxnReq {
+            compare: vec![],
+            success: vec![put_op("d", "1"), put_op("d", "2")],
+            failure: vec![],
+        });
+        assert_eq!(s.apply(&dup), Response::Error(StoreError::DuplicateKey));
+        let put_in_deleted = Request::Txn(TxnReq {
+            compare: vec![],
+            success: vec![
+                TxnOp::DeleteRange(DeleteRangeReq {
+                    key: "a".into(),
+                    range_end: "m".into(),
+                    prev_kv: false,
+                }),
+                put_op("d", "1"),
+            ],
+            failure: vec![],
+        });
+        assert_eq!(
+            s.apply(&put_in_deleted),
+            Response::Error(StoreError::DuplicateKey)
+        );
+        let nested_branches = Request::Txn(TxnReq {
+            compare: vec![],
+            success: vec![TxnOp::Txn(TxnReq {
+                compare: vec![],
+                success: vec![put_op("d", "1")],
+                failure: vec![put_op("d", "2")],
+            })],
+            failure: vec![],
+        });
+        assert!(matches!(s.apply(&nested_branches), Response::Txn { .. }));
+        let too_many = Request::Txn(TxnReq {
+            compare: vec![],
+            success: (0..=MAX_TXN_OPS)
+                .map(|i| put_op(&format!("m{i}"), "1"))
+                .collect(),
+            failure: vec![],
+        });
+        assert_eq!(s.apply(&too_many), Response::Error(StoreError::TooManyOps));
+        let ignore_missing = Request::Put(PutReq {
+            key: "missing".into(),
+            ignore_value: true,
+            ..PutReq::default()
+        });
+        assert_eq!(
+            s.apply(&ignore_missing),
+            Response::Error(StoreError::KeyNotFound)
+        );
+        let value_provided = Request::Put(PutReq {
+            key: "k".into(),
+            value: "v".into(),
+            ignore_value: true,
+            ..PutReq::default()
+        });
+        assert_eq!(
+            s.apply(&value_provided),
+            Response::Error(StoreError::ValueProvided)
+        );
+        let keep_value = Request::Put(PutReq {
+            key: "k".into(),
+            ignore_value: true,
+            ..PutReq::default()
+        });
+        s.apply(&keep_value);
+        let got = kvs(&s.range(&range("k", b"", 0)));
+        assert_eq!(got[0].1, "v2");
+        assert_eq!(got[0].4, 3);
+    }
+
+    #[test]
+    fn watch_events_with_prev_kv() {
+        let mut s = Mvcc::new();
+        s.apply(&put("w/a", "1")); // 2
+        s.apply(&put("other", "1")); // 3
+        s.apply(&put("w/a", "2")); // 4
+        s.apply(&delete("w/a", b"", false)); // 5
+        let events = s.events_since(2, b"w/", b"w0", true).unwrap();
+        let kinds: Vec<(EventKind, i64)> =
+            events.iter().map(|e| (e.kind, e.kv.mod_revision)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (EventKind::Put, 2),
+                (EventKind::Put, 4),
+                (EventKind::Delete, 5)
+            ]
+        );
+        assert_eq!(events[0].prev_kv, None);
+        assert_eq!(events[1].prev_kv.as_ref().unwrap().value, b"1".to_vec());
+        assert_eq!(events[2].prev_kv.as_ref().unwrap().value, b"2".to_vec());
+        // A delete event carries only the key and its revision.
+        assert_eq!(
+            events[2].kv,
+            Kv {
+                key: "w/a".into(),
+                mod_revision: 5,
+                ..Kv::default()
+            }
+        );
+        assert_eq!(s.events_since(6, b"w/", b"w0", true).unwrap(), vec![]);
+        let single = s.events_since(0, b"other", b"", false).unwrap();
+        assert_eq!(single.len(), 1);
+    }
+
+    #[test]
+    fn hash_kv_is_equal_on_stores_fed_the_same_ops_and_differs_otherwise() {
+        let ops: Vec<Request> = (0..40)
+            .map(|i| match i % 7 {
+                3 => delete(&format!("k{}", i % 5), b"", false),
+                5 => Request::Compact {
+                    revision: i / 2,
+                    physical: false,
+                },
+                _ => put(&format!("k{}", i % 5), &format!("v{i}")),
+            })
+            .collect();
+        let mut a = Mvcc::new();
+        let mut b = Mvcc::new();
+        for op in &ops {
+            assert_eq!(a.apply(op), b.apply(op));
+        }
+        assert_eq!(a, b);
+        for rev in a.compact_revision()..=a.revision() {
+            assert_eq!(a.hash_kv(rev), b.hash_kv(rev), "at {rev}");
+            assert!(a.hash_kv(rev).is_some());
+        }
+        let before = a.hash_kv(0);
+        a.apply(&put("k1", "different"));
+        b.apply(&put("k1", "other"));
+        assert_ne!(a.hash_kv(0), b.hash_kv(0));
+        assert_eq!(
+            a.hash_kv(a.revision() - 1),
+            before,
+            "history up to a revision is fixed"
+        );
+    }
+}
