@@ -113,6 +113,25 @@ impl Cluster {
         }
     }
 
+    /// Cuts `id` off from the other members both ways and waits for one of them to lead.
+    async fn isolate(&self, id: u64) -> u64 {
+        for other in 1..=3 {
+            self.env.links.cut(id, other);
+            self.env.links.cut(other, id);
+        }
+        for _ in 0..200 {
+            if let Some(m) = self
+                .members
+                .iter()
+                .find(|m| m.id() != id && m.status().role == Role::Leader)
+            {
+                return m.id();
+            }
+            madsim::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no new leader without n{id}");
+    }
+
     /// Restarts member `id` and gives the new incarnation time to bind its client port (its
     /// status stays the last incarnation's until it boots).
     async fn restart(&self, id: u64) {
@@ -438,4 +457,126 @@ fn lost_fsync_loses_acknowledged_writes_on_power_loss() {
         !lost.is_empty(),
         "nothing lost: acked {acked:?}, present {present:?}"
     );
+}
+
+/// Isolates the leader after a first write; a second write goes to the new leader; then the old
+/// leader is asked for the key. Returns the old leader's answer.
+fn stale_read_run(bugs: Bugs) -> Option<KvReply> {
+    simulate(3, move || async move {
+        let cluster = Cluster::start(bugs, 0);
+        let old = cluster.wait_for_leader(10_000).await.expect("no leader");
+        let client = Client::new().await;
+        client.call(old, put("k", "v1")).await.expect("first write");
+        let new = cluster.isolate(old).await;
+        let reply = client.call(new, put("k", "v2")).await;
+        assert!(matches!(reply, Some(KvReply::Ok(_))), "{reply:?}");
+        assert_eq!(
+            cluster.member(old).status().role,
+            Role::Leader,
+            "still believes it leads"
+        );
+        client.call(old, get("k", false)).await
+    })
+}
+
+#[test]
+fn a_deposed_leader_never_serves_a_stale_linearizable_read_unless_stale_read() {
+    let reply = stale_read_run(Bugs::default());
+    assert!(
+        !matches!(reply, Some(KvReply::Ok(_))),
+        "the isolated leader answered: {reply:?}"
+    );
+    let bugs = Bugs {
+        stale_read: true,
+        ..Bugs::default()
+    };
+    let Some(KvReply::Ok(response)) = stale_read_run(bugs) else {
+        panic!("the planted bug did not answer")
+    };
+    assert_eq!(values(&response), vec![("k".into(), "v1".into())]);
+}
+
+/// Writes to a leader that has just been isolated, heals, and reads the key back through the new
+/// leader: returns (the isolated leader's answer, what the cluster has at the end).
+fn isolated_write_run(bugs: Bugs) -> (Option<KvReply>, Vec<(String, String)>) {
+    simulate(4, move || async move {
+        let cluster = Cluster::start(bugs, 0);
+        let old = cluster.wait_for_leader(10_000).await.expect("no leader");
+        let client = Client::new().await;
+        cluster.isolate(old).await;
+        let reply = client.call(old, put("lost", "x")).await;
+        cluster.env.links.heal();
+        madsim::time::sleep(Duration::from_secs(2)).await;
+        let response = client.run(get("lost", false), 20).await.expect("read back");
+        (reply, values(&response))
+    })
+}
+
+#[test]
+fn an_isolated_leader_never_acknowledges_a_write_unless_ack_before_commit() {
+    let (reply, present) = isolated_write_run(Bugs::default());
+    assert!(reply.is_none(), "answered without a quorum: {reply:?}");
+    assert_eq!(
+        present,
+        vec![],
+        "an uncommitted write of a deposed leader is truncated"
+    );
+    let bugs = Bugs {
+        ack_before_commit: true,
+        ..Bugs::default()
+    };
+    let (reply, present) = isolated_write_run(bugs);
+    assert!(
+        matches!(reply, Some(KvReply::Ok(Response::Put { .. }))),
+        "{reply:?}"
+    );
+    assert_eq!(present, vec![], "acknowledged, then lost");
+}
+
+/// Polls a watch from revision 3 on 24 times; returns the first revision of each answer.
+fn watch_first_revisions(bugs: Bugs) -> Vec<i64> {
+    simulate(5, move || async move {
+        let cluster = Cluster::start(bugs, 0);
+        cluster.wait_for_leader(10_000).await.expect("no leader");
+        let client = Client::new().await;
+        for i in 0..4 {
+            client.run(put("w", &format!("v{i}")), 10).await.unwrap();
+        }
+        let mut firsts = Vec::new();
+        for _ in 0..24 {
+            let poll = WatchPoll {
+                key: "w".into(),
+                range_end: vec![],
+                start_revision: 3,
+                prev_kv: false,
+                wait_ms: 100,
+            };
+            let reply = client
+                .endpoint()
+                .await
+                .call_timeout(member_client_addr(1), poll, Duration::from_secs(2))
+                .await
+                .unwrap();
+            let WatchReply::Events { events, .. } = reply else {
+                panic!("{reply:?}")
+            };
+            firsts.push(events[0].kv.mod_revision);
+        }
+        firsts
+    })
+}
+
+#[test]
+fn watch_polls_start_where_asked_unless_a_watch_bug_is_planted() {
+    assert_eq!(watch_first_revisions(Bugs::default()), vec![3; 24]);
+    let duplicate = watch_first_revisions(Bugs {
+        watch_duplicate: true,
+        ..Bugs::default()
+    });
+    assert!(duplicate.contains(&2), "{duplicate:?}");
+    let gap = watch_first_revisions(Bugs {
+        watch_gap: true,
+        ..Bugs::default()
+    });
+    assert!(gap.contains(&4), "{gap:?}");
 }
