@@ -124,6 +124,24 @@ impl Disk {
                 Record::Snapshot(meta, image) => r.snapshot = Some((meta.clone(), image.clone())),
             }
         }
+        // Entries a snapshot covers are redundant; drop them so that the log starts right after
+        // it. (Purges of a follower's log wait for the snapshot to be written, see
+        // `LogStore::purge`, so older entries may still be here, below a gap.)
+        if let Some(snapshot) = r.snapshot.as_ref().and_then(|(meta, _)| meta.last_log_id) {
+            r.entries = r.entries.split_off(&(snapshot.index + 1));
+            if r.purged.is_none_or(|p| p.index < snapshot.index) {
+                r.purged = Some(snapshot);
+            }
+        }
+        // The committed marker is a hint (openraft re-applies up to it at boot): never past what
+        // the log or the snapshot still holds. (A follower installing a snapshot may record the
+        // snapshot's index as committed before the snapshot itself is written.)
+        let last_entry = r.entries.values().next_back().map(|e| e.log_id);
+        let last_snapshot = r.snapshot.as_ref().and_then(|(meta, _)| meta.last_log_id);
+        let available = last_entry.max(last_snapshot);
+        if r.committed.map(|c| c.index) > available.map(|a| a.index) {
+            r.committed = available;
+        }
         r
     }
 }

@@ -30,6 +30,7 @@ use crate::target::{
     NodeStatus, PeerNet, RaftTiming, Role, StoreState, Target,
 };
 use disk::Disk;
+use madsim::rand::Rng;
 use network::{Network, PeerMsg, Pending};
 use openraft::{ServerState, SnapshotPolicy};
 use std::collections::BTreeSet;
@@ -223,7 +224,24 @@ impl Incarnation {
 
     async fn run(self) {
         let id = self.id;
+        let config = self.config();
+        // Start at a random phase of openraft's tick: see `break_split_votes`.
+        let tick_ms = (config.heartbeat_interval * 3 / 2).max(2);
+        let phase = madsim::rand::thread_rng().gen_range(1..tick_ms);
+        madsim::time::sleep(Duration::from_millis(phase)).await;
         let recovered = self.disk.recover();
+        let summary = format!(
+            "vote {:?}, entries {:?}..={:?}, purged {:?}, committed {:?}, snapshot {:?}",
+            recovered.vote,
+            recovered.entries.keys().next(),
+            recovered.entries.keys().next_back(),
+            recovered.purged,
+            recovered.committed,
+            recovered
+                .snapshot
+                .as_ref()
+                .map(|(meta, _)| meta.last_log_id),
+        );
         let fresh = recovered.vote.is_none()
             && recovered.entries.is_empty()
             && recovered.snapshot.is_none();
@@ -284,9 +302,12 @@ impl Incarnation {
             net: self.net.clone(),
             pending: pending.clone(),
         };
-        let raft = types::Raft::new(id, Arc::new(self.config()), network, log_store, machine)
+        let election_timeout_ms = config.election_timeout_min;
+        let raft = types::Raft::new(id, Arc::new(config), network, log_store, machine)
             .await
-            .unwrap_or_else(|e| panic!("n{id}: openraft refused to start from its disk: {e}"));
+            .unwrap_or_else(|e| {
+                panic!("n{id}: openraft refused to start from its disk ({summary}): {e}")
+            });
         madsim::task::spawn(network::serve_inbox(
             id,
             inbox,
@@ -299,6 +320,7 @@ impl Incarnation {
             // Refused (NotAllowed) only if the node already has a log or a vote: nothing to do.
             let _ = raft.initialize(members).await;
         }
+        madsim::task::spawn(break_split_votes(raft.clone(), election_timeout_ms));
         madsim::task::spawn(publish_status(
             id,
             raft.clone(),
@@ -318,6 +340,36 @@ impl Incarnation {
             },
         );
         std::future::pending::<()>().await;
+    }
+}
+
+/// openraft 0.9 draws a member's election timeout once, when its `Raft` starts, and looks at it
+/// only on ticks (every 1.5 heartbeats): members that start together and drew timeouts in the
+/// same tick slot time out in lockstep and split the vote in every term, forever (seen on 2 of
+/// 60 seeds with 3 members; docs/facts.md, "openraft 0.9"). Raft's remedy is a fresh random
+/// timeout per election; this task gets the same effect from outside: a member that is still a
+/// candidate one election timeout later sits out elections for a random part of another one
+/// (it keeps granting votes meanwhile). Each incarnation also starts at a random tick phase.
+async fn break_split_votes(raft: types::Raft, election_timeout_ms: u64) {
+    let metrics = raft.metrics();
+    let mut last_candidate_term = None;
+    loop {
+        madsim::time::sleep(Duration::from_millis(election_timeout_ms)).await;
+        let (state, term) = {
+            let m = metrics.borrow();
+            (m.state, m.current_term)
+        };
+        if state != ServerState::Candidate {
+            last_candidate_term = None;
+            continue;
+        }
+        if last_candidate_term.is_some_and(|t| t != term) {
+            let pause = madsim::rand::thread_rng().gen_range(1..=election_timeout_ms);
+            raft.runtime_config().elect(false);
+            madsim::time::sleep(Duration::from_millis(pause)).await;
+            raft.runtime_config().elect(true);
+        }
+        last_candidate_term = Some(term);
     }
 }
 

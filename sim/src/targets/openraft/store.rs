@@ -191,13 +191,28 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 
+    /// openraft 0.9 purges a follower's log for an incoming snapshot without waiting for the state
+    /// machine to install it (`following_handler::install_full_snapshot`: the purge runs in the
+    /// core, the install later in the state machine worker). A crash in between would leave a
+    /// disk whose log is purged past its last snapshot, which openraft cannot start from
+    /// (docs/facts.md, "openraft 0.9"). So the purge reaches the disk only once a snapshot
+    /// covering it is written there; until then only the in-memory log is purged (at boot,
+    /// openraft itself purges entries a newer snapshot covers).
     async fn purge(&mut self, log_id: Log) -> Result<(), StorageError<u64>> {
         {
             let mut mem = lock(&self.mem);
             mem.entries = mem.entries.split_off(&(log_id.index + 1));
             mem.purged = Some(log_id);
         }
-        self.disk.write(Record::Purge(log_id));
+        let covered = lock(&self.state)
+            .machine
+            .snapshot
+            .as_ref()
+            .and_then(|(meta, _)| meta.last_log_id)
+            .is_some_and(|s| s.index >= log_id.index);
+        if covered {
+            self.disk.write(Record::Purge(log_id));
+        }
         Ok(())
     }
 }
