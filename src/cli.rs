@@ -20,29 +20,64 @@ pub struct SeedArgs {
     /// Switch on a planted bug in the simulated server (repeatable); adds to the scenario's [bugs].
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<String>,
+    /// The store under test (`raft-rs`, `openraft`); overrides the scenario's `target`.
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
 }
 
 impl SeedArgs {
     /// The scenario file with the planted bugs switched on.
     pub fn load(&self) -> Result<Scenario> {
-        load_scenario(&self.scenario, &self.bugs)
+        load_scenario(&self.scenario, &self.bugs, self.target.as_deref())
     }
 
     /// The `kvsim run` line that reproduces this seed.
     pub fn reproduce_command(&self) -> String {
-        reproduce_command(&self.scenario, self.seed, &self.bugs)
+        reproduce_command(
+            &self.scenario,
+            self.seed,
+            &self.bugs,
+            self.target.as_deref(),
+        )
     }
 }
 
-/// Loads `path` and switches on `bugs` in it; errors name the file and what is wrong.
-pub fn load_scenario(path: &Path, bugs: &[String]) -> Result<Scenario> {
-    let mut scenario = Scenario::load(path).map_err(|error| anyhow::anyhow!("{error}"))?;
+/// Loads `path`, switches on `bugs` in it and puts it on `target` (else the scenario's own);
+/// errors name the file and what is wrong.
+pub fn load_scenario(path: &Path, bugs: &[String], target: Option<&str>) -> Result<Scenario> {
+    let scenario = Scenario::load(path).map_err(|error| anyhow::anyhow!("{error}"))?;
+    with_flags(scenario, bugs, target)
+}
+
+/// `scenario` with the `--bug` and `--target` flags applied, checked again (the target must have
+/// every feature and planted bug the scenario now asks for).
+pub fn with_flags(
+    mut scenario: Scenario,
+    bugs: &[String],
+    target: Option<&str>,
+) -> Result<Scenario> {
     for bug in bugs {
         scenario.bugs.insert(bug.clone(), true);
     }
     scenario
         .bugs()
         .map_err(|error| anyhow::anyhow!("--bug: {error}"))?;
+    if let Some(target) = target {
+        scenario.target = target.to_string();
+    }
+    scenario.validate().map_err(|invalid| {
+        let flag = if invalid.field == "target" || invalid.field.starts_with("bugs.") {
+            "--target/--bug: "
+        } else {
+            ""
+        };
+        anyhow::anyhow!(
+            "{flag}{} = {}: {}",
+            invalid.field,
+            invalid.value,
+            invalid.expected
+        )
+    })?;
     Ok(scenario)
 }
 
@@ -55,8 +90,16 @@ pub fn scenario_name(path: &Path) -> String {
 }
 
 /// The one command line that reproduces `seed` of `scenario` with `bugs`.
-pub fn reproduce_command(scenario: &Path, seed: u64, bugs: &[String]) -> String {
+pub fn reproduce_command(
+    scenario: &Path,
+    seed: u64,
+    bugs: &[String],
+    target: Option<&str>,
+) -> String {
     let mut line = format!("kvsim run --scenario {} --seed {seed}", scenario.display());
+    if let Some(target) = target {
+        line.push_str(&format!(" --target {target}"));
+    }
     for bug in bugs {
         line.push_str(&format!(" --bug {bug}"));
     }

@@ -91,6 +91,9 @@ enum BenchWhat {
         /// Also run the checkers on every seed (seeds per minute end to end).
         #[arg(long)]
         with_check: bool,
+        /// The store under test (`raft-rs`, `openraft`); overrides the scenario's `target`.
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
     },
 }
 
@@ -120,7 +123,8 @@ pub fn main(args: BenchArgs) -> Result<Exit> {
             seeds,
             jobs,
             with_check,
-        } => bench_sim(scenario, seeds, jobs, with_check),
+            target,
+        } => bench_sim(scenario, seeds, jobs, with_check, target),
     }
 }
 
@@ -229,6 +233,7 @@ fn bench_sim(
     seeds: u64,
     jobs: Option<usize>,
     with_check: bool,
+    target: Option<String>,
 ) -> Result<Exit> {
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; figures mean little (use cargo run --release)");
@@ -236,7 +241,7 @@ fn bench_sim(
     if seeds == 0 {
         bail!("--seeds must be at least 1");
     }
-    let scenario = load_scenario(&scenario_path, &[])?;
+    let scenario = load_scenario(&scenario_path, &[], target.as_deref())?;
     let jobs = jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use kvsim::cli::{
     campaign_seed_count, campaign_seeds, load_scenario, parse_bytes, parse_duration,
-    parse_seed_range, scenario_name, SeedRange, Shard,
+    parse_seed_range, scenario_name, with_flags, SeedRange, Shard,
 };
 use kvsim::exit::{internal, Exit};
 use kvsim::outln;
@@ -56,6 +56,9 @@ pub struct FuzzArgs {
     /// Switch on a planted bug in the simulated server (repeatable).
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<String>,
+    /// The store under test (`raft-rs`, `openraft`); overrides the scenario's `target`.
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
     /// Stop at the first violation.
     #[arg(long)]
     pub stop_on_first: bool,
@@ -93,17 +96,8 @@ struct SeedResult {
 pub fn main(args: FuzzArgs) -> Result<Exit> {
     kvsim::panic_hook::install_one_line();
     let base = match &args.scenario {
-        Some(path) => load_scenario(path, &args.bugs)?,
-        None => {
-            let mut scenario = Scenario::default();
-            for bug in &args.bugs {
-                scenario.bugs.insert(bug.clone(), true);
-            }
-            scenario
-                .bugs()
-                .map_err(|error| anyhow::anyhow!("--bug: {error}"))?;
-            scenario
-        }
+        Some(path) => load_scenario(path, &args.bugs, args.target.as_deref())?,
+        None => with_flags(Scenario::default(), &args.bugs, args.target.as_deref())?,
     };
     let seeds_planned = campaign_seed_count(args.seeds, args.shard);
     if seeds_planned == 0 {

@@ -94,7 +94,7 @@ pub fn main(args: LiveArgs) -> Result<Exit> {
         );
         return Ok(Exit::Ok);
     }
-    let mut scenario = load_scenario(args.scenario_path(), &[])?;
+    let mut scenario = load_scenario(args.scenario_path(), &[], None)?;
     if scenario.bugs.values().any(|on| *on) {
         bail!(
             "{}: [bugs] plants bugs in the simulated server only; remove them for kvsim live",

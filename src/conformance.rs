@@ -55,6 +55,9 @@ pub struct ConformanceArgs {
     /// Differences printed at most.
     #[arg(long, default_value_t = 10)]
     pub differences_max: usize,
+    /// The simulated store compared with etcd and the model (`raft-rs`, `openraft`).
+    #[arg(long, value_name = "NAME", default_value = kvsim_sim::targets::DEFAULT)]
+    pub target: String,
     /// Test hook: alter etcd's answer to this operation before comparing (proves the comparator
     /// reports it).
     #[arg(long, hide = true, value_name = "INDEX")]
@@ -71,6 +74,25 @@ const KEYS: [&str; 7] = ["a", "b", "c", "d/1", "d/2", "d/3", "e"];
 
 /// Runs the differential test `args` describe, printing what it compares and every difference.
 pub fn run(args: &ConformanceArgs) -> Result<Exit> {
+    let target = match kvsim_sim::targets::by_name(&args.target) {
+        Ok(target) => target,
+        Err(error) => {
+            eprintln!("error: --target: {error}");
+            return Ok(Exit::BadInput);
+        }
+    };
+    let missing = target.capabilities().missing();
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|f| f.name()).collect();
+        eprintln!(
+            "error: --target {}: the conformance workload covers every etcd feature kvsim tests, \
+             and this target lacks: {}",
+            target.name(),
+            names.join(", ")
+        );
+        return Ok(Exit::BadInput);
+    }
+    println!("simulated target: {}", target.name());
     let workload = Workload::new(args.seed, args.ops);
     println!(
         "kvsim conformance --seed {} --ops {}: {} operations ({} scripted), {} watches",
@@ -125,7 +147,7 @@ pub fn run(args: &ConformanceArgs) -> Result<Exit> {
     }
 
     let started = Instant::now();
-    let sim = match run_sequential(&workload.ops, &workload.probes, args.seed) {
+    let sim = match run_sequential(&workload.ops, &workload.probes, args.seed, target) {
         Ok(sim) => sim,
         Err(panic) => {
             println!("DIFFERENCE: the simulation panicked: {panic}");

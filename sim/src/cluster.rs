@@ -7,12 +7,11 @@
 //! cut; packet loss and latency apply to both that network and madsim's (the client traffic).
 
 use crate::bugs::Bugs;
-use crate::disk::{Disk, DiskConfig, DiskStats};
-use crate::node::{
-    self, lock, InvariantLog, InvariantViolation, NodeConfig, NodeContext, NodeShared, NodeStatus,
-    PeerNet, PeerNetStats, Role,
-};
 use crate::proto::Kv;
+use crate::target::{
+    lock, member_client_addr, member_ip, Clock, ClusterEnv, InvariantViolation, Invariants, Links,
+    Member as TargetMember, NodeStatus, PeerNetStats, RaftTiming, Role, Target,
+};
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
 use serde::{Deserialize, Serialize};
@@ -86,9 +85,13 @@ enum Liveness {
 struct Member {
     id: u64,
     node: NodeId,
-    disk: Disk,
-    shared: Arc<Mutex<NodeShared>>,
+    target: Arc<dyn TargetMember>,
+    clock: Clock,
     liveness: Mutex<Liveness>,
+    /// `status().boots` when the harness last restarted the member: until the new incarnation
+    /// publishes its own status it is a follower that knows nothing new, so convergence waits for
+    /// it instead of skipping it as down.
+    restarted_at_boots: Mutex<Option<u64>>,
 }
 
 /// A member's state at the end of a run.
@@ -110,62 +113,67 @@ pub struct Cluster {
     config: ClusterConfig,
     handle: Handle,
     members: Vec<Member>,
-    invariants: Arc<Mutex<InvariantLog>>,
-    /// The members' Raft network; partitions cut its links.
-    net: PeerNet,
+    invariants: Invariants,
+    /// The members' peer network links; partitions cut them.
+    net: Links,
+    /// The target's name.
+    target: &'static str,
 }
 
 /// How long `final_state` waits for live members to converge.
 const SETTLE_MS: u64 = 20_000;
 
 impl Cluster {
-    /// Starts members 1..=N (call inside a madsim runtime). Panics on an invalid config: validate first.
-    pub async fn start(config: ClusterConfig) -> Cluster {
+    /// Starts members 1..=N of `target` (call inside a madsim runtime). Panics on an invalid config:
+    /// validate first.
+    pub async fn start(config: ClusterConfig, target: &dyn Target) -> Cluster {
         if let Err(e) = config.validate() {
             panic!("invalid cluster config: {e}");
         }
         let handle = Handle::current();
         let ids: Vec<u64> = (1..=config.nodes as u64).collect();
-        let invariants = Arc::new(Mutex::new(InvariantLog::default()));
+        let invariants = Invariants::default();
         // Deliveries run on a node of their own that faults never touch.
-        let net = PeerNet::new(&handle.create_node().name("peer-net").build());
+        let net = Links::new(&handle.create_node().name("peer-net").build());
+        let clocks: Vec<Clock> = ids.iter().map(|_| Clock::default()).collect();
+        let env = ClusterEnv {
+            members: ids.clone(),
+            timing: RaftTiming {
+                tick_ms: config.tick_ms,
+                election_tick: config.election_tick,
+                heartbeat_tick: config.heartbeat_tick,
+            },
+            snapshot_entries: config.snapshot_entries,
+            fsync_latency_ms: config.fsync_latency_ms,
+            bugs: config.bugs,
+            links: net.clone(),
+            clocks: clocks.clone(),
+            invariants: invariants.clone(),
+        };
+        let built = target.members(&env);
+        assert_eq!(
+            built.iter().map(|m| m.id()).collect::<Vec<_>>(),
+            ids,
+            "target {} built other members than asked",
+            target.name()
+        );
         let mut members = Vec::new();
-        for &id in &ids {
-            let disk = Disk::new(
-                DiskConfig {
-                    fsync_latency_ms: config.fsync_latency_ms,
-                    lost_fsync: config.bugs.lost_fsync,
-                },
-                ids.clone(),
-            );
-            let shared = Arc::new(Mutex::new(NodeShared::new(id)));
-            let ctx = NodeContext {
-                config: NodeConfig {
-                    id,
-                    members: ids.clone(),
-                    tick_ms: config.tick_ms,
-                    election_tick: config.election_tick,
-                    heartbeat_tick: config.heartbeat_tick,
-                    snapshot_entries: config.snapshot_entries,
-                    bugs: config.bugs,
-                },
-                disk: disk.clone(),
-                net: net.clone(),
-                shared: shared.clone(),
-                invariants: invariants.clone(),
-            };
+        for (member, clock) in built.into_iter().zip(clocks) {
+            let id = member.id();
+            let boot = member.clone();
             let node = handle
                 .create_node()
                 .name(format!("n{id}"))
-                .ip(node::node_ip(id))
-                .init(move || node::run(ctx.clone()))
+                .ip(member_ip(id))
+                .init(move || boot.boot())
                 .build();
             members.push(Member {
                 id,
                 node: node.id(),
-                disk,
-                shared,
+                target: member,
+                clock,
                 liveness: Mutex::new(Liveness::Up),
+                restarted_at_boots: Mutex::new(None),
             });
         }
         Cluster {
@@ -174,7 +182,13 @@ impl Cluster {
             members,
             invariants,
             net,
+            target: target.name(),
         }
+    }
+
+    /// The name of the target under test.
+    pub fn target_name(&self) -> &'static str {
+        self.target
     }
 
     pub fn config(&self) -> &ClusterConfig {
@@ -187,7 +201,7 @@ impl Cluster {
 
     /// Where clients reach member `id`: 10.0.0.{id}:NODE_CLIENT_PORT.
     pub fn client_addr(&self, id: u64) -> SocketAddr {
-        node::client_addr(id)
+        member_client_addr(id)
     }
 
     fn member(&self, id: u64) -> &Member {
@@ -291,8 +305,9 @@ impl Cluster {
         }
         let member = self.member(id);
         self.handle.kill(member.node);
-        member.disk.crash(torn, &mut madsim::rand::thread_rng());
-        lock(&member.shared).status.role = Role::Down;
+        member
+            .target
+            .power_loss(torn, &mut madsim::rand::thread_rng());
         self.set_liveness(id, Liveness::Down);
     }
 
@@ -301,13 +316,8 @@ impl Cluster {
         if self.liveness(id) != Liveness::Down {
             self.crash(id, false);
         }
-        {
-            // Until the new incarnation publishes its own status it is a follower that knows nothing new,
-            // so convergence waits for it instead of skipping it as down.
-            let mut shared = lock(&self.member(id).shared);
-            shared.status.role = Role::Follower;
-            shared.status.leader = None;
-        }
+        let member = self.member(id);
+        *lock(&member.restarted_at_boots) = Some(member.target.status().boots);
         self.handle.restart(self.madsim_id(id));
         self.set_liveness(id, Liveness::Up);
     }
@@ -329,7 +339,7 @@ impl Cluster {
 
     /// Offsets member `id`'s clock (only its lessor reads it); survives restarts.
     pub fn set_clock_skew_ms(&self, id: u64, skew_ms: i64) {
-        lock(&self.member(id).shared).clock_skew_ms = skew_ms;
+        self.member(id).clock.set_skew_ms(skew_ms);
     }
 
     // ---- observation ----
@@ -338,7 +348,16 @@ impl Cluster {
         self.members
             .iter()
             .map(|m| {
-                let mut status = lock(&m.shared).status.clone();
+                let mut status = m.target.status();
+                let mut restarted = lock(&m.restarted_at_boots);
+                match *restarted {
+                    Some(boots) if status.boots <= boots => {
+                        status.role = Role::Follower;
+                        status.leader = None;
+                    }
+                    Some(_) => *restarted = None,
+                    None => {}
+                }
                 match *lock(&m.liveness) {
                     Liveness::Up => {}
                     Liveness::Paused => status.role = Role::Paused,
@@ -372,8 +391,9 @@ impl Cluster {
         }
     }
 
-    pub fn disk_stats(&self, id: u64) -> DiskStats {
-        self.member(id).disk.stats()
+    /// Writes member `id` has not synced yet.
+    pub fn unsynced_writes(&self, id: u64) -> usize {
+        self.member(id).target.unsynced_writes()
     }
 
     /// Raft traffic so far (datagrams, messages, drops).
@@ -383,12 +403,12 @@ impl Cluster {
 
     /// Every (term, leader) seen so far.
     pub fn leaders_seen(&self) -> Vec<(u64, u64)> {
-        lock(&self.invariants).leaders()
+        self.invariants.leaders()
     }
 
     /// All violations found so far (recorded as they happen, plus a store hash comparison now).
     pub fn violations(&self) -> Vec<InvariantViolation> {
-        let mut violations = lock(&self.invariants).violations().to_vec();
+        let mut violations = self.invariants.violations();
         violations.extend(self.compare_store_hashes());
         violations
     }
@@ -407,11 +427,11 @@ impl Cluster {
     fn compare_store_hashes(&self) -> Vec<InvariantViolation> {
         let mut by_compaction: BTreeMap<i64, Vec<(u64, i64)>> = BTreeMap::new();
         for m in &self.members {
-            let shared = lock(&m.shared);
+            let state = m.target.store_state();
             by_compaction
-                .entry(shared.store.compact_revision())
+                .entry(state.compact_revision)
                 .or_default()
-                .push((m.id, shared.store.revision()));
+                .push((m.id, state.revision));
         }
         let mut violations = Vec::new();
         for group in by_compaction.values() {
@@ -420,7 +440,7 @@ impl Cluster {
             };
             let mut first: Option<(u64, u64)> = None;
             for &(id, _) in group {
-                let Ok(hash) = lock(&self.member(id).shared).store.hash_kv(revision) else {
+                let Some(hash) = self.member(id).target.hash_kv(revision) else {
                     continue;
                 };
                 match first {
@@ -451,15 +471,14 @@ impl Cluster {
             .iter()
             .zip(statuses)
             .map(|(m, status)| {
-                let shared = lock(&m.shared);
-                let revision = shared.store.revision();
+                let state = m.target.store_state();
                 NodeFinalState {
                     id: m.id,
                     up: *lock(&m.liveness) == Liveness::Up,
-                    revision,
-                    compact_revision: shared.store.compact_revision(),
-                    hash_kv: shared.store.hash_kv(revision).ok(),
-                    kvs: shared.store.dump(),
+                    revision: state.revision,
+                    compact_revision: state.compact_revision,
+                    hash_kv: m.target.hash_kv(state.revision),
+                    kvs: state.kvs,
                     status,
                 }
             })

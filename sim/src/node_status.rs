@@ -1,5 +1,5 @@
-//! What a node exposes to the harness (status snapshots) and the cluster-wide invariant log that every node
-//! writes into as events happen, so a violation is caught at the moment it occurs, not by sampling.
+//! What a member exposes to the harness (status snapshots) and the cluster-wide invariant log that every
+//! member writes into as events happen, so a violation is caught at the moment it occurs, not by sampling.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -15,17 +15,6 @@ pub enum Role {
     Down,
     /// Paused (SIGSTOP-like): alive but not running.
     Paused,
-}
-
-impl Role {
-    pub fn from_raft(role: raft::StateRole) -> Role {
-        match role {
-            raft::StateRole::Follower => Role::Follower,
-            raft::StateRole::PreCandidate => Role::PreCandidate,
-            raft::StateRole::Candidate => Role::Candidate,
-            raft::StateRole::Leader => Role::Leader,
-        }
-    }
 }
 
 /// One node's state as last published by its Raft loop.

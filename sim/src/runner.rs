@@ -8,9 +8,11 @@
 
 use crate::client::{Client, ClientConfig, Recorder};
 use crate::cluster::{Cluster, ClusterConfig, NodeFinalState};
+use crate::fit::SkippedOpKind;
 use crate::nemesis::Nemesis;
 use crate::recipes;
 use crate::scenario::Scenario;
+use crate::target::Target;
 use crate::workload::{self, Shared};
 use kvsim_checker::history::{History, Outcome};
 use kvsim_model::mvcc::{KeyValue, Op, Ret};
@@ -48,6 +50,8 @@ pub struct RunOutput {
     /// Simulated time from the first leader (the run's time 0) to the final-state read.
     pub simulated_ms: u64,
     pub stats: RunStats,
+    /// Operation kinds of the mix the target cannot serve, not drawn (see [`crate::fit`]).
+    pub skipped_op_kinds: Vec<SkippedOpKind>,
 }
 
 /// Counts for the summary (all derived from the history, so deterministic).
@@ -132,13 +136,20 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutput, RunError> {
         ))
     })?;
     let config = cluster_config(scenario)?;
+    let target = crate::targets::by_name(&scenario.target).map_err(RunError::Scenario)?;
+    let (fitted, skipped_op_kinds) = crate::fit::fit(scenario, target).map_err(|invalid| {
+        RunError::Scenario(format!(
+            "{} = {}: {}",
+            invalid.field, invalid.value, invalid.expected
+        ))
+    })?;
     let scenario = scenario.clone();
     let thread = std::thread::Builder::new()
         .name(format!("kvsim-seed-{seed}"))
         .spawn(move || {
             let mut runtime = Runtime::with_seed_and_config(seed, madsim::Config::default());
             runtime.set_time_limit(time_limit(&scenario));
-            let simulated = runtime.block_on(simulate(scenario.clone(), config));
+            let simulated = runtime.block_on(simulate(fitted, config, target));
             (scenario, simulated)
         })
         .map_err(|error| RunError::Panicked {
@@ -162,6 +173,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutput, RunError> {
         final_state: simulated.final_state,
         simulated_ms: simulated.simulated_ms,
         stats,
+        skipped_op_kinds,
     })
 }
 
@@ -175,9 +187,9 @@ pub struct Simulated {
 }
 
 /// The whole run, inside a madsim runtime (public for madsim's determinism check in tests).
-pub async fn simulate(scenario: Scenario, config: ClusterConfig) -> Simulated {
+pub async fn simulate(scenario: Scenario, config: ClusterConfig, target: &dyn Target) -> Simulated {
     let lock_unfenced = config.bugs.lock_unfenced;
-    let cluster = Cluster::start(config).await;
+    let cluster = Cluster::start(config, target).await;
     let c = &scenario.cluster;
     cluster.set_latency_ms(c.net_latency_min_ms, c.net_latency_max_ms);
     // The run's clock starts once the first leader is elected: the first election is not what a
@@ -369,6 +381,7 @@ pub fn meta(output: &RunOutput) -> serde_json::Value {
     json!({
         "seed": output.seed,
         "simulator": "kvsim-sim",
+        "target": output.scenario.target,
         "scenario": output.scenario,
     })
 }
@@ -399,6 +412,7 @@ pub fn summary(output: &RunOutput) -> serde_json::Value {
         "knobs": output.scenario,
         "simulated_ms": output.simulated_ms,
         "stats": output.stats,
+        "skipped_op_kinds": output.skipped_op_kinds,
         "invariants_ok": output.invariant_violations.is_empty(),
         "invariant_violations": output.invariant_violations,
         "final_state": output.final_state.iter().map(|state| json!({

@@ -11,12 +11,15 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// A parsed and validated scenario.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Free text shown in reports.
     #[serde(default)]
     pub description: String,
+    /// The store under test, by target name (`kvsim targets` lists them); `--target` overrides it.
+    #[serde(default = "default_target")]
+    pub target: String,
     #[serde(default)]
     pub cluster: ClusterKnobs,
     #[serde(default)]
@@ -26,6 +29,23 @@ pub struct Scenario {
     /// Planted bugs to switch on, by name (see `crate::bugs`): `stale_read = true`.
     #[serde(default)]
     pub bugs: BTreeMap<String, bool>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            description: String::new(),
+            target: default_target(),
+            cluster: ClusterKnobs::default(),
+            workload: WorkloadKnobs::default(),
+            faults: FaultKnobs::default(),
+            bugs: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_target() -> String {
+    crate::targets::DEFAULT.to_string()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -745,6 +765,12 @@ impl Scenario {
                 &format!("unknown bug; expected one of {}", known.join(", ")),
             )?;
         }
+        let target = crate::targets::by_name(&self.target).map_err(|error| Invalid {
+            field: "target".into(),
+            value: format!("{:?}", self.target),
+            expected: error,
+        })?;
+        crate::fit::fit(self, target)?;
         Ok(())
     }
 

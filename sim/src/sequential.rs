@@ -6,6 +6,7 @@
 use crate::client::{watch_event_of, Client, ClientConfig, Recorder, WatchEvent};
 use crate::cluster::{Cluster, ClusterConfig};
 use crate::rpc::{WatchPoll, WatchReply};
+use crate::target::Target;
 use kvsim_checker::history::Outcome;
 use kvsim_model::mvcc::{Op, Ret};
 use madsim::runtime::{Handle, Runtime};
@@ -57,13 +58,14 @@ pub struct SequentialRun {
     pub watches: Vec<WatchSeen>,
 }
 
-/// Runs `ops` one by one on a fresh fault-free 3-member simulated cluster (seeded with `seed`;
-/// default cluster knobs), then the `probes`. Runs on its own thread and madsim runtime. `Err`
+/// Runs `ops` one by one on a fresh fault-free 3-member simulated cluster of `target` (seeded with
+/// `seed`; default cluster knobs), then the `probes`. Runs on its own thread and madsim runtime. `Err`
 /// carries the panic message if the simulation panicked.
 pub fn run_sequential(
     ops: &[Op],
     probes: &[WatchProbe],
     seed: u64,
+    target: &'static dyn Target,
 ) -> Result<SequentialRun, String> {
     if let Some(synthetic) = ops.iter().find(|op| matches!(op, Op::LeaseExpire { .. })) {
         return Err(format!("{synthetic:?} is synthetic and cannot be executed"));
@@ -79,7 +81,7 @@ pub fn run_sequential(
             runtime.set_time_limit(Duration::from_millis(
                 LEADER_WAIT_MS + op_ms_max + 10 * 60_000 + (ops.len() as u64) * 2_000,
             ));
-            runtime.block_on(simulate(ops, probes))
+            runtime.block_on(simulate(ops, probes, target))
         })
         .map_err(|error| format!("cannot spawn the simulation thread: {error}"))?;
     thread.join().map_err(|payload| {
@@ -91,8 +93,8 @@ pub fn run_sequential(
     })
 }
 
-async fn simulate(ops: Vec<Op>, probes: Vec<WatchProbe>) -> SequentialRun {
-    let cluster = Cluster::start(ClusterConfig::default()).await;
+async fn simulate(ops: Vec<Op>, probes: Vec<WatchProbe>, target: &dyn Target) -> SequentialRun {
+    let cluster = Cluster::start(ClusterConfig::default(), target).await;
     let _ = cluster.wait_for_leader(LEADER_WAIT_MS).await;
     let servers: Vec<_> = cluster
         .node_ids()
@@ -204,7 +206,8 @@ mod tests {
             until_revision: 2,
             prev_kv: false,
         }];
-        let run = run_sequential(&ops, &probes, 7).expect("the simulation runs");
+        let run = run_sequential(&ops, &probes, 7, &crate::targets::raft_rs::RaftRs)
+            .expect("the simulation runs");
         let Outcome::Ok {
             output: Ret::Ok(Response::Range(range)),
         } = &run.outcomes[1]

@@ -54,6 +54,9 @@ pub trait Target: Send + Sync {
     /// What the store implements; the workload never asks for anything else.
     fn capabilities(&self) -> Capabilities;
 
+    /// The planted bugs (names from [`crate::bugs::BUG_LIST`]) this store can switch on.
+    fn planted_bugs(&self) -> Vec<&'static str>;
+
     /// Builds members `env.members` (called once per run, inside the simulation, before any boot).
     /// The members outlive their incarnations: the harness boots, kills and reboots them.
     fn members(&self, env: &ClusterEnv) -> Vec<Arc<dyn Member>>;

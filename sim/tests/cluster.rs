@@ -5,9 +5,10 @@ mod cluster_support;
 
 use cluster_support::*;
 use kvsim_sim::cluster::{Cluster, ClusterConfig};
-use kvsim_sim::node::Role;
 use kvsim_sim::proto::{PutReq, Request, Response, StoreError};
 use kvsim_sim::rpc::{KvCall, KvReply, WatchPoll, WatchReply};
+use kvsim_sim::target::Role;
+use kvsim_sim::targets::raft_rs::RaftRs;
 use madsim::net::Endpoint;
 use madsim::runtime::Runtime;
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use std::time::Duration;
 #[test]
 fn leader_elected_writes_replicate_and_followers_redirect() {
     simulate(1, || async {
-        let cluster = Cluster::start(ClusterConfig::default()).await;
+        let cluster = Cluster::start(ClusterConfig::default(), &RaftRs).await;
         let started = madsim::time::Instant::now();
         let leader = cluster.wait_for_leader(10_000).await.expect("no leader");
         // Election timeout is 1-2 s; pre-vote adds a round trip.
@@ -82,7 +83,7 @@ fn crashed_follower_loses_unsynced_writes_and_catches_up_by_snapshot() {
             fsync_latency_ms: 5,
             ..ClusterConfig::default()
         };
-        let cluster = Cluster::start(config).await;
+        let cluster = Cluster::start(config, &RaftRs).await;
         let client = Client::new(1);
         for i in 0..10 {
             client.put(&cluster, &key(i), "a").await;
@@ -124,7 +125,7 @@ fn crashed_leader_with_unsynced_writes_is_replaced_and_rejoins() {
             fsync_latency_ms: 10,
             ..ClusterConfig::default()
         };
-        let cluster = Cluster::start(config).await;
+        let cluster = Cluster::start(config, &RaftRs).await;
         let client = Client::new(1);
         for i in 0..20 {
             client.put(&cluster, &key(i), "a").await;
@@ -170,7 +171,7 @@ fn crashed_leader_with_unsynced_writes_is_replaced_and_rejoins() {
 #[test]
 fn isolated_leader_cannot_commit_and_majority_elects_a_new_one() {
     simulate(4, || async {
-        let cluster = Cluster::start(ClusterConfig::default()).await;
+        let cluster = Cluster::start(ClusterConfig::default(), &RaftRs).await;
         let client = Client::new(1);
         client.put(&cluster, "k", "before").await;
         let old = cluster.leader().unwrap();
@@ -220,7 +221,7 @@ async fn short_run() -> String {
         snapshot_entries: 10,
         ..ClusterConfig::default()
     };
-    let cluster = Cluster::start(config).await;
+    let cluster = Cluster::start(config, &RaftRs).await;
     let client = Client::new(1);
     for i in 0..15 {
         client.put(&cluster, &key(i % 4), &format!("v{i}")).await;
@@ -277,7 +278,7 @@ fn put_with_lease(key: &str, lease: i64) -> Request {
 #[test]
 fn lessor_keeps_alive_expires_and_survives_leader_change() {
     simulate(8, || async {
-        let cluster = Cluster::start(ClusterConfig::default()).await;
+        let cluster = Cluster::start(ClusterConfig::default(), &RaftRs).await;
         let client = Client::new(1);
         let leader = cluster.wait_for_leader(10_000).await.unwrap();
         let at = cluster.client_addr(leader);
@@ -412,7 +413,7 @@ fn revisions(reply: &Option<WatchReply>) -> (i64, Vec<i64>) {
 #[test]
 fn watch_polls_replay_history_wait_for_new_events_and_report_compaction() {
     simulate(9, || async {
-        let cluster = Cluster::start(ClusterConfig::default()).await;
+        let cluster = Cluster::start(ClusterConfig::default(), &RaftRs).await;
         let client = Client::new(1);
         assert_eq!(client.put(&cluster, "a", "1").await, 2);
         assert_eq!(client.put(&cluster, "b", "2").await, 3);
@@ -489,7 +490,7 @@ fn watch_polls_replay_history_wait_for_new_events_and_report_compaction() {
 #[test]
 fn paused_leader_is_replaced_and_steps_down_on_resume() {
     simulate(10, || async {
-        let cluster = Cluster::start(ClusterConfig::default()).await;
+        let cluster = Cluster::start(ClusterConfig::default(), &RaftRs).await;
         let client = Client::new(1);
         client.put(&cluster, "k", "1").await;
         let old = cluster.leader().unwrap();
@@ -518,7 +519,7 @@ fn five_nodes_survive_a_minority_crash_and_a_one_way_partition() {
             snapshot_entries: 30,
             ..ClusterConfig::default()
         };
-        let cluster = Cluster::start(config).await;
+        let cluster = Cluster::start(config, &RaftRs).await;
         let client = Client::new(1);
         for i in 0..10 {
             client.put(&cluster, &key(i), "a").await;
@@ -564,7 +565,7 @@ fn steady_write_load_makes_progress() {
             snapshot_entries: 500,
             ..ClusterConfig::default()
         };
-        let cluster = std::sync::Arc::new(Cluster::start(config).await);
+        let cluster = std::sync::Arc::new(Cluster::start(config, &RaftRs).await);
         cluster.wait_for_leader(10_000).await.unwrap();
         let mut writers = Vec::new();
         for c in 0..4u8 {
@@ -622,7 +623,7 @@ fn steady_write_load_makes_progress() {
 /// Every fault kind and every RPC kind in one short run: watch polls waiting on applies, leases and
 /// keepalives, pause, packet loss, latency, clock skew, torn crash, partition.
 async fn run_with_everything() {
-    let cluster = std::sync::Arc::new(Cluster::start(ClusterConfig::default()).await);
+    let cluster = std::sync::Arc::new(Cluster::start(ClusterConfig::default(), &RaftRs).await);
     let leader = cluster.wait_for_leader(10_000).await.unwrap();
     let mut tasks = Vec::new();
     for c in 0..3u8 {

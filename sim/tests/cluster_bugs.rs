@@ -8,6 +8,7 @@ use kvsim_sim::bugs::Bugs;
 use kvsim_sim::cluster::{Cluster, ClusterConfig};
 use kvsim_sim::proto::{PutReq, RangeReq, Request, Response, StoreError};
 use kvsim_sim::rpc::{KvReply, WatchPoll, WatchReply};
+use kvsim_sim::targets::raft_rs::RaftRs;
 use std::time::Duration;
 
 fn with_bug(name: &str) -> ClusterConfig {
@@ -24,7 +25,7 @@ fn with_bug(name: &str) -> ClusterConfig {
 /// The isolated leader appends the write but can never commit it.
 fn isolated_leader_acknowledges(bug: &'static str) -> bool {
     simulate(21, move || async move {
-        let cluster = Cluster::start(with_bug(bug)).await;
+        let cluster = Cluster::start(with_bug(bug), &RaftRs).await;
         let client = Client::new(1);
         client.put(&cluster, "k", "1").await;
         let leader = cluster.leader().unwrap();
@@ -51,7 +52,7 @@ fn ack_before_commit_acknowledges_an_uncommitted_write() {
 /// right after resuming, before it notices it was deposed.
 fn deposed_leader_read(bug: &'static str) -> Option<KvReply> {
     simulate(22, move || async move {
-        let cluster = Cluster::start(with_bug(bug)).await;
+        let cluster = Cluster::start(with_bug(bug), &RaftRs).await;
         let client = Client::new(1);
         client.put(&cluster, "k", "old").await;
         let old = cluster.leader().unwrap();
@@ -86,7 +87,7 @@ fn value_after_single_node_crash(bug: &'static str) -> (Option<Vec<u8>>, usize) 
             nodes: 1,
             ..with_bug(bug)
         };
-        let cluster = Cluster::start(config).await;
+        let cluster = Cluster::start(config, &RaftRs).await;
         let client = Client::new(1);
         client.put(&cluster, "k", "durable").await;
         cluster.crash(1, false);
@@ -111,7 +112,7 @@ fn lost_fsync_loses_acknowledged_writes_on_crash() {
 
 fn leased_key_alive_after(bug: &'static str, wait_ms: u64) -> bool {
     simulate(24, move || async move {
-        let cluster = Cluster::start(with_bug(bug)).await;
+        let cluster = Cluster::start(with_bug(bug), &RaftRs).await;
         let client = Client::new(1);
         let leader = cluster.wait_for_leader(10_000).await.unwrap();
         let at = cluster.client_addr(leader);
@@ -144,7 +145,7 @@ fn restarted_follower(bug: &'static str) -> (i64, i64, bool) {
             snapshot_entries: 0,
             ..with_bug(bug)
         };
-        let cluster = Cluster::start(config).await;
+        let cluster = Cluster::start(config, &RaftRs).await;
         let client = Client::new(1);
         for i in 0..5 {
             client.put(&cluster, &key(i), "v").await;
@@ -196,7 +197,7 @@ fn watch_poll(start_revision: i64) -> WatchPoll {
 /// Returns (polls whose first event is not at the start revision, empty polls whose header went back).
 fn watch_anomalies(bug: &'static str) -> (usize, usize) {
     simulate(26, move || async move {
-        let cluster = Cluster::start(with_bug(bug)).await;
+        let cluster = Cluster::start(with_bug(bug), &RaftRs).await;
         let client = Client::new(1);
         for i in 0..20 {
             client.put(&cluster, "w", &i.to_string()).await;
@@ -242,7 +243,7 @@ fn watch_bugs_skip_repeat_and_regress() {
 
 fn read_below_compaction(bug: &'static str) -> Option<KvReply> {
     simulate(27, move || async move {
-        let cluster = Cluster::start(with_bug(bug)).await;
+        let cluster = Cluster::start(with_bug(bug), &RaftRs).await;
         let client = Client::new(1);
         for i in 0..5 {
             client.put(&cluster, "c", &i.to_string()).await;

@@ -3,6 +3,7 @@
 
 use kvsim_sim::runner::{self, RunError, RunOutput};
 use kvsim_sim::scenario::Scenario;
+use kvsim_sim::targets::raft_rs::RaftRs;
 
 /// The default scenario, shortened, with faults often enough that a short run sees several.
 const SHORT: &str = r#"
@@ -140,7 +141,11 @@ fn tiny() -> Scenario {
 async fn tiny_simulation() -> usize {
     let scenario = tiny();
     let config = runner::cluster_config(&scenario).expect("valid");
-    runner::simulate(scenario, config).await.history.ops.len()
+    runner::simulate(scenario, config, &RaftRs)
+        .await
+        .history
+        .ops
+        .len()
 }
 
 /// madsim's own check: the second run must draw exactly the same random numbers in the same order.

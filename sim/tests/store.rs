@@ -5,7 +5,7 @@ use kvsim_sim::proto::{
     Cmp, CmpResult, CmpTarget, DeleteRangeReq, Event, EventKind, Kv, PutReq, RangeReq, Request,
     Response, StoreError, TxnOp, TxnReq,
 };
-use kvsim_sim::store::{Store, StoreBugs, LEASE_TTL_MIN_S, TXN_OPS_MAX};
+use kvsim_sim::targets::raft_rs::store::{Store, StoreBugs, LEASE_TTL_MIN_S, TXN_OPS_MAX};
 
 fn b(s: &str) -> Vec<u8> {
     s.as_bytes().to_vec()

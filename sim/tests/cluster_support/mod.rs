@@ -2,9 +2,9 @@
 #![allow(dead_code)]
 
 use kvsim_sim::cluster::Cluster;
-use kvsim_sim::node::Role;
 use kvsim_sim::proto::{PutReq, RangeReq, Request, Response};
 use kvsim_sim::rpc::{KvCall, KvReply, WatchPoll, WatchReply};
+use kvsim_sim::target::Role;
 use madsim::net::Endpoint;
 use madsim::runtime::{Handle, Runtime};
 use std::future::Future;

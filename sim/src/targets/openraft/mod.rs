@@ -15,7 +15,7 @@
 //! or down, and a member whose disk lost everything rejoins with the same configuration.
 //!
 //! Planted bugs: `stale_read`, `ack_before_commit`, `lost_fsync`, `watch_gap`, `watch_duplicate`
-//! ([`OpenRaft::PLANTED_BUGS`]).
+//! ([`Target::planted_bugs`]).
 
 pub mod disk;
 pub mod mvcc;
@@ -44,17 +44,6 @@ use tokio::sync::Notify;
 /// The openraft target.
 pub struct OpenRaft;
 
-impl OpenRaft {
-    /// The planted bugs this target implements (others are ignored by it).
-    pub const PLANTED_BUGS: &'static [&'static str] = &[
-        "stale_read",
-        "ack_before_commit",
-        "lost_fsync",
-        "watch_gap",
-        "watch_duplicate",
-    ];
-}
-
 impl Target for OpenRaft {
     fn name(&self) -> &'static str {
         "openraft"
@@ -65,6 +54,16 @@ impl Target for OpenRaft {
             leases: false,
             ..Capabilities::ETCD
         }
+    }
+
+    fn planted_bugs(&self) -> Vec<&'static str> {
+        vec![
+            "stale_read",
+            "ack_before_commit",
+            "lost_fsync",
+            "watch_gap",
+            "watch_duplicate",
+        ]
     }
 
     fn members(&self, env: &ClusterEnv) -> Vec<Arc<dyn Member>> {

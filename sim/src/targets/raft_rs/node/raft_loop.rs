@@ -5,13 +5,14 @@
 //! and SYNCED before the messages that depend on them (votes, append responses) are sent, and before any
 //! client is answered from them.
 
+use super::super::store::{Store, StoreBugs};
 use super::lessor::Lessor;
 use super::payload::{self, Payload, ProposalId};
-use super::status::{fnv1a, InvariantViolation, Role};
 use super::{lock, server, NodeContext};
+use crate::node_status::fnv1a;
 use crate::proto::{RangeReq, Request, Response};
 use crate::rpc::KvReply;
-use crate::store::{Store, StoreBugs};
+use crate::target::{InvariantViolation, Role};
 use madsim::net::Endpoint;
 use madsim::rand::Rng;
 use raft::eraftpb::{Entry, EntryType, Message, MessageType, Snapshot};
@@ -51,7 +52,7 @@ struct PendingRead {
 
 struct RaftLoop {
     ctx: NodeContext,
-    raw: RawNode<crate::disk::DiskStorage>,
+    raw: RawNode<super::super::disk::DiskStorage>,
     lessor: Arc<Mutex<Lessor>>,
     /// Wakes watch polls after every apply round.
     apply_notify: Arc<Notify>,
@@ -144,7 +145,7 @@ pub(crate) async fn boot_and_run(ctx: NodeContext) {
 
     let (input_tx, input_rx) = unbounded_channel();
     ctx.net.register(id, input_tx.clone());
-    let client_ep = Endpoint::bind(super::client_addr(id))
+    let client_ep = Endpoint::bind(crate::target::member_client_addr(id))
         .await
         .unwrap_or_else(|e| panic!("n{id}: cannot bind the client port: {e}"));
     server::serve(
@@ -200,7 +201,7 @@ fn apply_to_store(
     let id = ctx.config.id;
     let hash = fnv1a(&entry.data) ^ (entry.get_entry_type() as u64);
     ctx.invariants()
-        .record_applied(id, entry.index, entry.term, hash);
+        .entry_applied(id, entry.index, entry.term, hash);
     if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
         return None;
     }
@@ -353,7 +354,8 @@ impl RaftLoop {
             by_peer.entry(msg.to).or_default().push(msg);
         }
         for (to, batch) in by_peer {
-            self.ctx.net.send(id, to, batch);
+            let messages = batch.len();
+            self.ctx.net.send(id, to, Input::Peer(batch), messages);
         }
         // The transport cannot know whether a snapshot arrived; reporting it as sent moves the follower to
         // probing, and a follower that lost it simply asks again (etcd's rafthttp reports the same way).
@@ -418,7 +420,7 @@ impl RaftLoop {
         self.role = role;
         let id = self.ctx.config.id;
         if role == StateRole::Leader {
-            self.ctx.invariants().record_leader(self.raw.raft.term, id);
+            self.ctx.invariants().leader_elected(self.raw.raft.term, id);
             if !was_leader {
                 let (now_ms, leases) = {
                     let shared = self.ctx.shared();
@@ -587,7 +589,7 @@ impl RaftLoop {
         if self.applied > commit {
             self.ctx
                 .invariants()
-                .record(InvariantViolation::AppliedBeyondCommit {
+                .violated(InvariantViolation::AppliedBeyondCommit {
                     node: id,
                     applied: self.applied,
                     commit,
@@ -597,7 +599,7 @@ impl RaftLoop {
         let revision = shared.store.revision();
         let compact_revision = shared.store.compact_revision();
         let status = &mut shared.status;
-        status.role = Role::from_raft(raft.state);
+        status.role = role_of(raft.state);
         status.term = raft.term;
         status.leader = self.leader_hint();
         status.commit_index = commit;
@@ -623,5 +625,14 @@ fn dropped() -> KvReply {
 fn not_leader_unavailable() -> KvReply {
     KvReply::Unavailable {
         reason: "leader changed before the read index was confirmed".into(),
+    }
+}
+
+fn role_of(role: raft::StateRole) -> Role {
+    match role {
+        raft::StateRole::Follower => Role::Follower,
+        raft::StateRole::PreCandidate => Role::PreCandidate,
+        raft::StateRole::Candidate => Role::Candidate,
+        raft::StateRole::Leader => Role::Leader,
     }
 }

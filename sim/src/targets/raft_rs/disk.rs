@@ -273,7 +273,7 @@ impl Disk {
     }
 
     /// Power loss: unsynced writes are lost; with `torn`, a random prefix of them survives.
-    pub fn crash(&self, torn: bool, rng: &mut impl madsim::rand::Rng) {
+    pub fn crash<R: madsim::rand::Rng + ?Sized>(&self, torn: bool, rng: &mut R) {
         let mut inner = self.lock();
         let unsynced = std::mem::take(&mut inner.unsynced);
         let kept = if torn && !unsynced.is_empty() {

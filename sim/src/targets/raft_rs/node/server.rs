@@ -5,9 +5,9 @@
 use super::lessor::{KeepAliveRefused, Lessor};
 use super::raft_loop::Input;
 use super::{lock, watch, NodeShared};
-use crate::bugs::Bugs;
 use crate::proto::{Request, Response, StoreError};
 use crate::rpc::{KvCall, KvReply, WatchPoll};
+use crate::target::Bugs;
 use madsim::net::Endpoint;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;

@@ -11,21 +11,17 @@
 
 pub mod lessor;
 mod payload;
-mod raft_loop;
+pub(crate) mod raft_loop;
 mod server;
-pub mod status;
-mod transport;
 mod watch;
 
-pub use transport::{PeerNet, PeerNetStats};
-
-use crate::bugs::Bugs;
-use crate::disk::Disk;
-use crate::store::Store;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use super::disk::Disk;
+use super::store::Store;
+use crate::target::{Bugs, Clock, Invariants, NodeStatus, PeerNet};
+use raft_loop::Input;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use status::{InvariantLog, InvariantViolation, NodeStatus, Role};
+pub(crate) use crate::target::lock;
 
 /// Static configuration of one node.
 #[derive(Clone, Debug)]
@@ -48,26 +44,25 @@ pub struct NodeShared {
     pub status: NodeStatus,
     /// The state machine. Replaced on every boot and snapshot install.
     pub store: Store,
-    /// Added to simulated time to get this node's clock (only the lessor reads the clock).
-    pub clock_skew_ms: i64,
+    /// This node's wall clock (only the lessor reads it); the nemesis skews it.
+    pub clock: Clock,
 }
 
 impl NodeShared {
-    pub fn new(id: u64) -> NodeShared {
+    pub fn new(id: u64, clock: Clock) -> NodeShared {
         NodeShared {
             status: NodeStatus {
                 id,
                 ..NodeStatus::default()
             },
             store: Store::new(),
-            clock_skew_ms: 0,
+            clock,
         }
     }
 
     /// This node's clock in ms (simulated time since the simulation started, plus the skew).
     pub fn clock_ms(&self) -> i64 {
-        let elapsed_ms = madsim::time::TimeHandle::current().elapsed().as_millis();
-        i64::try_from(elapsed_ms).unwrap_or(i64::MAX) + self.clock_skew_ms
+        self.clock.now_ms()
     }
 }
 
@@ -77,9 +72,9 @@ pub struct NodeContext {
     pub config: NodeConfig,
     pub disk: Disk,
     /// The members' Raft network (shared by the cluster; outlives incarnations).
-    pub net: PeerNet,
+    pub(crate) net: PeerNet<Input>,
     pub shared: Arc<Mutex<NodeShared>>,
-    pub invariants: Arc<Mutex<InvariantLog>>,
+    pub invariants: Invariants,
 }
 
 impl NodeContext {
@@ -87,24 +82,9 @@ impl NodeContext {
         lock(&self.shared)
     }
 
-    pub(crate) fn invariants(&self) -> MutexGuard<'_, InvariantLog> {
-        lock(&self.invariants)
+    pub(crate) fn invariants(&self) -> &Invariants {
+        &self.invariants
     }
-}
-
-/// Locks a mutex shared inside the simulation. Poisoning only follows a panic, which already ends the run.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Node `id` lives at 10.0.0.{id}.
-pub fn node_ip(id: u64) -> IpAddr {
-    assert!((1..=254).contains(&id), "node id {id} out of range 1..=254");
-    IpAddr::V4(Ipv4Addr::new(10, 0, 0, id as u8))
-}
-
-pub fn client_addr(id: u64) -> SocketAddr {
-    SocketAddr::new(node_ip(id), crate::rpc::NODE_CLIENT_PORT)
 }
 
 /// The body of a madsim node's `init`: boots from disk and runs until killed.
