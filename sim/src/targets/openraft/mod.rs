@@ -14,6 +14,12 @@
 //! node has a log or a vote), so no member is special: the cluster forms even if member 1 is slow
 //! or down, and a member whose disk lost everything rejoins with the same configuration.
 //!
+//! Elections: one leader per term (feature `single-term-leader`); each incarnation starts at a
+//! random phase of openraft's tick and a candidate that stays one backs off for a random time
+//! (`break_split_votes`), because openraft 0.9 draws an election timeout only once per `Raft`.
+//! Snapshots every `snapshot_entries` applied entries (none if 0), kept on the disk; they travel
+//! to a lagging follower as one datagram (`full_snapshot`).
+//!
 //! Planted bugs: `stale_read`, `ack_before_commit`, `lost_fsync`, `watch_gap`, `watch_duplicate`
 //! ([`Target::planted_bugs`]).
 
