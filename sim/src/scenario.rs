@@ -959,7 +959,7 @@ fn field_at_line(source: &str, line: usize) -> Option<String> {
 /// Best-effort line of `section.key` (or `faults.timeline[i].key`) in the source, for errors.
 /// Plain line scanning: scenario files are simple tables, and a miss only drops the line number.
 fn locate(source: &str, field: &str) -> Option<usize> {
-    let (path, key) = field.rsplit_once('.')?;
+    let (path, key) = field.rsplit_once('.').unwrap_or(("", field));
     let (table, wanted_index) = match path.split_once('[') {
         Some((table, rest)) => (table, rest.trim_end_matches(']').parse::<usize>().ok()),
         None => (path, None),
