@@ -42,6 +42,9 @@ pub struct BugsArgs {
     /// seconds); a check not decided by then is `unknown`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
     pub check_timeout: Duration,
+    /// The store whose planted bugs are listed and measured (`kvsim targets`); default raft-rs.
+    #[arg(long, value_name = "NAME", default_value = kvsim_sim::targets::DEFAULT)]
+    pub target: String,
 }
 
 pub fn main(args: BugsArgs) -> Result<Exit> {
@@ -55,8 +58,21 @@ pub fn main(args: BugsArgs) -> Result<Exit> {
             );
         }
     }
+    let target = kvsim_sim::targets::by_name(&args.target)
+        .map_err(|error| anyhow::anyhow!("--target: {error}"))?;
+    let planted = target.planted_bugs();
+    for bug in &args.bugs {
+        if !planted.contains(&bug.as_str()) {
+            bail!(
+                "--bug {bug:?}: target {} has no such planted bug (it has: {})",
+                target.name(),
+                planted.join(", ")
+            );
+        }
+    }
     let selected: Vec<&CatalogueEntry> = CATALOGUE
         .iter()
+        .filter(|entry| planted.contains(&entry.bug))
         .filter(|entry| args.bugs.is_empty() || args.bugs.iter().any(|bug| bug == entry.bug))
         .collect();
     if !args.measure {
@@ -68,7 +84,11 @@ pub fn main(args: BugsArgs) -> Result<Exit> {
     }
     let scenarios = selected
         .iter()
-        .map(|entry| load_scenario(&args.scenarios, entry, true))
+        .map(|entry| {
+            let scenario = load_scenario(&args.scenarios, entry, true)?;
+            kvsim::cli::with_flags(scenario, &[], Some(target.name()))
+                .map_err(|error| anyhow::anyhow!("bug {}: {error:#}", entry.bug))
+        })
         .collect::<Result<Vec<Scenario>>>()?;
     let jobs = args
         .jobs

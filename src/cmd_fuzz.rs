@@ -116,7 +116,6 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
     if let Some(shard) = args.shard {
         id.push_str(&format!("-shard-{}-of-{}", shard.index, shard.count));
     }
-    let dir = fresh_dir(&args.out, &id)?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -124,6 +123,8 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
     let memory_max = args
         .memory_max
         .unwrap_or_else(|| kvsim::memory::default_memory_max(jobs));
+    kvsim::memory::check_scenario_fits(&base, memory_max)?;
+    let dir = fresh_dir(&args.out, &id)?;
     let check_budget = kvsim::memory::budget(args.check_timeout, memory_max);
     eprintln!(
         "campaign {} — {} seeds, {jobs} workers, search memo at most {} MiB each, output {}",

@@ -43,6 +43,10 @@ pub fn main(args: RunArgs) -> Result<Exit> {
         scenario_name(&args.origin.scenario),
         args.origin.seed
     ));
+    let memory_max = args
+        .memory_max
+        .unwrap_or_else(|| kvsim::memory::default_memory_max(1));
+    kvsim::memory::check_scenario_fits(&scenario, memory_max)?;
     let out = run_out_dir(args.out.as_deref(), &default_out)?;
     let started = Instant::now();
     let output = match runner::run(&scenario, args.origin.seed) {
@@ -66,9 +70,6 @@ pub fn main(args: RunArgs) -> Result<Exit> {
     };
     let run_s = started.elapsed().as_secs_f64();
     internal(write_run(&out, &output))?;
-    let memory_max = args
-        .memory_max
-        .unwrap_or_else(|| kvsim::memory::default_memory_max(1));
     let verdict = judge_run_within(&output, budget(args.check_timeout, memory_max));
     internal(write_verdict(&out, &verdict))?;
     // As fuzz does for its failing seeds: a failing (or undecided) run gets its HTML report.

@@ -13,6 +13,7 @@ mod cmd_live;
 mod cmd_replay;
 mod cmd_run;
 mod cmd_shrink;
+mod cmd_targets;
 
 use clap::{Parser, Subcommand};
 
@@ -52,6 +53,8 @@ enum Command {
     Conformance(cmd_conformance::ConformanceArgs),
     /// Run a scenario's workload, faults and checkers against a real etcd cluster (spawned or existing).
     Live(cmd_live::LiveArgs),
+    /// List the stores kvsim can simulate (`--target NAME`), with the features and planted bugs each has.
+    Targets(cmd_targets::TargetsArgs),
 }
 
 fn main() {
@@ -66,6 +69,7 @@ fn main() {
         Command::Shrink(args) => cmd_shrink::main(args),
         Command::Conformance(args) => cmd_conformance::main(args),
         Command::Live(args) => cmd_live::main(args),
+        Command::Targets(args) => cmd_targets::main(args),
     };
     let mut code = match result {
         Ok(exit) => exit,

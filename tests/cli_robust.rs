@@ -564,3 +564,53 @@ fn a_check_over_a_directory_stopped_by_sigint_names_what_it_did_not_check() {
     );
     assert!(shown.contains("total: 1 files"), "{shown}");
 }
+
+/// #15: the documented maximum duration would need tens of GiB; the scenario is refused with the
+/// estimate (exit 2) before anything runs or any directory is made, and fits once shortened.
+#[test]
+fn a_scenario_this_machine_cannot_hold_is_refused_with_its_estimate() {
+    let dir = scratch("memory-estimate");
+    let scenario = dir.join("day.toml");
+    std::fs::write(&scenario, "[workload]\nduration_ms = 86400000\n").unwrap();
+    let scenario = scenario.to_str().unwrap();
+    let out = dir.join("out");
+    let out = out.to_str().unwrap();
+    for args in [
+        vec!["run", "--scenario", scenario, "--seed", "1", "--out", out],
+        vec![
+            "fuzz",
+            "--scenario",
+            scenario,
+            "--seeds",
+            "0..2",
+            "--out",
+            out,
+        ],
+    ] {
+        let run = kvsim(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("would need about") && stderr.contains("--memory-max"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!Path::new(out).exists(), "{args:?} made {out}");
+    }
+    // The same scenario with a memory budget that holds it is accepted (checked, not run).
+    let fits =
+        kvsim_sim::scenario::Scenario::parse("day.toml", "[workload]\nduration_ms = 86400000\n")
+            .unwrap();
+    let need = fits.ops_estimate() * kvsim::memory::SIMULATION_BYTES_PER_OP;
+    assert!(need > 20 << 30, "a day of 8 clients is tens of GiB: {need}");
+    assert!(kvsim::memory::check_scenario_fits(&fits, need).is_ok());
+    assert!(kvsim::memory::check_scenario_fits(&fits, need - 1).is_err());
+    // Every shipped scenario fits the smallest default budget of a 2-core fuzz campaign.
+    for entry in std::fs::read_dir(repo("scenarios")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let scenario = kvsim_sim::scenario::Scenario::load(&path).unwrap();
+            kvsim::memory::check_scenario_fits(&scenario, 1 << 30)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+    }
+}

@@ -147,3 +147,28 @@ fn a_failing_run_writes_its_html_report() {
     assert!(out.join("report.html").is_file(), "{printed}");
     assert!(printed.contains("report: "), "{printed}");
 }
+
+#[test]
+fn an_unknown_target_is_bad_usage_naming_the_known_ones() {
+    for command in [
+        vec!["run", "--scenario", "scenarios/default.toml", "--seed", "1"],
+        vec![
+            "fuzz",
+            "--scenario",
+            "scenarios/default.toml",
+            "--seeds",
+            "0..1",
+        ],
+        vec!["bench", "sim", "--seeds", "1"],
+    ] {
+        let mut args = command.clone();
+        args.extend(["--target", "tikv"]);
+        let run = kvsim(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("unknown target \"tikv\"") && stderr.contains("raft-rs"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

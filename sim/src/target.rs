@@ -1,8 +1,8 @@
 //! The system under test, as the harness sees it.
 //!
 //! A **target** is a Raft key-value store that kvsim can put under its simulation: kvsim's own
-//! raft-rs store ([`crate::targets::raft_rs`]), the openraft one ([`crate::targets::openraft`]), or
-//! a user's. The harness (scenario, workload, clients and recorder, nemesis, runner, checkers) talks
+//! raft-rs store (`targets/raft_rs`), the openraft one (`targets/openraft`), or a user's
+//! (docs/bring-your-own-store.md). The harness (scenario, workload, clients and recorder, nemesis, runner, checkers) talks
 //! to a store only through this module; a store talks to the simulated world only through what its
 //! [`MemberEnv`] hands it. That is the madsim way of testing a store: its production code path runs
 //! unchanged on a seeded runtime, and only the runtime (time, tasks, randomness, network, disk) is
@@ -35,9 +35,9 @@
 //! and `crate::rpc` it re-exports); it shares no code with `kvsim-model` nor with another target.
 //! `sim/tests/architecture.rs` checks the `use` lines.
 
-pub use crate::bugs::Bugs;
+pub use crate::bugs::{Bugs, BUG_LIST};
 pub use crate::net::{Links, PeerNet, PeerNetStats};
-pub use crate::node_status::{InvariantLog, InvariantViolation, NodeStatus, Role};
+pub use crate::node_status::{fnv1a, InvariantLog, InvariantViolation, NodeStatus, Role};
 pub use crate::proto;
 pub use crate::rpc;
 

@@ -113,20 +113,35 @@ fn short_run_records_every_kind_of_operation_faults_watches_and_final_state() {
     assert!(output.simulated_ms >= 8000 + 2000);
 }
 
+/// Determinism, for every target: the same seed gives the same bytes, another seed other bytes.
 #[test]
 fn same_seed_gives_identical_history_bytes_and_other_seeds_differ() {
-    let scenario = short();
-    let first = runner::run(&scenario, 11).unwrap_or_else(|error| panic!("{error}"));
-    let second = runner::run(&scenario, 11).unwrap_or_else(|error| panic!("{error}"));
-    let bytes = history_bytes(&first);
-    assert!(bytes.len() > 10_000);
-    assert!(
-        bytes == history_bytes(&second),
-        "seed 11 replays byte for byte"
-    );
-    assert_eq!(runner::summary(&first), runner::summary(&second));
-    let other = runner::run(&scenario, 12).unwrap_or_else(|error| panic!("{error}"));
-    assert!(bytes != history_bytes(&other), "seed 12 is a different run");
+    let targets = kvsim_sim::targets::all();
+    assert!(!targets.is_empty());
+    for target in targets {
+        let mut scenario = short();
+        scenario.target = target.name().to_string();
+        let run = |seed| {
+            runner::run(&scenario, seed)
+                .unwrap_or_else(|error| panic!("target {}: {error}", target.name()))
+        };
+        let first = run(11);
+        let second = run(11);
+        let bytes = history_bytes(&first);
+        assert!(bytes.len() > 10_000, "target {}", target.name());
+        assert!(
+            bytes == history_bytes(&second),
+            "target {}: seed 11 replays byte for byte",
+            target.name()
+        );
+        assert_eq!(runner::summary(&first), runner::summary(&second));
+        let other = run(12);
+        assert!(
+            bytes != history_bytes(&other),
+            "target {}: seed 12 is a different run",
+            target.name()
+        );
+    }
 }
 
 fn tiny() -> Scenario {

@@ -33,7 +33,7 @@ impl Target for RaftRs {
     }
 
     fn planted_bugs(&self) -> Vec<&'static str> {
-        crate::bugs::BUG_LIST
+        crate::target::BUG_LIST
             .iter()
             .map(|(name, _)| *name)
             .collect()
