@@ -172,3 +172,47 @@ fn an_unknown_target_is_bad_usage_naming_the_known_ones() {
         );
     }
 }
+
+/// A scenario that needs a feature the target lacks, or a planted bug it does not have, is bad
+/// usage naming the field; the same scenario on a target that has it runs.
+#[test]
+fn a_scenario_asking_for_what_the_target_lacks_is_bad_usage_naming_the_field() {
+    let lockers = kvsim(&[
+        "run",
+        "--scenario",
+        "scenarios/recipes.toml",
+        "--seed",
+        "1",
+        "--target",
+        "openraft",
+    ]);
+    let stderr = String::from_utf8_lossy(&lockers.stderr);
+    assert_eq!(lockers.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("workload.lockers") && stderr.contains("openraft has no leases"),
+        "{stderr}"
+    );
+    let bug = kvsim(&[
+        "run",
+        "--scenario",
+        "scenarios/default.toml",
+        "--seed",
+        "1",
+        "--target",
+        "openraft",
+        "--bug",
+        "lease_early_expiry",
+    ]);
+    let stderr = String::from_utf8_lossy(&bug.stderr);
+    assert_eq!(bug.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bugs.lease_early_expiry"), "{stderr}");
+    let targets = kvsim(&["targets", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&targets.stdout).unwrap();
+    let openraft = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "openraft")
+        .expect("openraft is listed");
+    assert_eq!(openraft["missing"], serde_json::json!(["leases"]));
+}

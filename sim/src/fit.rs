@@ -41,7 +41,7 @@ pub fn fit(
         field: field.to_string(),
         value,
         expected: format!(
-            "0, because target {} has no {feature} (it lacks: {})",
+            "expected 0, because target {} has no {feature} (it lacks: {})",
             target.name(),
             names(&capabilities.missing())
         ),
@@ -75,7 +75,7 @@ pub fn fit(
                 field: format!("bugs.{name}"),
                 value: "true".into(),
                 expected: format!(
-                    "a bug target {} has planted: {}",
+                    "expected a bug target {} has planted: {}",
                     target.name(),
                     planted.join(", ")
                 ),
@@ -101,7 +101,7 @@ pub fn fit(
             field: "workload.mix".into(),
             value: format!("{:?}", scenario.workload.mix),
             expected: format!(
-                "at least one operation kind target {} can serve (it lacks: {})",
+                "expected at least one operation kind target {} can serve (it lacks: {})",
                 target.name(),
                 names(&capabilities.missing())
             ),
