@@ -569,7 +569,7 @@ impl Writer<'_> {
     fn txn(&mut self, txn: &TxnReq, path: &[bool]) -> Result<Response, StoreError> {
         let mut position = 0;
         let (succeeded, mut responses) = self.txn_ops(txn, path, &mut position)?;
-        // Every response of the txn carries the txn's header revision.
+        // The txn's header revision goes to its writes (see `set_revision`).
         let revision = self.current();
         set_revision(&mut responses, revision);
         Ok(Response::Txn {
@@ -615,20 +615,18 @@ impl Writer<'_> {
     }
 }
 
+/// etcd 3.4's txn headers: a put or delete carries the txn's revision, a range the revision it
+/// read at (before the txn's later writes), and a nested txn's own header is 0 (only its inner
+/// responses are filled in), as `kvsim conformance` shows against a real etcd.
 fn set_revision(responses: &mut [Response], revision: i64) {
     for response in responses {
         match response {
-            Response::Put { revision: r, .. }
-            | Response::Range { revision: r, .. }
-            | Response::DeleteRange { revision: r, .. } => *r = revision,
-            Response::Txn {
-                revision: r,
-                responses: inner,
-                ..
-            } => {
-                *r = revision;
-                set_revision(inner, revision);
+            Response::Put { revision: r, .. } | Response::DeleteRange { revision: r, .. } => {
+                *r = revision
             }
+            Response::Txn {
+                responses: inner, ..
+            } => set_revision(inner, revision),
             _ => {}
         }
     }
