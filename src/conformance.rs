@@ -5,14 +5,14 @@
 //! from the simulator is a simulator bug, a difference from the model is a model bug.
 //!
 //! The workload is a fixed script (every feature and every etcd error the model knows, at least
-//! once) followed by `--ops` random operations from the model's generator (`OpGen`), all derived
+//! once) followed by `--ops` random operations from the model's operation drawer (`OpDrawer`), all derived
 //! from the seed alone: the model answers while the workload is drawn, so the operations do not
 //! depend on what etcd or the simulator say. It ends with watches from past revisions.
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use kvsim_checker::history::Outcome;
-use kvsim_model::mvcc::gen::OpGen;
+use kvsim_model::mvcc::gen::{DrawKnobs, OpDrawer};
 use kvsim_model::mvcc::{
     prefix_end, Compare, CompareResult, CompareTarget, DeleteRangeRequest, EtcdError, MvccModel,
     Op, PutRequest, RangeRequest, RequestOp, Response, ResponseOp, Ret, TxnRequest, FROM_KEY,
@@ -366,10 +366,13 @@ impl Workload {
         script(&mut b);
         let scripted = b.ops.len();
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut gen = OpGen::new(1);
-        gen.lease_ttl_s = (LEASE_TTL_S, LEASE_TTL_S);
+        let knobs = DrawKnobs {
+            lease_ttl_s: LEASE_TTL_S,
+            ..DrawKnobs::over(&KEYS)
+        };
+        let mut gen = OpDrawer::new(1, knobs);
         for _ in 0..random_ops {
-            let op = gen.next_op(&mut rng, &KEYS);
+            let op = gen.next(&mut rng, 0);
             if let Some(ret) = b.push(op.clone()) {
                 gen.observe(&op, &ret);
             }

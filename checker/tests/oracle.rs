@@ -10,7 +10,7 @@ use kvsim_checker::format::jsonl::write_jsonl;
 use kvsim_checker::history::{History, Operation, Outcome};
 use kvsim_checker::{check, Budget, CheckOptions, CheckResult};
 use kvsim_model::kv::{KvOp, KvStore};
-use kvsim_model::mvcc::gen::{OpGen, OpMix};
+use kvsim_model::mvcc::gen::{DrawKnobs, OpDrawer, OpMix};
 use kvsim_model::mvcc::MvccModel;
 use kvsim_model::register::{CasRegister, RegisterOp};
 use kvsim_model::{SequentialSpec, Spec};
@@ -75,12 +75,21 @@ impl OpSource<KvStore> for KvAppends {
     }
 }
 
+/// The keys the MVCC sources draw over.
+fn knobs() -> DrawKnobs {
+    DrawKnobs::over(&["a", "b", "c"])
+}
+
+fn drawer(index: u64) -> OpDrawer {
+    OpDrawer::new(index as usize, knobs())
+}
+
 struct Mvcc {
-    gens: Vec<OpGen>,
+    gens: Vec<OpDrawer>,
 }
 impl OpSource<MvccModel> for Mvcc {
     fn next_op(&mut self, rng: &mut SmallRng, client: usize) -> kvsim_model::mvcc::Op {
-        self.gens[client].next_op(rng, &["a", "b", "c"])
+        self.gens[client].next(rng, 0)
     }
     fn observe(&mut self, client: usize, op: &kvsim_model::mvcc::Op, ret: &kvsim_model::mvcc::Ret) {
         self.gens[client].observe(op, ret);
@@ -464,7 +473,7 @@ fn mvcc_matches_stateright() {
     let counts = compare::<MvccModel, _>("mvcc", 4, 1200, false, || {
         tag += 8;
         Mvcc {
-            gens: (0..4).map(|client| OpGen::new(tag + client)).collect(),
+            gens: (0..4).map(|client| drawer(tag + client)).collect(),
         }
     });
     assert_mixed("mvcc", counts);
@@ -476,7 +485,7 @@ fn mvcc_with_progress_pruning_matches_stateright() {
     let counts = compare::<MvccProgress, _>("mvcc+progress", 5, 1200, false, || {
         tag += 8;
         Mvcc {
-            gens: (0..4).map(|client| OpGen::new(tag + client)).collect(),
+            gens: (0..4).map(|client| drawer(tag + client)).collect(),
         }
     });
     assert_mixed("mvcc+progress", counts);
@@ -536,8 +545,8 @@ fn mvcc_with_lease_expiries_matches_stateright() {
     let mut tag = 0u64;
     let mix = OpMix {
         lease_grant: 12,
-        put_with_lease: 10,
-        lease_keep_alive: 8,
+        lease_put: 10,
+        lease_keepalive: 8,
         lease_revoke: 3,
         ..OpMix::default()
     };
@@ -551,7 +560,9 @@ fn mvcc_with_lease_expiries_matches_stateright() {
             MvccExpiring {
                 inner: Mvcc {
                     gens: (0..4)
-                        .map(|client| OpGen::new(tag + client).with_mix(mix.clone()))
+                        .map(|client| {
+                            OpDrawer::new((tag + client) as usize, knobs().with_mix(mix.clone()))
+                        })
                         .collect(),
                 },
                 granted: vec![Vec::new(); 4],
@@ -576,7 +587,7 @@ fn mvcc_with_pinned_puts_matches_stateright() {
         let ops_per_client = rng.gen_range(1..=if clients == 4 { 4 } else { 6 });
         let mut source = Mvcc {
             gens: (0..4)
-                .map(|client| OpGen::new(8 * (case as u64 + 1) + client))
+                .map(|client| drawer(8 * (case as u64 + 1) + client))
                 .collect(),
         };
         let mut history =

@@ -1,7 +1,7 @@
 //! The MVCC model's rules through its public API (`SequentialSpec`, `Spec`). "etcd:" comments
 //! name the fact each test pins down, verified on etcd 3.4.23 (see `model/src/mvcc/mod.rs`).
 
-use kvsim_model::mvcc::gen::OpGen;
+use kvsim_model::mvcc::gen::{DrawKnobs, OpDrawer};
 use kvsim_model::mvcc::*;
 use kvsim_model::Spec;
 use rand::rngs::SmallRng;
@@ -213,11 +213,11 @@ fn read_only_ops_never_change_the_state_when_valid() {
     // keeps the fingerprint.
     let mut rng = SmallRng::seed_from_u64(11);
     let keys = ["a", "b", "c", "d/x", "d/y"];
-    let mut gen = OpGen::new(1);
+    let mut gen = OpDrawer::new(1, DrawKnobs::over(&keys));
     let mut m = MvccModel::new();
     let mut read_only_seen = 0;
     for _ in 0..3000 {
-        let op = gen.next_op(&mut rng, &keys);
+        let op = gen.next(&mut rng, 0);
         let ret = m.clone().apply(&op);
         let next = m
             .step(&op, &ret)
@@ -751,10 +751,10 @@ fn clones_are_independent() {
 #[test]
 fn serde_round_trip_of_generated_ops() {
     let mut rng = SmallRng::seed_from_u64(3);
-    let mut gen = OpGen::new(9);
+    let mut gen = OpDrawer::new(9, DrawKnobs::over(&["a", "b", "c"]));
     let mut m = MvccModel::new();
     for _ in 0..500 {
-        let op = gen.next_op(&mut rng, &["a", "b", "c"]);
+        let op = gen.next(&mut rng, 0);
         let ret = m.apply(&op);
         let op_back: Op = serde_json::from_str(&serde_json::to_string(&op).unwrap()).unwrap();
         let ret_back: Ret = serde_json::from_str(&serde_json::to_string(&ret).unwrap()).unwrap();
@@ -767,12 +767,14 @@ fn serde_round_trip_of_generated_ops() {
 fn revision_before_max_bounds_the_revision_before_every_accepted_answer() {
     let mut rng = SmallRng::seed_from_u64(5);
     let keys = ["a", "b", "c", "p/1", "p/2"];
-    let mut gens: Vec<OpGen> = (1..=3).map(OpGen::new).collect();
+    let mut gens: Vec<OpDrawer> = (1..=3)
+        .map(|i| OpDrawer::new(i, DrawKnobs::over(&keys)))
+        .collect();
     let mut m = MvccModel::new();
     let mut bounded = 0;
     for i in 0..3000 {
         let gen = &mut gens[i % 3];
-        let op = gen.next_op(&mut rng, &keys);
+        let op = gen.next(&mut rng, 0);
         let ret = m.clone().apply(&op);
         if let Some(bound) = MvccModel::revision_before_max(&op, &ret) {
             assert!(
@@ -803,10 +805,10 @@ fn revision_before_max_bounds_the_revision_before_every_accepted_answer() {
 fn ops_that_change_state_only_by_revision_never_change_it_at_the_same_revision() {
     let mut rng = SmallRng::seed_from_u64(8);
     let keys = ["a", "b", "c", "p/1", "p/2"];
-    let mut gen = OpGen::new(4);
+    let mut gen = OpDrawer::new(4, DrawKnobs::over(&keys));
     let mut m = MvccModel::new();
     for _ in 0..3000 {
-        let op = gen.next_op(&mut rng, &keys);
+        let op = gen.next(&mut rng, 0);
         if let Some(next) = m.step_unknown(&op) {
             if MvccModel::changes_state_only_by_revision(&op) {
                 assert!(next.revision() > m.revision(), "{op:?}");
@@ -820,10 +822,10 @@ fn ops_that_change_state_only_by_revision_never_change_it_at_the_same_revision()
 #[test]
 fn progress_is_the_revision_and_never_decreases() {
     let mut rng = SmallRng::seed_from_u64(13);
-    let mut gen = OpGen::new(2);
+    let mut gen = OpDrawer::new(2, DrawKnobs::over(&["a", "b", "c"]));
     let mut m = MvccModel::new();
     for _ in 0..2000 {
-        let op = gen.next_op(&mut rng, &["a", "b", "c"]);
+        let op = gen.next(&mut rng, 0);
         let before = m.progress();
         assert_eq!(before, Some(m.revision()));
         if let Some(next) = m.step_unknown(&op) {

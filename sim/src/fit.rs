@@ -7,26 +7,30 @@
 //!   the field): watchers without watch, lock or election recipes without leases, a planted bug the
 //!   target does not have, or a mix left with no operation kind at all.
 
-use crate::scenario::{Invalid, OpMix, Scenario};
+use crate::scenario::{Invalid, OpKind, Scenario};
 use crate::target::{Feature, Target};
 
-/// The feature an operation kind of [`OpMix`] needs, if any beyond put / range / delete.
-pub fn feature_of_op_kind(kind: &str) -> Option<Feature> {
+/// The feature an operation kind of [`crate::scenario::OpMix`] needs, if any beyond put / range / delete.
+pub fn feature_of_op_kind(kind: OpKind) -> Option<Feature> {
     match kind {
-        "lease_grant" | "lease_put" | "lease_keepalive" | "lease_revoke" | "lease_ttl" => {
-            Some(Feature::Leases)
+        OpKind::LeaseGrant
+        | OpKind::LeasePut
+        | OpKind::LeaseKeepalive
+        | OpKind::LeaseRevoke
+        | OpKind::LeaseTtl => Some(Feature::Leases),
+        OpKind::TxnCreate | OpKind::TxnCas | OpKind::TxnMulti => Some(Feature::Txn),
+        OpKind::GetSerializable => Some(Feature::SerializableReads),
+        OpKind::Compact => Some(Feature::Compaction),
+        OpKind::Put | OpKind::Get | OpKind::GetPrefix | OpKind::GetHistoric | OpKind::Delete => {
+            None
         }
-        "txn_create" | "txn_cas" | "txn_multi" => Some(Feature::Txn),
-        "get_serializable" => Some(Feature::SerializableReads),
-        "compact" => Some(Feature::Compaction),
-        _ => None,
     }
 }
 
 /// An operation kind the run will not draw, and why.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SkippedOpKind {
-    pub kind: &'static str,
+    pub kind: OpKind,
     pub missing: &'static str,
 }
 
@@ -89,7 +93,7 @@ pub fn fit(
             continue;
         };
         if weight > 0 && lacks(feature) {
-            *weight_mut(&mut fitted.workload.mix, kind) = 0;
+            *fitted.workload.mix.weight_mut(kind) = 0;
             skipped.push(SkippedOpKind {
                 kind,
                 missing: feature.name(),
@@ -119,20 +123,4 @@ fn names(features: &[Feature]) -> String {
         .map(|f| f.name())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn weight_mut<'a>(mix: &'a mut OpMix, kind: &str) -> &'a mut u32 {
-    match kind {
-        "lease_grant" => &mut mix.lease_grant,
-        "lease_put" => &mut mix.lease_put,
-        "lease_keepalive" => &mut mix.lease_keepalive,
-        "lease_revoke" => &mut mix.lease_revoke,
-        "lease_ttl" => &mut mix.lease_ttl,
-        "txn_create" => &mut mix.txn_create,
-        "txn_cas" => &mut mix.txn_cas,
-        "txn_multi" => &mut mix.txn_multi,
-        "get_serializable" => &mut mix.get_serializable,
-        "compact" => &mut mix.compact,
-        _ => panic!("operation kind {kind} needs no feature"),
-    }
 }

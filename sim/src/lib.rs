@@ -12,6 +12,7 @@ pub mod recipes;
 pub mod rpc;
 pub mod runner;
 pub mod scenario;
+pub mod schedule;
 pub mod sequential;
 pub mod target;
 pub mod targets;

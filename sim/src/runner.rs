@@ -264,9 +264,9 @@ pub async fn simulate(scenario: Scenario, config: ClusterConfig, target: &dyn Ta
         &scenario.faults,
         &scenario.cluster,
     );
+    // Ends with the schedule's heal-all as the workload ends, so operations still in flight can
+    // complete.
     nemesis.run(w.duration_ms).await;
-    // Heal as the workload ends, so operations still in flight can complete.
-    nemesis.heal_all();
     for task in tasks {
         // A join error means the task panicked; the runtime has already failed the run.
         let _ = task.await;

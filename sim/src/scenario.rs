@@ -158,71 +158,9 @@ impl Default for WorkloadKnobs {
     }
 }
 
-/// Relative weights of operation kinds; 0 disables a kind.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OpMix {
-    pub put: u32,
-    pub get: u32,
-    pub get_prefix: u32,
-    pub get_historic: u32,
-    pub get_serializable: u32,
-    pub delete: u32,
-    pub txn_create: u32,
-    pub txn_cas: u32,
-    pub txn_multi: u32,
-    pub lease_grant: u32,
-    pub lease_put: u32,
-    pub lease_keepalive: u32,
-    pub lease_revoke: u32,
-    pub lease_ttl: u32,
-    pub compact: u32,
-}
-
-impl Default for OpMix {
-    fn default() -> Self {
-        Self {
-            put: 20,
-            get: 15,
-            get_prefix: 6,
-            get_historic: 4,
-            get_serializable: 4,
-            delete: 4,
-            txn_create: 4,
-            txn_cas: 6,
-            txn_multi: 2,
-            lease_grant: 2,
-            lease_put: 3,
-            lease_keepalive: 3,
-            lease_revoke: 1,
-            lease_ttl: 1,
-            compact: 1,
-        }
-    }
-}
-
-impl OpMix {
-    /// `(name, weight)` in a fixed order; the workload draws from it.
-    pub fn weights(&self) -> [(&'static str, u32); 15] {
-        [
-            ("put", self.put),
-            ("get", self.get),
-            ("get_prefix", self.get_prefix),
-            ("get_historic", self.get_historic),
-            ("get_serializable", self.get_serializable),
-            ("delete", self.delete),
-            ("txn_create", self.txn_create),
-            ("txn_cas", self.txn_cas),
-            ("txn_multi", self.txn_multi),
-            ("lease_grant", self.lease_grant),
-            ("lease_put", self.lease_put),
-            ("lease_keepalive", self.lease_keepalive),
-            ("lease_revoke", self.lease_revoke),
-            ("lease_ttl", self.lease_ttl),
-            ("compact", self.compact),
-        ]
-    }
-}
+/// The operation mix (`[workload.mix]`) is the model's drawer's: one vocabulary of operation
+/// kinds for scenarios, the drawer and the capability fit.
+pub use kvsim_model::mvcc::gen::{OpKind, OpMix};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -642,10 +580,10 @@ impl Scenario {
             "all 0",
             "expected at least one weight above 0",
         )?;
-        for (name, weight) in w.mix.weights() {
+        for (kind, weight) in w.mix.weights() {
             check(
                 weight <= 1_000_000,
-                &format!("workload.mix.{name}"),
+                &format!("workload.mix.{}", kind.name()),
                 weight,
                 "expected 0..=1000000",
             )?;

@@ -1,33 +1,24 @@
 //! The clients' workload: etcd operations drawn from the scenario's mix with madsim's seeded RNG,
 //! and watcher tasks that follow a key or prefix through disconnects and compactions.
 //!
-//! The generator itself ([`OpDrawer`], [`draw_watch_start`]) takes its RNG as a parameter, so
-//! live mode (`kvsim live`, a real etcd cluster) draws operations from the same code with a
-//! seeded `StdRng`; the simulation passes madsim's `thread_rng()`.
-//!
-//! Every write is identifiable: put values are `c<client>-<counter>` and lease ids are
-//! `(client + 1) * 10^9 + counter`, unique in the run, so a checker can tell which write a read
-//! saw even when the write's own outcome is unknown.
+//! Operations come from the model's drawer (`kvsim_model::mvcc::gen::OpDrawer`, the one drawer
+//! every workload uses), set up from the scenario here ([`draw_knobs`]). It and
+//! [`draw_watch_start`] take their RNG as a parameter, so live mode (`kvsim live`, a real etcd
+//! cluster) draws operations from the same code with a seeded `StdRng`; the simulation passes
+//! madsim's `thread_rng()`.
 
 use crate::client::{watch_event_of, Client, Recorder, WatchEvent};
 use crate::rpc::{WatchPoll, WatchReply};
-use crate::scenario::OpMix;
 use crate::scenario::WorkloadKnobs;
 use kvsim_checker::history::Outcome;
-use kvsim_model::mvcc::{
-    prefix_end, Compare, CompareResult, CompareTarget, DeleteRangeRequest, EtcdError, Op,
-    PutRequest, RangeRequest, RequestOp, Response, ResponseOp, Ret, TxnRequest,
-};
+use kvsim_model::mvcc::gen::{DrawKnobs, OpDrawer};
+use kvsim_model::mvcc::{prefix_end, Op, Ret};
 use madsim::rand::{thread_rng, Rng};
 use madsim::time::{sleep, Instant};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A client keeps at most this many of its leases in play; older ones are abandoned and expire.
-const LEASES_KEPT_MAX: usize = 4;
 
 /// What every client and watcher task shares.
 pub struct Shared {
@@ -85,11 +76,11 @@ pub fn key_name(index: usize) -> String {
 
 /// One client task: draws and executes operations until the deadline.
 pub async fn run_client(index: usize, mut client: Client, shared: Arc<Shared>) {
-    let mut drawer = OpDrawer::new(index);
+    let mut drawer = client_drawer(index, &*shared);
     while Instant::now() < shared.deadline {
-        let op = drawer.next(&*shared, &mut thread_rng());
+        let op = draw_op(&mut drawer, &*shared, &mut thread_rng());
         let outcome = client.execute(op.clone()).await;
-        drawer.observe(&op, &outcome, &*shared);
+        observe(&mut drawer, &op, &outcome, &*shared);
         let think_ms = draw_think_ms(&*shared, &mut thread_rng());
         sleep(Duration::from_millis(think_ms)).await;
     }
@@ -100,359 +91,43 @@ pub fn draw_think_ms<R: Rng + ?Sized>(shared: &impl GeneratorContext, rng: &mut 
     rng.gen_range(0..=shared.knobs().think_ms_max)
 }
 
-/// An operation kind drawn from `mix`'s weights (one of the names in [`OpMix::weights`]).
-pub fn draw_kind<R: Rng + ?Sized>(mix: &OpMix, rng: &mut R) -> &'static str {
-    let weights = mix.weights();
-    let total: u64 = weights.iter().map(|(_, weight)| u64::from(*weight)).sum();
-    assert!(total > 0, "validated: the op mix has a positive weight");
-    let mut pick = rng.gen_range(0..total);
-    for (name, weight) in weights {
-        if pick < u64::from(weight) {
-            return name;
-        }
-        pick -= u64::from(weight);
-    }
-    unreachable!("pick < total")
-}
-
-/// One workload client's operation generator: what it draws depends on the RNG, the knobs, the
-/// highest revision seen so far, and what this client learned from its own answers (the
-/// mod_revisions its compare-and-swap txns guess, the leases it holds).
-pub struct OpDrawer {
-    index: usize,
-    counter: u64,
-    /// Last mod_revision this client saw per key: the guess its compare-and-swap txns use.
-    mod_revisions: BTreeMap<String, i64>,
-    /// Leases this client granted (or may have: a grant with unknown outcome counts).
-    leases: Vec<i64>,
-}
-
-impl OpDrawer {
-    /// The generator of client `index` (the index makes values and lease ids unique in a run).
-    pub fn new(index: usize) -> OpDrawer {
-        OpDrawer {
-            index,
-            counter: 0,
-            mod_revisions: BTreeMap::new(),
-            leases: Vec::new(),
-        }
-    }
-
-    /// Draws the next operation: a kind from the scenario's mix, then the operation.
-    pub fn next<R: Rng + ?Sized>(&mut self, shared: &impl GeneratorContext, rng: &mut R) -> Op {
-        let kind = draw_kind(&shared.knobs().mix, rng);
-        self.draw(kind, shared, rng)
-    }
-
-    fn unique_value(&mut self) -> String {
-        self.counter += 1;
-        format!("c{}-{}", self.index, self.counter)
-    }
-
-    fn lease_id_new(&mut self) -> i64 {
-        self.counter += 1;
-        (self.index as i64 + 1) * 1_000_000_000 + self.counter as i64
-    }
-
-    fn random_key<R: Rng + ?Sized>(&self, shared: &impl GeneratorContext, rng: &mut R) -> String {
-        key_name(rng.gen_range(0..shared.knobs().keys))
-    }
-
-    fn random_prefix<R: Rng + ?Sized>(
-        &self,
-        shared: &impl GeneratorContext,
-        rng: &mut R,
-    ) -> String {
-        let key = self.random_key(shared, rng);
-        if rng.gen_bool(0.2) {
-            "k".to_string()
-        } else {
-            key[..key.len() - 1].to_string()
-        }
-    }
-
-    fn put<R: Rng + ?Sized>(&mut self, key: String, lease: i64, rng: &mut R) -> PutRequest {
-        let value = self.unique_value();
-        PutRequest {
-            key,
-            value,
-            lease,
-            prev_kv: rng.gen_bool(0.3),
-            ..Default::default()
-        }
-    }
-
-    fn lease<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<i64> {
-        if self.leases.is_empty() {
-            None
-        } else {
-            Some(self.leases[rng.gen_range(0..self.leases.len())])
-        }
-    }
-
-    /// Draws one operation of `kind` (a name from [`OpMix::weights`]).
-    pub fn draw<R: Rng + ?Sized>(
-        &mut self,
-        kind: &str,
-        shared: &impl GeneratorContext,
-        rng: &mut R,
-    ) -> Op {
-        match kind {
-            "put" => {
-                let key = self.random_key(shared, rng);
-                Op::Put(self.put(key, 0, rng))
-            }
-            "get" => Op::Range(RangeRequest {
-                key: self.random_key(shared, rng),
-                ..Default::default()
-            }),
-            "get_serializable" => Op::Range(RangeRequest {
-                key: self.random_key(shared, rng),
-                serializable: true,
-                ..Default::default()
-            }),
-            "get_prefix" => {
-                let prefix = self.random_prefix(shared, rng);
-                Op::Range(RangeRequest {
-                    range_end: prefix_end(&prefix),
-                    key: prefix,
-                    limit: if rng.gen_bool(0.3) {
-                        rng.gen_range(1..=3)
-                    } else {
-                        0
-                    },
-                    keys_only: rng.gen_bool(0.1),
-                    count_only: rng.gen_bool(0.1),
-                    ..Default::default()
-                })
-            }
-            "get_historic" => {
-                let latest = shared.revision_seen().max(1);
-                let revision =
-                    (latest - rng.gen_range(0..=shared.knobs().historic_depth_revisions)).max(1);
-                let (key, range_end) = if rng.gen_bool(0.5) {
-                    (self.random_key(shared, rng), String::new())
-                } else {
-                    let prefix = self.random_prefix(shared, rng);
-                    let end = prefix_end(&prefix);
-                    (prefix, end)
-                };
-                Op::Range(RangeRequest {
-                    key,
-                    range_end,
-                    revision,
-                    ..Default::default()
-                })
-            }
-            "delete" => {
-                if rng.gen_bool(0.2) {
-                    let prefix = self.random_prefix(shared, rng);
-                    Op::DeleteRange(DeleteRangeRequest {
-                        range_end: prefix_end(&prefix),
-                        key: prefix,
-                        prev_kv: rng.gen_bool(0.5),
-                    })
-                } else {
-                    Op::DeleteRange(DeleteRangeRequest {
-                        key: self.random_key(shared, rng),
-                        prev_kv: rng.gen_bool(0.5),
-                        ..Default::default()
-                    })
-                }
-            }
-            // The lock / election recipe's first step: create the key only if it does not exist.
-            "txn_create" => {
-                let key = self.random_key(shared, rng);
-                let put = self.put(key.clone(), 0, rng);
-                Op::Txn(TxnRequest {
-                    compare: vec![Compare {
-                        key: key.clone(),
-                        result: CompareResult::Equal,
-                        target: CompareTarget::CreateRevision(0),
-                    }],
-                    success: vec![RequestOp::Put(put)],
-                    failure: vec![RequestOp::Range(RangeRequest {
-                        key,
-                        ..Default::default()
-                    })],
-                })
-            }
-            // Optimistic concurrency (etcd's STM): put only if nobody wrote since our last read.
-            "txn_cas" => {
-                let key = self.random_key(shared, rng);
-                let expected = self.mod_revisions.get(&key).copied().unwrap_or(0);
-                let put = self.put(key.clone(), 0, rng);
-                Op::Txn(TxnRequest {
-                    compare: vec![Compare {
-                        key: key.clone(),
-                        result: CompareResult::Equal,
-                        target: CompareTarget::ModRevision(expected),
-                    }],
-                    success: vec![RequestOp::Put(put)],
-                    failure: vec![RequestOp::Range(RangeRequest {
-                        key,
-                        ..Default::default()
-                    })],
-                })
-            }
-            "txn_multi" => self.txn_multi(shared, rng),
-            "lease_grant" => self.lease_grant(shared),
-            "lease_put" => match self.lease(rng) {
-                Some(lease) => {
-                    let key = self.random_key(shared, rng);
-                    Op::Put(self.put(key, lease, rng))
-                }
-                None => self.lease_grant(shared),
-            },
-            "lease_keepalive" => match self.lease(rng) {
-                Some(id) => Op::LeaseKeepAlive { id },
-                None => self.lease_grant(shared),
-            },
-            "lease_revoke" => match self.lease(rng) {
-                Some(id) => {
-                    self.leases.retain(|lease| *lease != id);
-                    Op::LeaseRevoke { id }
-                }
-                None => self.lease_grant(shared),
-            },
-            "lease_ttl" => match self.lease(rng) {
-                Some(id) => Op::LeaseTimeToLive {
-                    id,
-                    keys: rng.gen_bool(0.5),
-                },
-                None => self.lease_grant(shared),
-            },
-            "compact" => {
-                let revision = shared.revision_seen() - shared.knobs().compact_depth_revisions;
-                if revision > 1 {
-                    Op::Compact {
-                        revision,
-                        physical: rng.gen_bool(0.5),
-                    }
-                } else {
-                    Op::Range(RangeRequest {
-                        key: self.random_key(shared, rng),
-                        ..Default::default()
-                    })
-                }
-            }
-            other => unreachable!("op kind {other} is not in OpMix::weights"),
-        }
-    }
-
-    fn lease_grant(&mut self, shared: &impl GeneratorContext) -> Op {
-        let id = self.lease_id_new();
-        self.leases.push(id);
-        if self.leases.len() > LEASES_KEPT_MAX {
-            // Abandoned, not revoked: it is left to expire on the lessor's clock.
-            self.leases.remove(0);
-        }
-        Op::LeaseGrant {
-            id,
-            ttl_s: shared.knobs().lease_ttl_s,
-        }
-    }
-
-    /// A multi-key transaction: compare one key's value or version, then write two keys and
-    /// delete a third atomically; otherwise read a prefix.
-    fn txn_multi<R: Rng + ?Sized>(&mut self, shared: &impl GeneratorContext, rng: &mut R) -> Op {
-        let first = rng.gen_range(0..shared.knobs().keys);
-        let second = (first + 1 + rng.gen_range(0..shared.knobs().keys.max(2) - 1))
-            % shared.knobs().keys.max(1);
-        let compare_key = self.random_key(shared, rng);
-        let target = if rng.gen_bool(0.5) {
-            CompareTarget::Version(rng.gen_range(0..3))
-        } else {
-            CompareTarget::Value(format!("c{}-{}", rng.gen_range(0..8), rng.gen_range(1..20)))
-        };
-        let result = [
-            CompareResult::Equal,
-            CompareResult::NotEqual,
-            CompareResult::Less,
-            CompareResult::Greater,
-        ][rng.gen_range(0..4)];
-        let mut success = vec![RequestOp::Put(self.put(key_name(first), 0, rng))];
-        if second != first {
-            success.push(RequestOp::Put(self.put(key_name(second), 0, rng)));
-        }
-        let deleted = rng.gen_range(0..shared.knobs().keys);
-        if deleted != first && deleted != second {
-            success.push(RequestOp::DeleteRange(DeleteRangeRequest {
-                key: key_name(deleted),
-                ..Default::default()
-            }));
-        }
-        let prefix = self.random_prefix(shared, rng);
-        Op::Txn(TxnRequest {
-            compare: vec![Compare {
-                key: compare_key,
-                result,
-                target,
-            }],
-            success,
-            failure: vec![RequestOp::Range(RangeRequest {
-                range_end: prefix_end(&prefix),
-                key: prefix,
-                ..Default::default()
-            })],
-        })
-    }
-
-    /// Learns from the answer to `op`: the revision seen (into `shared`), the mod_revisions later
-    /// compare-and-swap txns guess, and which leases are gone.
-    pub fn observe(&mut self, op: &Op, outcome: &Outcome<Ret>, shared: &impl GeneratorContext) {
-        let Outcome::Ok { output } = outcome else {
-            return;
-        };
-        match output {
-            Ret::Ok(response) => {
-                shared.observe_revision(response_revision(response));
-                match (op, response) {
-                    (Op::Put(put), Response::Put(reply)) => {
-                        self.mod_revisions
-                            .insert(put.key.clone(), reply.header.revision);
-                    }
-                    (Op::Range(range), Response::Range(reply)) if range.revision == 0 => {
-                        for kv in &reply.kvs {
-                            self.mod_revisions.insert(kv.key.clone(), kv.mod_revision);
-                        }
-                    }
-                    (Op::Txn(_), Response::Txn(reply)) => {
-                        for response in &reply.responses {
-                            if let ResponseOp::Range(range) = response {
-                                for kv in &range.kvs {
-                                    self.mod_revisions.insert(kv.key.clone(), kv.mod_revision);
-                                }
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            Ret::Err(EtcdError::LeaseNotFound) => {
-                let lease = match op {
-                    Op::Put(put) => put.lease,
-                    Op::LeaseKeepAlive { id } | Op::LeaseTimeToLive { id, .. } => *id,
-                    _ => 0,
-                };
-                self.leases.retain(|known| *known != lease);
-            }
-            Ret::Err(_) => {}
-        }
+/// The drawer's knobs for a scenario's workload: the one place where the scenario's `[workload]`
+/// becomes [`DrawKnobs`] (keys `k000`, `k001`, ...).
+pub fn draw_knobs(knobs: &WorkloadKnobs) -> DrawKnobs {
+    DrawKnobs {
+        mix: knobs.mix.clone(),
+        keys: (0..knobs.keys).map(key_name).collect(),
+        lease_ttl_s: knobs.lease_ttl_s,
+        historic_depth_revisions: knobs.historic_depth_revisions,
+        compact_depth_revisions: knobs.compact_depth_revisions,
     }
 }
 
-fn response_revision(response: &Response) -> i64 {
-    match response {
-        Response::Put(put) => put.header.revision,
-        Response::Range(range) => range.header.revision,
-        Response::DeleteRange(delete) => delete.header.revision,
-        Response::Txn(txn) => txn.header.revision,
-        Response::LeaseGrant { header, .. }
-        | Response::LeaseRevoke { header }
-        | Response::LeaseKeepAlive { header, .. }
-        | Response::LeaseTimeToLive { header, .. }
-        | Response::Compact { header } => header.revision,
+/// Workload client `index`'s operation drawer (the model's, [`OpDrawer`]).
+pub fn client_drawer(index: usize, shared: &impl GeneratorContext) -> OpDrawer {
+    OpDrawer::new(index, draw_knobs(shared.knobs()))
+}
+
+/// The client's next operation, aimed below the highest revision any client has seen.
+pub fn draw_op<R: Rng + ?Sized>(
+    drawer: &mut OpDrawer,
+    shared: &impl GeneratorContext,
+    rng: &mut R,
+) -> Op {
+    drawer.next(rng, shared.revision_seen())
+}
+
+/// Feeds an answer back: the drawer learns from it, and `shared` notes its revision.
+pub fn observe(
+    drawer: &mut OpDrawer,
+    op: &Op,
+    outcome: &Outcome<Ret>,
+    shared: &impl GeneratorContext,
+) {
+    if let Outcome::Ok { output } = outcome {
+        if let Some(revision) = drawer.observe(op, output) {
+            shared.observe_revision(revision);
+        }
     }
 }
 

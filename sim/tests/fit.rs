@@ -2,7 +2,7 @@
 //! listed, a scenario that needs a missing feature or bug is refused naming the field.
 
 use kvsim_sim::fit::{fit, SkippedOpKind};
-use kvsim_sim::scenario::Scenario;
+use kvsim_sim::scenario::{OpKind, Scenario};
 use kvsim_sim::target::{Capabilities, ClusterEnv, Feature, Member, Target};
 use std::sync::Arc;
 
@@ -32,7 +32,7 @@ impl Target for Partial {
 fn kinds_the_target_lacks_are_skipped_and_listed() {
     let scenario = Scenario::default();
     let (fitted, skipped) = fit(&scenario, &Partial).unwrap();
-    let kinds: Vec<&str> = skipped.iter().map(|s| s.kind).collect();
+    let kinds: Vec<&str> = skipped.iter().map(|s| s.kind.name()).collect();
     assert_eq!(
         kinds,
         [
@@ -47,7 +47,7 @@ fn kinds_the_target_lacks_are_skipped_and_listed() {
     assert_eq!(
         skipped[0],
         SkippedOpKind {
-            kind: "lease_grant",
+            kind: OpKind::LeaseGrant,
             missing: "leases"
         }
     );

@@ -1,4 +1,4 @@
-//! Live workload clients: the simulator's operation generator ([`OpDrawer`]) driving real etcd
+//! Live workload clients: the model's operation drawer (`OpDrawer`, set up as the simulator's clients do) driving real etcd
 //! members through `etcd-client`, every operation recorded like the simulated client's.
 //!
 //! Client contract (the same as sim/src/client.rs, so the checkers read both alike):
@@ -15,7 +15,7 @@ use std::time::Duration;
 use etcd_client::Client;
 use kvsim_checker::history::{ClientId, Outcome};
 use kvsim_model::mvcc::{Op, Ret};
-use kvsim_sim::workload::{draw_think_ms, OpDrawer};
+use kvsim_sim::workload::{client_drawer, draw_op, draw_think_ms, observe};
 use rand::rngs::StdRng;
 
 use super::ops;
@@ -89,12 +89,12 @@ impl LiveConnection {
 
 /// Runs workload client `index` until the deadline, starting on member `first`.
 pub async fn run_client(index: usize, first: usize, shared: Arc<LiveShared>, mut rng: StdRng) {
-    let mut drawer = OpDrawer::new(index);
+    let mut drawer = client_drawer(index, &*shared);
     let mut connection = LiveConnection::new(shared.clone(), first);
     while !shared.past_deadline() {
-        let op = drawer.next(&*shared, &mut rng);
+        let op = draw_op(&mut drawer, &*shared, &mut rng);
         let outcome = connection.execute(op.clone()).await;
-        drawer.observe(&op, &outcome, &*shared);
+        observe(&mut drawer, &op, &outcome, &*shared);
         let think_ms = draw_think_ms(&*shared, &mut rng);
         tokio::time::sleep(Duration::from_millis(think_ms)).await;
     }

@@ -1,24 +1,24 @@
-//! Live mode's nemesis: the scenario's fault schedule (random faults at exponential gaps with mean
-//! `faults.interval_ms`, plus the explicit timeline) applied to spawned etcd members: SIGKILL and
+//! Live mode's nemesis: executes the run's fault schedule (`kvsim_sim::schedule`, the same one
+//! the simulator draws: random faults at exponential gaps with mean `faults.interval_ms`, the
+//! explicit timeline, the skip rules, the final heal-all) on spawned etcd members: SIGKILL and
 //! restart, SIGSTOP / SIGCONT, and network partitions (symmetric, bridge, one-way) when the
 //! members run in their own network namespaces. Every fault and heal goes into the history with
-//! the simulator's record shapes (sim/src/nemesis.rs), so reports and the durability checker
-//! read both alike.
+//! the schedule's record shapes, so reports and the durability checker read both alike.
 //!
 //! Faults a real cluster here cannot get (packet loss and latency need `tc netem`, clock skew a
 //! time namespace per member; `host.rs` probes both, and this nemesis injects neither yet) are
-//! never silently dropped: the
-//! random draw leaves them out and says so, a timeline entry is recorded as `skipped` with the
-//! reason.
+//! never silently dropped: the schedule leaves them out of the random draw and this nemesis says
+//! so, a timeline entry is recorded as `skipped` with the reason. An injection that fails here
+//! (a kill, a pause, a cut) is recorded as `skipped` with the error too.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kvsim_sim::client::Recorder;
-use kvsim_sim::scenario::{FaultKind, FaultKnobs, TimelineFault};
+use kvsim_sim::scenario::{FaultKind, FaultKnobs};
+use kvsim_sim::schedule::{Action, Fault, FaultRecord, Heal, HealAll, Outcome, Schedule};
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::json;
 
@@ -27,14 +27,6 @@ use super::host::HostSupport;
 use super::ops;
 use super::run::LiveShared;
 
-/// How to undo one fault.
-#[derive(Clone, Debug)]
-enum Heal {
-    Network,
-    Restart(Vec<u64>),
-    Resume(Vec<u64>),
-}
-
 pub struct LiveNemesis {
     cluster: Option<Arc<Mutex<EtcdCluster>>>,
     recorder: Recorder,
@@ -42,16 +34,14 @@ pub struct LiveNemesis {
     /// Member ids, 1..=N.
     nodes: Vec<u64>,
     endpoints: Vec<String>,
-    rng: StdRng,
+    /// The schedule's seed.
+    seed: u64,
     /// Why partitions cannot be injected, when they cannot.
     partitions_unavailable: Option<String>,
-    crashed: BTreeSet<u64>,
-    paused: BTreeSet<u64>,
+    /// Some cut may be in place (also after a cut that failed half way).
     partitioned: bool,
     /// Fault kinds not injected, with the reason (one line each in the run's summary).
     skipped: BTreeMap<&'static str, String>,
-    /// The schedule is over and everything healed: a second `heal_all` records nothing.
-    finished: bool,
     /// What this host supports (probed once).
     host: HostSupport,
 }
@@ -62,7 +52,7 @@ impl LiveNemesis {
         recorder: Recorder,
         knobs: &FaultKnobs,
         endpoints: Vec<String>,
-        rng: StdRng,
+        mut rng: StdRng,
         partitions_unavailable: Option<String>,
     ) -> LiveNemesis {
         LiveNemesis {
@@ -71,13 +61,10 @@ impl LiveNemesis {
             knobs: knobs.clone(),
             nodes: (1..=endpoints.len() as u64).collect(),
             endpoints,
-            rng,
+            seed: rng.gen(),
             partitions_unavailable,
-            crashed: BTreeSet::new(),
-            paused: BTreeSet::new(),
             partitioned: false,
             skipped: BTreeMap::new(),
-            finished: false,
             host: super::host::probe(),
         }
     }
@@ -123,105 +110,49 @@ impl LiveNemesis {
         }
     }
 
-    /// Injects faults until the workload's deadline (the same schedule rules as the simulator's
-    /// nemesis: heals first, then timeline faults, then random ones at equal times).
+    /// Executes the schedule until the workload's duration (the faults' window), ending with its
+    /// heal-all, then waits out the quiet window: a whole-cluster stretch the liveness check
+    /// judges.
     pub async fn run(&mut self, shared: &LiveShared) {
-        let duration_ms = shared.knobs.duration_ms;
-        let mut timeline: Vec<TimelineFault> = self.knobs.timeline.clone();
-        timeline.sort_by_key(|fault| fault.at_ms);
-        let mut timeline = timeline.into_iter().peekable();
-        let weights: Vec<(FaultKind, u32)> = self
-            .knobs
-            .weights
-            .weights()
-            .into_iter()
-            .filter(|(kind, weight)| {
-                if *weight == 0 {
-                    return false;
-                }
-                match self.unsupported(*kind) {
-                    Some(reason) => {
-                        self.skipped.insert(kind.name(), reason);
-                        false
-                    }
-                    None => true,
-                }
-            })
-            .collect();
-        let random = self.knobs.interval_ms > 0 && !weights.is_empty();
-        let mut random_at_ms = random.then(|| self.knobs.start_ms + self.gap_ms());
-        let mut heals: Vec<(u64, u64, Heal, bool)> = Vec::new();
-        let mut sequence = 0u64;
-        loop {
-            heals.sort_by_key(|(at_ms, sequence, _, _)| (*at_ms, *sequence));
-            let heal_at = heals.first().map(|(at_ms, ..)| *at_ms);
-            let timeline_at = timeline.peek().map(|fault| fault.at_ms);
-            let Some(next_ms) = [heal_at, timeline_at, random_at_ms]
-                .into_iter()
-                .flatten()
-                .min()
-            else {
-                break;
-            };
-            if next_ms >= duration_ms {
-                break;
-            }
+        let mut schedule = Schedule::new(
+            &self.knobs,
+            self.nodes.clone(),
+            (0, 0),
+            shared.knobs.duration_ms,
+            self.seed,
+            &|kind| self.unsupported(kind),
+        );
+        for (kind, reason) in schedule.not_drawn() {
+            self.skipped.insert(kind.name(), reason);
+        }
+        while let Some(step) = schedule.next_step() {
             let now_ms = self.recorder.now_ns() / 1_000_000;
-            if next_ms > now_ms {
-                tokio::time::sleep(Duration::from_millis(next_ms - now_ms)).await;
+            if step.at_ms > now_ms {
+                tokio::time::sleep(Duration::from_millis(step.at_ms - now_ms)).await;
             }
-            if heal_at == Some(next_ms) {
-                let (_, _, heal, ends_random) = heals.remove(0);
-                self.heal(heal);
-                if ends_random {
-                    random_at_ms = Some(next_ms + self.gap_ms());
+            match step.action {
+                Action::Inject(fault) => {
+                    let outcome = self.inject(fault).await;
+                    schedule.report(outcome);
                 }
-            } else if timeline_at == Some(next_ms) {
-                let fault = timeline.next().expect("peeked");
-                if let Some(heal) = self.apply(fault.kind, &fault.nodes).await {
-                    if let Some(duration_ms) = fault.duration_ms {
-                        sequence += 1;
-                        heals.push((next_ms + duration_ms, sequence, heal, false));
-                    }
-                }
-            } else {
-                let kind = draw(&weights, &mut self.rng);
-                let duration_ms = self
-                    .rng
-                    .gen_range(self.knobs.duration_min_ms..=self.knobs.duration_max_ms);
-                match self.apply(kind, &[]).await {
-                    Some(heal) => {
-                        sequence += 1;
-                        heals.push((next_ms + duration_ms, sequence, heal, true));
-                        random_at_ms = None;
-                    }
-                    None => random_at_ms = Some(next_ms + self.gap_ms()),
-                }
+                Action::Skip { kind, reason } => self.skip(kind, &reason),
+                Action::Heal(heal) => self.heal(&heal),
+                Action::HealAll(all) => self.heal_all(&all),
             }
         }
-        // The faults' window is over: heal now, so the rest of the run (the quiet window) is a
-        // whole-cluster window the liveness check judges.
-        self.heal_all().await;
-        self.finished = true;
         if let Some(left) = shared.time_left() {
             tokio::time::sleep(left).await;
         }
     }
 
-    /// An exponential gap with mean `interval_ms`, at least 1 ms.
-    fn gap_ms(&mut self) -> u64 {
-        let uniform: f64 = self.rng.gen_range(f64::EPSILON..=1.0);
-        ((-uniform.ln()) * self.knobs.interval_ms as f64).max(1.0) as u64
+    fn log(&self, record: FaultRecord) {
+        self.recorder
+            .fault(record.kind, &record.nodes, record.detail);
     }
 
-    fn skip(&mut self, kind: FaultKind, reason: &str) -> Option<Heal> {
-        self.recorder.fault(
-            "skipped",
-            &[],
-            json!({ "fault": kind.name(), "reason": reason }),
-        );
+    fn skip(&mut self, kind: FaultKind, reason: &str) {
+        self.log(FaultRecord::skipped(kind, reason));
         self.skipped.insert(kind.name(), reason.to_string());
-        None
     }
 
     fn cluster(&self) -> std::sync::MutexGuard<'_, EtcdCluster> {
@@ -235,264 +166,100 @@ impl LiveNemesis {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn random_node(&mut self, exclude: &BTreeSet<u64>) -> Option<u64> {
-        let candidates: Vec<u64> = self
-            .nodes
-            .iter()
-            .copied()
-            .filter(|id| !exclude.contains(id))
-            .collect();
-        candidates.choose(&mut self.rng).copied()
-    }
-
-    /// The member the running members name as leader, or a random running one.
-    async fn leader_or_random(&mut self) -> Option<u64> {
-        let unavailable: BTreeSet<u64> = self.crashed.union(&self.paused).copied().collect();
-        for id in self.nodes.clone() {
-            if unavailable.contains(&id) {
-                continue;
-            }
-            if let Some(leader) = leader_seen_by(&self.endpoints, id).await {
+    /// The member the running members name as leader.
+    async fn leader(&self, running: &[u64]) -> Option<u64> {
+        for id in running {
+            if let Some(leader) = leader_seen_by(&self.endpoints, *id).await {
                 return Some(leader);
             }
         }
-        self.random_node(&unavailable)
+        None
     }
 
-    async fn apply(&mut self, kind: FaultKind, chosen: &[u64]) -> Option<Heal> {
-        if let Some(reason) = self.unsupported(kind) {
-            return self.skip(kind, &reason);
-        }
-        let n = self.nodes.len();
-        match kind {
-            FaultKind::PartitionRandom => {
-                let side = if chosen.is_empty() {
-                    if n < 3 {
-                        return self.skip(kind, "needs at least 3 members");
+    async fn inject(&mut self, fault: Fault) -> Outcome {
+        let fault = match &fault {
+            Fault::AtLeader { running, .. } => {
+                let leader = self.leader(running).await;
+                fault.at_leader(leader)
+            }
+            _ => fault,
+        };
+        let kind = fault.kind();
+        let links: Vec<(u64, u64)> = match &fault {
+            Fault::Partition { side, rest, .. } => both_ways(rest, side),
+            Fault::Bridge { left, right, .. } => both_ways(left, right),
+            Fault::OneWay { from, to } => from
+                .iter()
+                .flat_map(|a| to.iter().map(move |b| (*a, *b)))
+                .collect(),
+            Fault::Crash { nodes, .. } => {
+                let mut crashed = Vec::new();
+                for (node, _) in nodes {
+                    let killed = self.cluster().kill(*node);
+                    match killed {
+                        Ok(()) => crashed.push(*node),
+                        Err(error) => self.skip(kind, &format!("{error:#}")),
                     }
-                    let mut shuffled = self.nodes.clone();
-                    shuffled.shuffle(&mut self.rng);
-                    let minority = self.rng.gen_range(1..=(n - 1) / 2);
-                    let mut side = shuffled[..minority].to_vec();
-                    side.sort_unstable();
-                    side
-                } else {
-                    chosen.to_vec()
-                };
-                self.partition(kind, side)
-            }
-            FaultKind::IsolateLeader => match self.leader_or_random().await {
-                Some(leader) => self.partition(kind, vec![leader]),
-                None => self.skip(kind, "every member is down"),
-            },
-            FaultKind::IsolateOne => {
-                let node = match chosen.first() {
-                    Some(node) => Some(*node),
-                    None => self.random_node(&BTreeSet::new()),
-                };
-                match node {
-                    Some(node) => self.partition(kind, vec![node]),
-                    None => self.skip(kind, "no member"),
                 }
-            }
-            FaultKind::CrashOne | FaultKind::CrashLeader => {
-                let node = match chosen.first() {
-                    Some(node) => Some(*node),
-                    None if kind == FaultKind::CrashLeader => self.leader_or_random().await,
-                    None => {
-                        let crashed = self.crashed.clone();
-                        self.random_node(&crashed)
-                    }
+                // SIGKILL loses nothing etcd acknowledged: it fsyncs before answering.
+                let done = Fault::Crash {
+                    kind,
+                    nodes: crashed.iter().map(|node| (*node, false)).collect(),
                 };
-                match node {
-                    Some(node) => self.crash(kind, vec![node]),
-                    None => self.skip(kind, "every member is down"),
-                }
+                return self.injected(done, crashed);
             }
-            FaultKind::CrashMajority => {
-                let nodes = if chosen.is_empty() {
-                    let mut shuffled = self.nodes.clone();
-                    shuffled.shuffle(&mut self.rng);
-                    let mut majority = shuffled[..n / 2 + 1].to_vec();
-                    majority.sort_unstable();
-                    majority
-                } else {
-                    chosen.to_vec()
-                };
-                self.crash(kind, nodes)
-            }
-            FaultKind::Pause => {
-                let unavailable: BTreeSet<u64> =
-                    self.crashed.union(&self.paused).copied().collect();
-                let nodes: Vec<u64> = if chosen.is_empty() {
-                    self.random_node(&unavailable).into_iter().collect()
-                } else {
-                    chosen
-                        .iter()
-                        .copied()
-                        .filter(|node| !unavailable.contains(node))
-                        .collect()
-                };
-                if nodes.is_empty() {
-                    return self.skip(kind, "no running member to pause");
-                }
-                let mut done = Vec::new();
+            Fault::Pause { nodes } => {
+                let mut paused = Vec::new();
                 for node in nodes {
-                    let paused = self.cluster().pause(node);
-                    match paused {
-                        Ok(()) => {
-                            self.paused.insert(node);
-                            done.push(node);
-                        }
-                        Err(error) => {
-                            self.skip(kind, &format!("{error:#}"));
-                        }
+                    let result = self.cluster().pause(*node);
+                    match result {
+                        Ok(()) => paused.push(*node),
+                        Err(error) => self.skip(kind, &format!("{error:#}")),
                     }
                 }
-                if done.is_empty() {
-                    return None;
-                }
-                self.recorder
-                    .fault("pause", &done, json!({ "fault": kind.name() }));
-                Some(Heal::Resume(done))
-            }
-            FaultKind::HealAll => {
-                self.heal_all().await;
-                None
-            }
-            FaultKind::Bridge => {
-                if n < 3 {
-                    return self.skip(kind, "needs at least 3 members");
-                }
-                let bridge = match chosen.first() {
-                    Some(node) => *node,
-                    None => self.nodes[self.rng.gen_range(0..n)],
+                let done = Fault::Pause {
+                    nodes: paused.clone(),
                 };
-                let mut rest: Vec<u64> = self.others(&[bridge]);
-                rest.shuffle(&mut self.rng);
-                let (left, right) = rest.split_at(rest.len() / 2);
-                let (mut left, mut right) = (left.to_vec(), right.to_vec());
-                left.sort_unstable();
-                right.sort_unstable();
-                let links = both_ways(&left, &right);
-                self.cut(
-                    kind,
-                    &links,
-                    "partition",
-                    &[bridge],
-                    json!({ "fault": kind.name(), "groups": [left, right], "bridge": bridge }),
-                )
+                return self.injected(done, paused);
             }
-            FaultKind::OneWay => {
-                let from = if chosen.is_empty() {
-                    match self.random_node(&BTreeSet::new()) {
-                        Some(node) => vec![node],
-                        None => return self.skip(kind, "no member"),
-                    }
-                } else {
-                    chosen.to_vec()
-                };
-                let to = self.others(&from);
-                if to.is_empty() {
-                    return self.skip(kind, "needs members on both sides");
-                }
-                let links: Vec<(u64, u64)> = from
-                    .iter()
-                    .flat_map(|a| to.iter().map(move |b| (*a, *b)))
-                    .collect();
-                self.cut(
-                    kind,
-                    &links,
-                    "partition_one_way",
-                    &from,
-                    json!({ "fault": kind.name(), "from": from, "to": to }),
-                )
+            Fault::PacketLoss { .. }
+            | Fault::Latency { .. }
+            | Fault::ClockSkew { .. }
+            | Fault::AtLeader { .. } => {
+                // The schedule skips the kinds `unsupported` names; nothing else reaches here.
+                self.skip(kind, "not injected by the live nemesis");
+                return Outcome::NotInjected;
             }
-            FaultKind::PacketLoss | FaultKind::Latency | FaultKind::ClockSkew => {
-                unreachable!("unsupported kinds are skipped above")
-            }
-        }
-    }
-
-    fn partition(&mut self, kind: FaultKind, side: Vec<u64>) -> Option<Heal> {
-        if side.is_empty() || side.len() >= self.nodes.len() {
-            return self.skip(kind, "a partition needs members on both sides");
-        }
-        let others = self.others(&side);
-        let links = both_ways(&others, &side);
-        let groups = vec![others, side.clone()];
-        self.cut(
-            kind,
-            &links,
-            "partition",
-            &side,
-            json!({ "fault": kind.name(), "groups": groups }),
-        )
-    }
-
-    /// The members not in `nodes`, in id order.
-    fn others(&self, nodes: &[u64]) -> Vec<u64> {
-        self.nodes
-            .iter()
-            .copied()
-            .filter(|id| !nodes.contains(id))
-            .collect()
-    }
-
-    /// Replaces any earlier cut by the one-way `links` (every network fault is a set of them)
-    /// and records it as the simulator does.
-    fn cut(
-        &mut self,
-        kind: FaultKind,
-        links: &[(u64, u64)],
-        record: &str,
-        nodes: &[u64],
-        detail: serde_json::Value,
-    ) -> Option<Heal> {
+        };
+        // Replaces any earlier cut (every network fault is a set of one-way links).
         let cut = {
             let mut cluster = self.cluster();
             cluster
                 .heal_network()
-                .and_then(|()| cluster.cut_links(links))
+                .and_then(|()| cluster.cut_links(&links))
         };
-        if let Err(error) = cut {
-            // Whatever part of the cut was made stays until the next heal.
-            self.partitioned = true;
-            return self.skip(kind, &format!("{error:#}"));
-        }
+        // Whatever part of a failed cut was made stays until the next heal.
         self.partitioned = true;
-        self.recorder.fault(record, nodes, detail);
-        Some(Heal::Network)
+        if let Err(error) = cut {
+            self.skip(kind, &format!("{error:#}"));
+            return Outcome::NotInjected;
+        }
+        self.injected(fault, Vec::new())
     }
 
-    fn crash(&mut self, kind: FaultKind, nodes: Vec<u64>) -> Option<Heal> {
-        let mut crashed = Vec::new();
-        for node in nodes {
-            if self.crashed.contains(&node) {
-                continue;
-            }
-            let killed = self.cluster().kill(node);
-            if let Err(error) = killed {
-                self.skip(kind, &format!("{error:#}"));
-                continue;
-            }
-            self.crashed.insert(node);
-            self.paused.remove(&node);
-            // SIGKILL loses nothing etcd acknowledged: it fsyncs before answering.
-            self.recorder.fault(
-                "crash",
-                &[node],
-                json!({ "fault": kind.name(), "torn": false }),
-            );
-            crashed.push(node);
+    /// Records `done` (what of a fault happened) and reports it, or nothing if `nodes` were to be
+    /// taken down and none was.
+    fn injected(&self, done: Fault, nodes: Vec<u64>) -> Outcome {
+        if nodes.is_empty() && matches!(done, Fault::Crash { .. } | Fault::Pause { .. }) {
+            return Outcome::NotInjected;
         }
-        if crashed.is_empty() {
-            return None;
+        for record in done.records() {
+            self.log(record);
         }
-        Some(Heal::Restart(crashed))
+        Outcome::Injected { nodes }
     }
 
-    fn heal(&mut self, heal: Heal) {
+    fn heal(&mut self, heal: &Heal) {
         match heal {
             Heal::Network => {
                 if self.partitioned {
@@ -501,17 +268,37 @@ impl LiveNemesis {
             }
             Heal::Restart(nodes) => {
                 for node in nodes {
-                    if self.crashed.remove(&node) {
-                        self.restart(node);
-                    }
+                    let restarted = self.cluster().restart(*node);
+                    self.logged(
+                        Heal::Restart(vec![*node]),
+                        "restart_failed",
+                        *node,
+                        restarted,
+                    );
                 }
             }
             Heal::Resume(nodes) => {
                 for node in nodes {
-                    if self.paused.remove(&node) {
-                        self.resume(node);
-                    }
+                    let resumed = self.cluster().resume(*node);
+                    self.logged(Heal::Resume(vec![*node]), "resume_failed", *node, resumed);
                 }
+            }
+            // Never injected here (unsupported), so never healed.
+            Heal::PacketLoss | Heal::Latency { .. } | Heal::ClockSkew(_) => {}
+        }
+    }
+
+    /// Records `heal` if `result` is ok, else `failed` with the error (so the durability checker
+    /// does not treat the cluster as whole again).
+    fn logged(&self, heal: Heal, failed: &'static str, node: u64, result: anyhow::Result<()>) {
+        match result {
+            Ok(()) => heal
+                .records()
+                .into_iter()
+                .for_each(|record| self.log(record)),
+            Err(error) => {
+                self.recorder
+                    .fault(failed, &[node], json!({ "error": format!("{error:#}") }))
             }
         }
     }
@@ -521,7 +308,7 @@ impl LiveNemesis {
         match healed {
             Ok(()) => {
                 self.partitioned = false;
-                self.recorder.fault("heal", &[], serde_json::Value::Null);
+                self.log(Heal::Network.records().remove(0));
             }
             // Recorded, so the durability checker does not treat the cluster as whole again.
             Err(error) => {
@@ -531,66 +318,19 @@ impl LiveNemesis {
         }
     }
 
-    fn restart(&mut self, node: u64) {
-        let restarted = self.cluster().restart(node);
-        match restarted {
-            Ok(()) => self
-                .recorder
-                .fault("restart", &[node], serde_json::Value::Null),
-            Err(error) => self.recorder.fault(
-                "restart_failed",
-                &[node],
-                json!({ "error": format!("{error:#}") }),
-            ),
-        }
-    }
-
-    fn resume(&mut self, node: u64) {
-        let resumed = self.cluster().resume(node);
-        match resumed {
-            Ok(()) => self
-                .recorder
-                .fault("resume", &[node], serde_json::Value::Null),
-            Err(error) => self.recorder.fault(
-                "resume_failed",
-                &[node],
-                json!({ "error": format!("{error:#}") }),
-            ),
-        }
-    }
-
     /// Undoes every fault (network, killed and paused members), recording one record per node as
     /// the simulator's nemesis does, then `heal_all`.
-    pub async fn heal_all(&mut self) {
-        let whole = !self.partitioned && self.crashed.is_empty() && self.paused.is_empty();
-        if self.cluster.is_none() || (self.finished && whole) {
+    fn heal_all(&mut self, all: &HealAll) {
+        if self.cluster.is_none() {
             return;
         }
         if self.partitioned {
             self.heal_network();
         }
-        for node in std::mem::take(&mut self.crashed) {
-            self.restart(node);
-        }
-        for node in std::mem::take(&mut self.paused) {
-            self.resume(node);
-        }
-        self.recorder
-            .fault("heal_all", &self.nodes.clone(), serde_json::Value::Null);
+        self.heal(&Heal::Restart(all.crashed.clone()));
+        self.heal(&Heal::Resume(all.paused.clone()));
+        self.log(all.record());
     }
-}
-
-/// A kind drawn from `weights` (all positive, not empty).
-fn draw(weights: &[(FaultKind, u32)], rng: &mut StdRng) -> FaultKind {
-    let total: u64 = weights.iter().map(|(_, weight)| u64::from(*weight)).sum();
-    let mut pick = rng.gen_range(0..total);
-    for (kind, weight) in weights {
-        if pick < u64::from(*weight) {
-            return *kind;
-        }
-        pick -= u64::from(*weight);
-    }
-    unreachable!("pick < total")
 }
 
 /// The leader member `id` names (as a member id 1..=N), if it answers within half a second.

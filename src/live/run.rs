@@ -159,9 +159,8 @@ pub async fn run(
         task_rng(seed, ROLE_NEMESIS, 0),
         partitions_unavailable,
     );
+    // Ends with the schedule's heal-all as the faults' window ends, then the quiet window.
     nemesis.run(&shared).await;
-    // Heal as the workload ends, so operations still in flight can complete.
-    nemesis.heal_all().await;
     let mut task_panics = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         if let Err(error) = joined {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use kvsim_checker::history::History;
 use kvsim_model::mvcc::{Op, Ret};
 use kvsim_sim::runner::{self, RunError, RunOutput};
-use kvsim_sim::scenario::{FaultKind, Scenario};
+use kvsim_sim::scenario::{FaultKind, OpKind, Scenario};
 use serde::Serialize;
 
 use super::ddmin::{ddmin, Probe};
@@ -504,7 +504,7 @@ impl<'a> Shrinker<'a> {
 
     /// ddmin over the op kinds with a weight: the others get weight 0.
     fn pass_mix(&mut self) {
-        let kinds: Vec<&'static str> = self
+        let kinds: Vec<OpKind> = self
             .best
             .scenario
             .workload
@@ -512,7 +512,7 @@ impl<'a> Shrinker<'a> {
             .weights()
             .into_iter()
             .filter(|(_, weight)| *weight > 0)
-            .map(|(name, _)| name)
+            .map(|(kind, _)| kind)
             .collect();
         if kinds.len() <= 1 {
             return;
@@ -522,7 +522,8 @@ impl<'a> Shrinker<'a> {
             let change = if kept.is_empty() {
                 "op kinds (none)".to_string()
             } else {
-                format!("op kinds {}", kept.join(", "))
+                let names: Vec<&str> = kept.iter().map(|kind| kind.name()).collect();
+                format!("op kinds {}", names.join(", "))
             };
             let candidate = zero_weights_except(&candidate.workload.mix, kept).map(|mix| {
                 candidate.workload.mix = mix;
@@ -574,18 +575,18 @@ fn only_kinds(
     serde_json::from_value(value).expect("same shape")
 }
 
-/// `mix` with every kind not in `kept` set to 0 (through serde, like [`only_kinds`]).
+/// `mix` with every kind not in `kept` set to 0.
 fn zero_weights_except(
     mix: &kvsim_sim::scenario::OpMix,
-    kept: &[&str],
+    kept: &[OpKind],
 ) -> Result<kvsim_sim::scenario::OpMix, String> {
-    let mut value = serde_json::to_value(mix).map_err(|error| error.to_string())?;
-    for (name, _) in mix.weights() {
-        if !kept.contains(&name) {
-            value[name] = 0.into();
+    let mut mix = mix.clone();
+    for kind in OpKind::ALL {
+        if !kept.contains(&kind) {
+            *mix.weight_mut(kind) = 0;
         }
     }
-    serde_json::from_value(value).map_err(|error| error.to_string())
+    Ok(mix)
 }
 
 #[cfg(test)]
@@ -594,14 +595,14 @@ mod tests {
 
     #[test]
     fn weight_helpers_zero_exactly_the_others() {
-        let mix = zero_weights_except(&Default::default(), &["put", "get"]).unwrap();
-        let nonzero: Vec<&str> = mix
+        let mix = zero_weights_except(&Default::default(), &[OpKind::Put, OpKind::Get]).unwrap();
+        let nonzero: Vec<OpKind> = mix
             .weights()
             .into_iter()
             .filter(|(_, weight)| *weight > 0)
-            .map(|(name, _)| name)
+            .map(|(kind, _)| kind)
             .collect();
-        assert_eq!(nonzero, vec!["put", "get"]);
+        assert_eq!(nonzero, vec![OpKind::Put, OpKind::Get]);
         let weights = only_kinds(&Default::default(), &[FaultKind::Pause]);
         let nonzero: Vec<FaultKind> = weights
             .weights()

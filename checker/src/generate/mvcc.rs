@@ -12,7 +12,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use kvsim_model::mvcc::gen::OpGen;
+use kvsim_model::mvcc::gen::{DrawKnobs, OpDrawer};
 use kvsim_model::mvcc::{MvccModel, Op, Ret};
 use kvsim_model::SequentialSpec;
 use rand::rngs::SmallRng;
@@ -52,8 +52,9 @@ pub fn generate_mvcc_history(
     let unknown_rate = unknown_rate.clamp(0.0, 1.0);
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut model = MvccModel::default();
-    let mut gens: Vec<OpGen> = (0..clients as u64)
-        .map(|client| OpGen::new(client + 1))
+    let knobs = DrawKnobs::over(&KEYS);
+    let mut gens: Vec<OpDrawer> = (0..clients)
+        .map(|client| OpDrawer::new(client, knobs.clone()))
         .collect();
     let mut history: History<Op, Ret> = History::default();
     // Per client: its current id, and its in-flight op (index into history.ops, timed out?).
@@ -78,7 +79,7 @@ pub fn generate_mvcc_history(
                 if history.ops.len() >= ops {
                     continue;
                 }
-                let input = gens[client].next_op(&mut rng, &KEYS);
+                let input = gens[client].next(&mut rng, 0);
                 let timed_out = rng.gen_bool(unknown_rate);
                 in_flight[client] = Some((history.ops.len(), timed_out));
                 history.ops.push(Operation {

@@ -1,59 +1,136 @@
-//! Random etcd operations with a realistic mix, for workloads, oracle tests and benchmarks.
+//! The operation drawer: random etcd operations from a weighted mix, one [`OpDrawer`] per client.
+//! The simulator's and live mode's workload clients (sim/src/workload.rs, src/live/client.rs),
+//! the conformance test, the checker's generated histories and the model's own tests all draw
+//! through it.
 //!
-//! One [`OpGen`] per client. Values and lease ids embed the generator's `tag`, so they are unique
-//! across a run as long as tags are (unique values make histories much easier to check and to
-//! read). Feeding answers back with [`OpGen::observe`] makes compare-and-swap transactions and
-//! historic reads aim at revisions that exist; without it the generator guesses.
+//! A drawer takes its RNG and the highest revision any client has seen as parameters (the
+//! simulation passes madsim's seeded RNG, live mode a seeded `StdRng`), so what it draws depends
+//! only on them, its [`DrawKnobs`] and what it learned from its own answers
+//! ([`OpDrawer::observe`]: the mod_revisions its compare-and-swap txns guess, the leases it holds,
+//! the revisions its historic reads and compactions aim below).
+//!
+//! Every write is identifiable: put values are `c<index>-<counter>` and lease ids are
+//! `(index + 1) * 10^9 + counter`, unique in a run as long as indices are, so a checker can tell
+//! which write a read saw even when the write's own outcome is unknown.
 
 use std::collections::BTreeMap;
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::mvcc::types::{
-    prefix_end, Compare, CompareResult, CompareTarget, DeleteRangeRequest, LeaseId, Op, PutRequest,
-    RangeRequest, RequestOp, Response, ResponseOp, Ret, Revision, TxnRequest, FROM_KEY,
+    prefix_end, Compare, CompareResult, CompareTarget, DeleteRangeRequest, EtcdError, LeaseId, Op,
+    PutRequest, RangeRequest, RequestOp, Response, ResponseOp, Ret, Revision, TxnRequest, FROM_KEY,
 };
 
-/// Relative weights of each kind of operation (0 disables it).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The kinds of operation a drawer draws; [`OpKind::name`] is the scenario files' name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    Put,
+    Get,
+    /// A prefix range, sometimes limited, counted or keys only.
+    GetPrefix,
+    /// A key or prefix at a past revision.
+    GetHistoric,
+    GetSerializable,
+    /// A key, sometimes a prefix.
+    Delete,
+    /// `txn(create_revision(k) == 0 ? put k : get k)`: the lock / election recipe's first step.
+    TxnCreate,
+    /// `txn(mod_revision(k) == last seen ? put k : get k)`: optimistic concurrency (etcd's STM).
+    TxnCas,
+    /// Several keys: compare one, write two and delete a third, or read a prefix.
+    TxnMulti,
+    LeaseGrant,
+    /// A put under a lease this client holds (a grant if it holds none; likewise below).
+    LeasePut,
+    LeaseKeepalive,
+    LeaseRevoke,
+    LeaseTtl,
+    Compact,
+}
+
+impl OpKind {
+    pub const ALL: [OpKind; 15] = [
+        OpKind::Put,
+        OpKind::Get,
+        OpKind::GetPrefix,
+        OpKind::GetHistoric,
+        OpKind::GetSerializable,
+        OpKind::Delete,
+        OpKind::TxnCreate,
+        OpKind::TxnCas,
+        OpKind::TxnMulti,
+        OpKind::LeaseGrant,
+        OpKind::LeasePut,
+        OpKind::LeaseKeepalive,
+        OpKind::LeaseRevoke,
+        OpKind::LeaseTtl,
+        OpKind::Compact,
+    ];
+
+    /// The name in scenario files (`[workload.mix]`) and run summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Put => "put",
+            OpKind::Get => "get",
+            OpKind::GetPrefix => "get_prefix",
+            OpKind::GetHistoric => "get_historic",
+            OpKind::GetSerializable => "get_serializable",
+            OpKind::Delete => "delete",
+            OpKind::TxnCreate => "txn_create",
+            OpKind::TxnCas => "txn_cas",
+            OpKind::TxnMulti => "txn_multi",
+            OpKind::LeaseGrant => "lease_grant",
+            OpKind::LeasePut => "lease_put",
+            OpKind::LeaseKeepalive => "lease_keepalive",
+            OpKind::LeaseRevoke => "lease_revoke",
+            OpKind::LeaseTtl => "lease_ttl",
+            OpKind::Compact => "compact",
+        }
+    }
+}
+
+/// Relative weights of the operation kinds; 0 disables a kind. The field names are the
+/// [`OpKind`] names, so a scenario's `[workload.mix]` table reads straight into it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct OpMix {
     pub put: u32,
     pub get: u32,
-    pub prefix_range: u32,
-    pub historic_read: u32,
-    pub serializable_get: u32,
+    pub get_prefix: u32,
+    pub get_historic: u32,
+    pub get_serializable: u32,
     pub delete: u32,
-    /// `txn(create_revision(k) == 0 ? put k : get k)`.
-    pub txn_create_if_absent: u32,
-    /// `txn(mod_revision(k) == last seen ? put k : get k)`.
-    pub txn_compare_and_put: u32,
-    /// Several keys, both branches, sometimes a nested txn.
+    pub txn_create: u32,
+    pub txn_cas: u32,
     pub txn_multi: u32,
     pub lease_grant: u32,
-    pub put_with_lease: u32,
-    pub lease_keep_alive: u32,
+    pub lease_put: u32,
+    pub lease_keepalive: u32,
     pub lease_revoke: u32,
-    pub lease_time_to_live: u32,
+    pub lease_ttl: u32,
     pub compact: u32,
 }
 
 impl Default for OpMix {
     fn default() -> Self {
         Self {
-            put: 25,
-            get: 20,
-            prefix_range: 6,
-            historic_read: 4,
-            serializable_get: 3,
-            delete: 6,
-            txn_create_if_absent: 5,
-            txn_compare_and_put: 8,
-            txn_multi: 5,
-            lease_grant: 3,
-            put_with_lease: 4,
-            lease_keep_alive: 3,
-            lease_revoke: 2,
-            lease_time_to_live: 2,
+            put: 20,
+            get: 15,
+            get_prefix: 6,
+            get_historic: 4,
+            get_serializable: 4,
+            delete: 4,
+            txn_create: 4,
+            txn_cas: 6,
+            txn_multi: 2,
+            lease_grant: 2,
+            lease_put: 3,
+            lease_keepalive: 3,
+            lease_revoke: 1,
+            lease_ttl: 1,
             compact: 1,
         }
     }
@@ -62,449 +139,207 @@ impl Default for OpMix {
 impl OpMix {
     /// Only puts, gets and deletes: a plain register-per-key workload.
     pub fn kv_only() -> Self {
-        Self {
-            put: 50,
-            get: 40,
-            delete: 10,
-            prefix_range: 0,
-            historic_read: 0,
-            serializable_get: 0,
-            txn_create_if_absent: 0,
-            txn_compare_and_put: 0,
-            txn_multi: 0,
-            lease_grant: 0,
-            put_with_lease: 0,
-            lease_keep_alive: 0,
-            lease_revoke: 0,
-            lease_time_to_live: 0,
-            compact: 0,
-        }
+        let mut mix = OpMix::none();
+        (mix.put, mix.get, mix.delete) = (50, 40, 10);
+        mix
     }
 
-    fn weights(&self) -> [u32; 15] {
+    /// Every weight 0.
+    pub fn none() -> Self {
+        let mut mix = OpMix::default();
+        for kind in OpKind::ALL {
+            *mix.weight_mut(kind) = 0;
+        }
+        mix
+    }
+
+    /// `(kind, weight)` in [`OpKind::ALL`]'s order; the drawer draws from it.
+    pub fn weights(&self) -> [(OpKind, u32); 15] {
         [
-            self.put,
-            self.get,
-            self.prefix_range,
-            self.historic_read,
-            self.serializable_get,
-            self.delete,
-            self.txn_create_if_absent,
-            self.txn_compare_and_put,
-            self.txn_multi,
-            self.lease_grant,
-            self.put_with_lease,
-            self.lease_keep_alive,
-            self.lease_revoke,
-            self.lease_time_to_live,
-            self.compact,
+            (OpKind::Put, self.put),
+            (OpKind::Get, self.get),
+            (OpKind::GetPrefix, self.get_prefix),
+            (OpKind::GetHistoric, self.get_historic),
+            (OpKind::GetSerializable, self.get_serializable),
+            (OpKind::Delete, self.delete),
+            (OpKind::TxnCreate, self.txn_create),
+            (OpKind::TxnCas, self.txn_cas),
+            (OpKind::TxnMulti, self.txn_multi),
+            (OpKind::LeaseGrant, self.lease_grant),
+            (OpKind::LeasePut, self.lease_put),
+            (OpKind::LeaseKeepalive, self.lease_keepalive),
+            (OpKind::LeaseRevoke, self.lease_revoke),
+            (OpKind::LeaseTtl, self.lease_ttl),
+            (OpKind::Compact, self.compact),
         ]
     }
-}
 
-/// Leases a generator remembers; older ones are forgotten (and so left to expire).
-const LEASES_REMEMBERED_MAX: usize = 8;
-
-/// A per-client generator of operations.
-#[derive(Clone, Debug)]
-pub struct OpGen {
-    pub mix: OpMix,
-    /// TTLs of granted leases are drawn from this inclusive range.
-    pub lease_ttl_s: (i64, i64),
-    tag: u64,
-    value_seq: u64,
-    lease_seq: i64,
-    ops_generated: u64,
-    /// Highest header revision observed.
-    revision_seen: Revision,
-    /// Leases this client granted (or believes it did), newest last.
-    leases: Vec<LeaseId>,
-    /// Last mod revision observed per key (0 = observed missing).
-    mod_revisions: BTreeMap<String, Revision>,
-}
-
-impl OpGen {
-    /// `tag` must be unique per generator within a run, below 2^38.
-    pub fn new(tag: u64) -> Self {
-        assert!(tag < 1 << 38, "lease ids embed the tag in 38 bits");
-        Self {
-            mix: OpMix::default(),
-            lease_ttl_s: (2, 10),
-            tag,
-            value_seq: 0,
-            lease_seq: 0,
-            ops_generated: 0,
-            revision_seen: 1,
-            leases: Vec::new(),
-            mod_revisions: BTreeMap::new(),
+    pub fn weight_mut(&mut self, kind: OpKind) -> &mut u32 {
+        match kind {
+            OpKind::Put => &mut self.put,
+            OpKind::Get => &mut self.get,
+            OpKind::GetPrefix => &mut self.get_prefix,
+            OpKind::GetHistoric => &mut self.get_historic,
+            OpKind::GetSerializable => &mut self.get_serializable,
+            OpKind::Delete => &mut self.delete,
+            OpKind::TxnCreate => &mut self.txn_create,
+            OpKind::TxnCas => &mut self.txn_cas,
+            OpKind::TxnMulti => &mut self.txn_multi,
+            OpKind::LeaseGrant => &mut self.lease_grant,
+            OpKind::LeasePut => &mut self.lease_put,
+            OpKind::LeaseKeepalive => &mut self.lease_keepalive,
+            OpKind::LeaseRevoke => &mut self.lease_revoke,
+            OpKind::LeaseTtl => &mut self.lease_ttl,
+            OpKind::Compact => &mut self.compact,
         }
     }
 
-    pub fn with_mix(mut self, mix: OpMix) -> Self {
+    /// A kind drawn by weight, `None` if every weight is 0.
+    pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<OpKind> {
+        let weights = self.weights();
+        let total: u64 = weights.iter().map(|(_, weight)| u64::from(*weight)).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut pick = rng.gen_range(0..total);
+        for (kind, weight) in weights {
+            if pick < u64::from(weight) {
+                return Some(kind);
+            }
+            pick -= u64::from(weight);
+        }
+        unreachable!("pick < total")
+    }
+}
+
+/// What a drawer draws over.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DrawKnobs {
+    pub mix: OpMix,
+    /// The keys (not empty). Prefixes are a key without its last character, or its first
+    /// character alone; an empty prefix is every key.
+    pub keys: Vec<String>,
+    /// TTL of the leases the drawer grants.
+    pub lease_ttl_s: i64,
+    /// Historic reads go back uniformly up to this many revisions from the last one seen.
+    pub historic_depth_revisions: i64,
+    /// Compactions target a revision this many revisions behind the last one seen.
+    pub compact_depth_revisions: i64,
+}
+
+impl DrawKnobs {
+    /// The default mix over `keys`.
+    pub fn over(keys: &[&str]) -> DrawKnobs {
+        DrawKnobs {
+            mix: OpMix::default(),
+            keys: keys.iter().map(|key| key.to_string()).collect(),
+            lease_ttl_s: 3,
+            historic_depth_revisions: 10,
+            compact_depth_revisions: 20,
+        }
+    }
+
+    pub fn with_mix(mut self, mix: OpMix) -> DrawKnobs {
         self.mix = mix;
         self
     }
+}
 
-    /// A fresh value, unique across generators with distinct tags.
-    pub fn next_value(&mut self) -> String {
-        self.value_seq += 1;
-        format!("{}.{}", self.tag, self.value_seq)
-    }
+/// A client keeps at most this many of its leases in play; older ones are abandoned and expire.
+const LEASES_KEPT_MAX: usize = 4;
 
-    /// A fresh lease id, unique across generators with distinct tags, never 0.
-    pub fn next_lease_id(&mut self) -> LeaseId {
-        self.lease_seq += 1;
-        // Tags below 2^38 and sequences below 2^24 keep ids positive and distinct.
-        ((self.tag as i64) << 24) | (self.lease_seq & 0xff_ffff)
-    }
+/// One client's operation drawer (see the module doc).
+#[derive(Clone, Debug)]
+pub struct OpDrawer {
+    knobs: DrawKnobs,
+    index: usize,
+    counter: u64,
+    /// The highest header revision this drawer's own answers showed.
+    revision_seen: Revision,
+    /// Last mod_revision this client saw per key: the guess its compare-and-swap txns use.
+    mod_revisions: BTreeMap<String, Revision>,
+    /// Leases this client granted (or may have: a grant with unknown outcome counts).
+    leases: Vec<LeaseId>,
+}
 
-    /// Learns revisions, mod revisions and lease fates from an answer to one of its operations.
-    pub fn observe(&mut self, op: &Op, ret: &Ret) {
-        let Ret::Ok(response) = ret else {
-            if let (Op::LeaseKeepAlive { id } | Op::LeaseRevoke { id }, Ret::Err(_)) = (op, ret) {
-                self.leases.retain(|l| l != id);
-            }
-            return;
-        };
-        self.revision_seen = self.revision_seen.max(header_revision(response));
-        match (op, response) {
-            (Op::Put(p), Response::Put(resp)) => {
-                self.mod_revisions
-                    .insert(p.key.clone(), resp.header.revision);
-            }
-            (Op::Range(r), Response::Range(resp)) if r.revision == 0 && !r.serializable => {
-                if r.range_end.is_empty() {
-                    let mod_revision = resp.kvs.first().map_or(0, |kv| kv.mod_revision);
-                    self.mod_revisions.insert(r.key.clone(), mod_revision);
-                } else {
-                    for kv in &resp.kvs {
-                        self.mod_revisions.insert(kv.key.clone(), kv.mod_revision);
-                    }
-                }
-            }
-            (Op::Txn(t), Response::Txn(resp)) => self.observe_txn(t, resp),
-            (Op::LeaseRevoke { id }, _) => self.leases.retain(|l| l != id),
-            (
-                Op::LeaseTimeToLive { id, .. },
-                Response::LeaseTimeToLive {
-                    granted_ttl_s: 0, ..
-                },
-            ) => {
-                self.leases.retain(|l| l != id);
-            }
-            _ => {}
+impl OpDrawer {
+    /// The drawer of client `index` (the index makes values and lease ids unique in a run).
+    ///
+    /// # Panics
+    /// If `knobs.keys` is empty.
+    pub fn new(index: usize, knobs: DrawKnobs) -> OpDrawer {
+        assert!(!knobs.keys.is_empty(), "an operation drawer needs keys");
+        OpDrawer {
+            knobs,
+            index,
+            counter: 0,
+            revision_seen: 1,
+            mod_revisions: BTreeMap::new(),
+            leases: Vec::new(),
         }
     }
 
-    fn observe_txn(&mut self, t: &TxnRequest, resp: &crate::mvcc::types::TxnResponse) {
-        let ops = if resp.succeeded {
-            &t.success
+    pub fn knobs(&self) -> &DrawKnobs {
+        &self.knobs
+    }
+
+    /// Draws the next operation: a kind from the mix, then the operation. `revision_seen` is the
+    /// highest revision any client has seen (0 when only this drawer's own answers count). A mix
+    /// of zeros draws puts.
+    pub fn next<R: Rng + ?Sized>(&mut self, rng: &mut R, revision_seen: Revision) -> Op {
+        let kind = self.knobs.mix.draw(rng).unwrap_or(OpKind::Put);
+        self.draw(kind, rng, revision_seen)
+    }
+
+    /// A fresh value, unique across drawers with distinct indices.
+    pub fn unique_value(&mut self) -> String {
+        self.counter += 1;
+        format!("c{}-{}", self.index, self.counter)
+    }
+
+    /// A fresh lease id, unique across drawers with distinct indices, never 0.
+    pub fn lease_id_new(&mut self) -> LeaseId {
+        self.counter += 1;
+        (self.index as i64 + 1) * 1_000_000_000 + self.counter as i64
+    }
+
+    fn key_index<R: Rng + ?Sized>(&self, rng: &mut R) -> usize {
+        rng.gen_range(0..self.knobs.keys.len())
+    }
+
+    fn random_key<R: Rng + ?Sized>(&self, rng: &mut R) -> String {
+        self.knobs.keys[self.key_index(rng)].clone()
+    }
+
+    /// A prefix range `(key, range_end)`: a key without its last character, or (a fifth of the
+    /// time) its first character; every key if that leaves nothing.
+    fn random_prefix<R: Rng + ?Sized>(&self, rng: &mut R) -> (String, String) {
+        let key = self.random_key(rng);
+        let chars = if rng.gen_bool(0.2) {
+            1
         } else {
-            &t.failure
+            key.chars().count().saturating_sub(1)
         };
-        for (op, r) in ops.iter().zip(&resp.responses) {
-            match (op, r) {
-                (RequestOp::Put(p), ResponseOp::Put(_)) => {
-                    self.mod_revisions
-                        .insert(p.key.clone(), resp.header.revision);
-                }
-                (RequestOp::Range(q), ResponseOp::Range(rr))
-                    if q.range_end.is_empty() && q.revision == 0 =>
-                {
-                    self.mod_revisions.insert(
-                        q.key.clone(),
-                        rr.kvs.first().map_or(0, |kv| kv.mod_revision),
-                    );
-                }
-                _ => {}
-            }
+        let prefix: String = key.chars().take(chars).collect();
+        if prefix.is_empty() {
+            return (FROM_KEY.to_string(), FROM_KEY.to_string());
         }
+        let end = prefix_end(&prefix);
+        (prefix, end)
     }
 
-    /// The next operation on `keys` (which must not be empty: an empty slice yields a put on
-    /// the key "k").
-    pub fn next_op<R: Rng + ?Sized>(&mut self, rng: &mut R, keys: &[&str]) -> Op {
-        self.ops_generated += 1;
-        let weights = self.mix.weights();
-        let total: u32 = weights.iter().sum();
-        if total == 0 || keys.is_empty() {
-            let value = self.next_value();
-            return Op::Put(PutRequest {
-                key: keys.first().unwrap_or(&"k").to_string(),
-                value,
-                ..Default::default()
-            });
-        }
-        let mut pick = rng.gen_range(0..total);
-        let mut kind = 0;
-        for (i, w) in weights.iter().enumerate() {
-            if pick < *w {
-                kind = i;
-                break;
-            }
-            pick -= w;
-        }
-        let key = keys[rng.gen_range(0..keys.len())].to_string();
-        match kind {
-            0 => Op::Put(self.put(rng, key, 0)),
-            1 => Op::Range(self.get(rng, key)),
-            2 => Op::Range(self.prefix_range(rng, &key)),
-            3 => Op::Range(RangeRequest {
-                key,
-                revision: self.past_revision(rng),
-                ..Default::default()
-            }),
-            4 => Op::Range(RangeRequest {
-                key,
-                serializable: true,
-                ..Default::default()
-            }),
-            5 => Op::DeleteRange(self.delete(rng, key)),
-            6 => Op::Txn(self.txn_create_if_absent(key)),
-            7 => Op::Txn(self.txn_compare_and_put(rng, key)),
-            8 => self.txn_multi(rng, keys),
-            9 => self.lease_grant(rng),
-            10 => match self.known_lease(rng) {
-                Some(lease) => Op::Put(self.put(rng, key, lease)),
-                None => self.lease_grant(rng),
-            },
-            11 => match self.known_lease(rng) {
-                Some(id) => Op::LeaseKeepAlive { id },
-                None => self.lease_grant(rng),
-            },
-            12 => match self.known_lease(rng) {
-                Some(id) => {
-                    self.leases.retain(|l| *l != id);
-                    Op::LeaseRevoke { id }
-                }
-                None => self.lease_grant(rng),
-            },
-            13 => match self.known_lease(rng) {
-                Some(id) => Op::LeaseTimeToLive {
-                    id,
-                    keys: rng.gen_bool(0.5),
-                },
-                None => self.lease_grant(rng),
-            },
-            _ => Op::Compact {
-                revision: self.past_revision(rng),
-                physical: false,
-            },
-        }
-    }
-
-    fn put<R: Rng + ?Sized>(&mut self, rng: &mut R, key: String, lease: LeaseId) -> PutRequest {
+    fn put<R: Rng + ?Sized>(&mut self, key: String, lease: LeaseId, rng: &mut R) -> PutRequest {
+        let value = self.unique_value();
         PutRequest {
             key,
-            value: self.next_value(),
+            value,
             lease,
-            prev_kv: rng.gen_bool(0.2),
+            prev_kv: rng.gen_bool(0.3),
             ..Default::default()
         }
     }
 
-    fn get<R: Rng + ?Sized>(&mut self, rng: &mut R, key: String) -> RangeRequest {
-        RangeRequest {
-            key,
-            keys_only: rng.gen_bool(0.05),
-            ..Default::default()
-        }
-    }
-
-    /// A prefix of a key (or every key), sometimes limited, counted or keys only.
-    fn prefix_range<R: Rng + ?Sized>(&mut self, rng: &mut R, key: &str) -> RangeRequest {
-        let (start, range_end) = if rng.gen_bool(0.1) || key.is_empty() {
-            ("\0".to_string(), FROM_KEY.to_string())
-        } else {
-            let chars = rng.gen_range(1..=key.chars().count());
-            let prefix = &key[..key.char_indices().nth(chars).map_or(key.len(), |(i, _)| i)];
-            (prefix.to_string(), prefix_end(prefix))
-        };
-        let limit = if rng.gen_bool(0.2) {
-            rng.gen_range(1..4)
-        } else {
-            0
-        };
-        RangeRequest {
-            key: start,
-            range_end,
-            limit,
-            count_only: rng.gen_bool(0.05),
-            keys_only: rng.gen_bool(0.1),
-            ..Default::default()
-        }
-    }
-
-    fn delete<R: Rng + ?Sized>(&mut self, rng: &mut R, key: String) -> DeleteRangeRequest {
-        if rng.gen_bool(0.1) {
-            let prefix = key.chars().next().map(String::from).unwrap_or_default();
-            let range_end = prefix_end(&prefix);
-            DeleteRangeRequest {
-                key: prefix,
-                range_end,
-                prev_kv: true,
-            }
-        } else {
-            DeleteRangeRequest {
-                key,
-                range_end: String::new(),
-                prev_kv: rng.gen_bool(0.3),
-            }
-        }
-    }
-
-    fn txn_create_if_absent(&mut self, key: String) -> TxnRequest {
-        let value = self.next_value();
-        TxnRequest {
-            compare: vec![Compare {
-                key: key.clone(),
-                result: CompareResult::Equal,
-                target: CompareTarget::CreateRevision(0),
-            }],
-            success: vec![RequestOp::Put(PutRequest {
-                key: key.clone(),
-                value,
-                ..Default::default()
-            })],
-            failure: vec![RequestOp::Range(RangeRequest {
-                key,
-                ..Default::default()
-            })],
-        }
-    }
-
-    fn txn_compare_and_put<R: Rng + ?Sized>(&mut self, rng: &mut R, key: String) -> TxnRequest {
-        let expected = match self.mod_revisions.get(&key) {
-            Some(rev) => *rev,
-            None => rng.gen_range(0..=self.revision_guess()),
-        };
-        let value = self.next_value();
-        TxnRequest {
-            compare: vec![Compare {
-                key: key.clone(),
-                result: CompareResult::Equal,
-                target: CompareTarget::ModRevision(expected),
-            }],
-            success: vec![RequestOp::Put(PutRequest {
-                key: key.clone(),
-                value,
-                prev_kv: true,
-                ..Default::default()
-            })],
-            failure: vec![RequestOp::Range(RangeRequest {
-                key,
-                ..Default::default()
-            })],
-        }
-    }
-
-    /// Distinct keys so that etcd's duplicate-key rule is never hit by accident.
-    fn txn_multi<R: Rng + ?Sized>(&mut self, rng: &mut R, keys: &[&str]) -> Op {
-        if keys.len() < 3 {
-            let key = keys[0].to_string();
-            return Op::Txn(self.txn_create_if_absent(key));
-        }
-        let mut chosen: Vec<&str> = Vec::new();
-        while chosen.len() < 3 {
-            let k = keys[rng.gen_range(0..keys.len())];
-            if !chosen.contains(&k) {
-                chosen.push(k);
-            }
-        }
-        let [a, b, c] = [
-            chosen[0].to_string(),
-            chosen[1].to_string(),
-            chosen[2].to_string(),
-        ];
-        let target = match rng.gen_range(0..3) {
-            0 => CompareTarget::Version(rng.gen_range(0..3)),
-            1 => CompareTarget::Value(format!(
-                "{}.{}",
-                self.tag,
-                rng.gen_range(1..=self.value_seq.max(1))
-            )),
-            _ => CompareTarget::Lease(0),
-        };
-        let result = [
-            CompareResult::Equal,
-            CompareResult::NotEqual,
-            CompareResult::Less,
-            CompareResult::Greater,
-        ][rng.gen_range(0..4)];
-        let compare = vec![Compare {
-            key: a.clone(),
-            result,
-            target,
-        }];
-        let mut success = vec![
-            RequestOp::Put(PutRequest {
-                key: b.clone(),
-                value: self.next_value(),
-                ..Default::default()
-            }),
-            RequestOp::DeleteRange(DeleteRangeRequest {
-                key: c.clone(),
-                range_end: String::new(),
-                prev_kv: true,
-            }),
-            RequestOp::Range(RangeRequest {
-                key: b.clone(),
-                ..Default::default()
-            }),
-        ];
-        if rng.gen_bool(0.3) {
-            // Nested: its compare reads the state before the outer txn.
-            success.push(RequestOp::Txn(TxnRequest {
-                compare: vec![Compare {
-                    key: b.clone(),
-                    result: CompareResult::Greater,
-                    target: CompareTarget::Version(0),
-                }],
-                success: vec![RequestOp::Range(RangeRequest {
-                    key: c.clone(),
-                    ..Default::default()
-                })],
-                failure: vec![RequestOp::Put(PutRequest {
-                    key: a.clone(),
-                    value: self.next_value(),
-                    ..Default::default()
-                })],
-            }));
-        }
-        let failure = vec![
-            RequestOp::Put(PutRequest {
-                key: a.clone(),
-                value: self.next_value(),
-                ..Default::default()
-            }),
-            RequestOp::Range(RangeRequest {
-                key: a,
-                range_end: FROM_KEY.to_string(),
-                limit: 2,
-                ..Default::default()
-            }),
-        ];
-        Op::Txn(TxnRequest {
-            compare,
-            success,
-            failure,
-        })
-    }
-
-    fn lease_grant<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Op {
-        let id = self.next_lease_id();
-        self.leases.push(id);
-        if self.leases.len() > LEASES_REMEMBERED_MAX {
-            self.leases.remove(0);
-        }
-        let (low, high) = self.lease_ttl_s;
-        Op::LeaseGrant {
-            id,
-            ttl_s: rng.gen_range(low.min(high)..=high.max(low)),
-        }
-    }
-
-    fn known_lease<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Option<LeaseId> {
+    fn lease<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<LeaseId> {
         if self.leases.is_empty() {
             None
         } else {
@@ -512,20 +347,249 @@ impl OpGen {
         }
     }
 
-    fn revision_guess(&self) -> Revision {
-        if self.revision_seen > 1 {
-            self.revision_seen
-        } else {
-            // Without feedback: each op is a write with some probability; overshooting only
-            // yields FutureRevision answers, which are worth testing too.
-            (self.ops_generated / 2 + 1) as Revision
+    /// Draws one operation of `kind`; `revision_seen` as for [`OpDrawer::next`].
+    pub fn draw<R: Rng + ?Sized>(
+        &mut self,
+        kind: OpKind,
+        rng: &mut R,
+        revision_seen: Revision,
+    ) -> Op {
+        let revision_seen = revision_seen.max(self.revision_seen);
+        match kind {
+            OpKind::Put => {
+                let key = self.random_key(rng);
+                Op::Put(self.put(key, 0, rng))
+            }
+            OpKind::Get => Op::Range(RangeRequest {
+                key: self.random_key(rng),
+                ..Default::default()
+            }),
+            OpKind::GetSerializable => Op::Range(RangeRequest {
+                key: self.random_key(rng),
+                serializable: true,
+                ..Default::default()
+            }),
+            OpKind::GetPrefix => {
+                let (key, range_end) = self.random_prefix(rng);
+                Op::Range(RangeRequest {
+                    range_end,
+                    key,
+                    limit: if rng.gen_bool(0.3) {
+                        rng.gen_range(1..=3)
+                    } else {
+                        0
+                    },
+                    keys_only: rng.gen_bool(0.1),
+                    count_only: rng.gen_bool(0.1),
+                    ..Default::default()
+                })
+            }
+            OpKind::GetHistoric => {
+                let latest = revision_seen.max(1);
+                let revision =
+                    (latest - rng.gen_range(0..=self.knobs.historic_depth_revisions)).max(1);
+                let (key, range_end) = if rng.gen_bool(0.5) {
+                    (self.random_key(rng), String::new())
+                } else {
+                    self.random_prefix(rng)
+                };
+                Op::Range(RangeRequest {
+                    key,
+                    range_end,
+                    revision,
+                    ..Default::default()
+                })
+            }
+            OpKind::Delete => {
+                if rng.gen_bool(0.2) {
+                    let (key, range_end) = self.random_prefix(rng);
+                    Op::DeleteRange(DeleteRangeRequest {
+                        range_end,
+                        key,
+                        prev_kv: rng.gen_bool(0.5),
+                    })
+                } else {
+                    Op::DeleteRange(DeleteRangeRequest {
+                        key: self.random_key(rng),
+                        prev_kv: rng.gen_bool(0.5),
+                        ..Default::default()
+                    })
+                }
+            }
+            OpKind::TxnCreate => {
+                let key = self.random_key(rng);
+                let put = self.put(key.clone(), 0, rng);
+                Op::Txn(put_if(&key, CompareTarget::CreateRevision(0), put))
+            }
+            OpKind::TxnCas => {
+                let key = self.random_key(rng);
+                let expected = self.mod_revisions.get(&key).copied().unwrap_or(0);
+                let put = self.put(key.clone(), 0, rng);
+                Op::Txn(put_if(&key, CompareTarget::ModRevision(expected), put))
+            }
+            OpKind::TxnMulti => self.txn_multi(rng),
+            OpKind::LeaseGrant => self.lease_grant(),
+            OpKind::LeasePut => match self.lease(rng) {
+                Some(lease) => {
+                    let key = self.random_key(rng);
+                    Op::Put(self.put(key, lease, rng))
+                }
+                None => self.lease_grant(),
+            },
+            OpKind::LeaseKeepalive => match self.lease(rng) {
+                Some(id) => Op::LeaseKeepAlive { id },
+                None => self.lease_grant(),
+            },
+            OpKind::LeaseRevoke => match self.lease(rng) {
+                Some(id) => {
+                    self.leases.retain(|lease| *lease != id);
+                    Op::LeaseRevoke { id }
+                }
+                None => self.lease_grant(),
+            },
+            OpKind::LeaseTtl => match self.lease(rng) {
+                Some(id) => Op::LeaseTimeToLive {
+                    id,
+                    keys: rng.gen_bool(0.5),
+                },
+                None => self.lease_grant(),
+            },
+            OpKind::Compact => {
+                let revision = revision_seen - self.knobs.compact_depth_revisions;
+                if revision > 1 {
+                    Op::Compact {
+                        revision,
+                        physical: rng.gen_bool(0.5),
+                    }
+                } else {
+                    Op::Range(RangeRequest {
+                        key: self.random_key(rng),
+                        ..Default::default()
+                    })
+                }
+            }
         }
     }
 
-    /// A revision a little in the past: historic reads and compactions aim here.
-    fn past_revision<R: Rng + ?Sized>(&self, rng: &mut R) -> Revision {
-        let top = self.revision_guess().max(1);
-        rng.gen_range((top - 10).max(1)..=top)
+    fn lease_grant(&mut self) -> Op {
+        let id = self.lease_id_new();
+        self.leases.push(id);
+        if self.leases.len() > LEASES_KEPT_MAX {
+            // Abandoned, not revoked: it is left to expire on the lessor's clock.
+            self.leases.remove(0);
+        }
+        Op::LeaseGrant {
+            id,
+            ttl_s: self.knobs.lease_ttl_s,
+        }
+    }
+
+    /// A multi-key transaction: compare one key's value or version, then write two keys and
+    /// delete a third atomically; otherwise read a prefix. Never one key twice (etcd's
+    /// duplicate-key rule).
+    fn txn_multi<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Op {
+        let keys = self.knobs.keys.len();
+        let first = rng.gen_range(0..keys);
+        let second = (first + 1 + rng.gen_range(0..keys.max(2) - 1)) % keys;
+        let compare_key = self.random_key(rng);
+        let target = if rng.gen_bool(0.5) {
+            CompareTarget::Version(rng.gen_range(0..3))
+        } else {
+            CompareTarget::Value(format!("c{}-{}", rng.gen_range(0..8), rng.gen_range(1..20)))
+        };
+        let result = [
+            CompareResult::Equal,
+            CompareResult::NotEqual,
+            CompareResult::Less,
+            CompareResult::Greater,
+        ][rng.gen_range(0..4)];
+        let key = |index: usize| self.knobs.keys[index].clone();
+        let (first_key, second_key) = (key(first), key(second));
+        let mut success = vec![RequestOp::Put(self.put(first_key, 0, rng))];
+        if second != first {
+            success.push(RequestOp::Put(self.put(second_key, 0, rng)));
+        }
+        let deleted = rng.gen_range(0..keys);
+        if deleted != first && deleted != second {
+            success.push(RequestOp::DeleteRange(DeleteRangeRequest {
+                key: self.knobs.keys[deleted].clone(),
+                ..Default::default()
+            }));
+        }
+        let (key, range_end) = self.random_prefix(rng);
+        Op::Txn(TxnRequest {
+            compare: vec![Compare {
+                key: compare_key,
+                result,
+                target,
+            }],
+            success,
+            failure: vec![RequestOp::Range(RangeRequest {
+                range_end,
+                key,
+                ..Default::default()
+            })],
+        })
+    }
+
+    /// Learns from an answer to one of this drawer's operations: the mod_revisions later
+    /// compare-and-swap txns guess, and which leases are gone. Returns the answer's header
+    /// revision (for the caller's highest revision seen by any client).
+    pub fn observe(&mut self, op: &Op, ret: &Ret) -> Option<Revision> {
+        match ret {
+            Ret::Ok(response) => {
+                let revision = header_revision(response);
+                self.revision_seen = self.revision_seen.max(revision);
+                match (op, response) {
+                    (Op::Put(put), Response::Put(reply)) => {
+                        self.mod_revisions
+                            .insert(put.key.clone(), reply.header.revision);
+                    }
+                    (Op::Range(range), Response::Range(reply)) if range.revision == 0 => {
+                        for kv in &reply.kvs {
+                            self.mod_revisions.insert(kv.key.clone(), kv.mod_revision);
+                        }
+                    }
+                    (Op::Txn(_), Response::Txn(reply)) => {
+                        for response in &reply.responses {
+                            if let ResponseOp::Range(range) = response {
+                                for kv in &range.kvs {
+                                    self.mod_revisions.insert(kv.key.clone(), kv.mod_revision);
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                Some(revision)
+            }
+            Ret::Err(EtcdError::LeaseNotFound) => {
+                let lease = match op {
+                    Op::Put(put) => put.lease,
+                    Op::LeaseKeepAlive { id } | Op::LeaseTimeToLive { id, .. } => *id,
+                    _ => 0,
+                };
+                self.leases.retain(|known| *known != lease);
+                None
+            }
+            Ret::Err(_) => None,
+        }
+    }
+}
+
+/// `txn(compare(key) == target ? put : get key)`.
+fn put_if(key: &str, target: CompareTarget, put: PutRequest) -> TxnRequest {
+    TxnRequest {
+        compare: vec![Compare {
+            key: key.to_string(),
+            result: CompareResult::Equal,
+            target,
+        }],
+        success: vec![RequestOp::Put(put)],
+        failure: vec![RequestOp::Range(RangeRequest {
+            key: key.to_string(),
+            ..Default::default()
+        })],
     }
 }
 
@@ -541,11 +605,6 @@ fn header_revision(response: &Response) -> Revision {
         | Response::LeaseTimeToLive { header, .. }
         | Response::Compact { header } => header.revision,
     }
-}
-
-/// Convenience for callers holding one generator: `gen.next_op(rng, keys)`.
-pub fn random_op<R: Rng + ?Sized>(rng: &mut R, keys: &[&str], gen: &mut OpGen) -> Op {
-    gen.next_op(rng, keys)
 }
 
 #[cfg(test)]
@@ -571,18 +630,21 @@ mod tests {
     }
 
     #[test]
-    fn generated_ops_are_mostly_accepted_and_cover_every_kind() {
+    fn drawn_ops_are_mostly_accepted_and_cover_every_kind() {
         let mut rng = SmallRng::seed_from_u64(7);
-        let keys = ["a", "b", "c", "d/1", "d/2"];
+        let knobs = DrawKnobs::over(&["a", "b", "c", "d/1", "d/2"]);
         let mut model = MvccModel::new();
-        let mut gens: Vec<OpGen> = (1..=4).map(OpGen::new).collect();
+        let mut drawers: Vec<OpDrawer> = (0..4).map(|i| OpDrawer::new(i, knobs.clone())).collect();
         let mut errors = 0;
         let mut kinds = std::collections::BTreeSet::new();
+        let mut revision_seen = 0;
         for i in 0..4000 {
-            let gen = &mut gens[i % 4];
-            let op = gen.next_op(&mut rng, &keys);
+            let drawer = &mut drawers[i % 4];
+            let op = drawer.next(&mut rng, revision_seen);
             let ret = model.apply(&op);
-            gen.observe(&op, &ret);
+            if let Some(revision) = drawer.observe(&op, &ret) {
+                revision_seen = revision_seen.max(revision);
+            }
             kinds.insert(op_kind(&op));
             if matches!(ret, Ret::Err(_)) {
                 errors += 1;
@@ -609,17 +671,33 @@ mod tests {
     }
 
     #[test]
-    fn values_and_lease_ids_are_unique_across_tags() {
-        let mut a = OpGen::new(1);
-        let mut b = OpGen::new(2);
+    fn values_and_lease_ids_are_unique_across_indices() {
+        let knobs = DrawKnobs::over(&["a"]);
+        let mut a = OpDrawer::new(1, knobs.clone());
+        let mut b = OpDrawer::new(2, knobs);
         let values: std::collections::BTreeSet<String> = (0..100)
-            .flat_map(|_| [a.next_value(), b.next_value()])
+            .flat_map(|_| [a.unique_value(), b.unique_value()])
             .collect();
         assert_eq!(values.len(), 200);
         let ids: std::collections::BTreeSet<LeaseId> = (0..100)
-            .flat_map(|_| [a.next_lease_id(), b.next_lease_id()])
+            .flat_map(|_| [a.lease_id_new(), b.lease_id_new()])
             .collect();
         assert_eq!(ids.len(), 200);
         assert!(!ids.contains(&0));
+    }
+
+    #[test]
+    fn a_mix_draws_only_its_kinds_and_names_round_trip() {
+        let mut rng = SmallRng::seed_from_u64(1);
+        let mix = OpMix::kv_only();
+        for _ in 0..200 {
+            let kind = mix.draw(&mut rng).expect("positive weights");
+            assert!(matches!(kind, OpKind::Put | OpKind::Get | OpKind::Delete));
+        }
+        assert_eq!(OpMix::none().draw(&mut rng), None);
+        for kind in OpKind::ALL {
+            let name = serde_json::to_string(&kind).unwrap();
+            assert_eq!(name, format!("\"{}\"", kind.name()));
+        }
     }
 }
