@@ -125,6 +125,16 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
         overrides: "workload = { historic_depth_revisions = 40, compact_depth_revisions = 5, mix = { get_historic = 12, compact = 4 } }",
         properties: &["linearizability"],
     },
+    // A deposed leader that has not stepped down yet answers keep-alives from its own lessor: it
+    // denies a lease its successor granted (the client is told "not found" while the lease's keys
+    // are live) or renews one its successor revoked (etcd #15247). Needs leader isolation while
+    // clients grant and keep leases alive through the majority.
+    CatalogueEntry {
+        bug: "lease_renew_unconfirmed",
+        scenario: "partitions.toml",
+        overrides: "",
+        properties: &["linearizability"],
+    },
     // A client-side bug of the lock recipe: a holder whose lease lapsed during a stall keeps writing
     // without the fence; the recipe checker sees writes outside the holder's tenure.
     CatalogueEntry {

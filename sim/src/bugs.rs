@@ -34,6 +34,11 @@ pub struct Bugs {
     pub revision_regress_after_restart: bool,
     /// A range at a compacted revision returns the oldest data still kept instead of `Compacted`.
     pub compacted_read: bool,
+    /// The leader renews a lease (or answers that it is gone) from its own lessor without first
+    /// confirming that it is still the leader: a deposed leader that has not stepped down yet denies
+    /// leases granted under its successor and renews ones its successor revoked (etcd #15247; etcd
+    /// 3.4.25 / 3.5.8 confirm leadership with a ReadIndex round before `lessor.Renew`).
+    pub lease_renew_unconfirmed: bool,
     /// Client side, not the server's: lock recipe holders write the protected key with a plain put
     /// (no `create_revision` fence) and ignore failed keep-alives, so a holder whose lease expired
     /// during a stall keeps writing while another holds the lock (see `crate::recipes`).
@@ -83,6 +88,10 @@ pub const BUG_LIST: &[(&str, &str)] = &[
         "a range at a compacted revision returns old data instead of the Compacted error",
     ),
     (
+        "lease_renew_unconfirmed",
+        "a leader answers keep-alives without confirming it is still the leader",
+    ),
+    (
         "lock_unfenced",
         "lock recipe holders write without a fence and ignore failed keep-alives (client side)",
     ),
@@ -125,6 +134,7 @@ impl Bugs {
             "lease_late_expiry" => &mut self.lease_late_expiry,
             "revision_regress_after_restart" => &mut self.revision_regress_after_restart,
             "compacted_read" => &mut self.compacted_read,
+            "lease_renew_unconfirmed" => &mut self.lease_renew_unconfirmed,
             "lock_unfenced" => &mut self.lock_unfenced,
             _ => return None,
         })

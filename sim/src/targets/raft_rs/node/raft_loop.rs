@@ -45,8 +45,18 @@ struct Waiter {
     reply: Option<oneshot::Sender<KvReply>>,
 }
 
+/// What waits for a ReadIndex round: the leader has confirmed it still leads (a heartbeat quorum)
+/// and has applied up to the read index before it answers.
+enum ReadWork {
+    /// A linearizable range.
+    Range(RangeReq),
+    /// A keep-alive: the lessor renews only once leadership is confirmed (etcd's `ensureLeadership`
+    /// then `waitAppliedIndex` before `lessor.Renew`, etcd #15247).
+    Renew { id: i64 },
+}
+
 struct PendingRead {
-    request: RangeReq,
+    work: ReadWork,
     reply: oneshot::Sender<KvReply>,
 }
 
@@ -274,20 +284,22 @@ impl RaftLoop {
                     let _ = reply.send(KvReply::Ok(response));
                     return;
                 }
-                self.seq += 1;
-                let mut rctx = self.nonce.to_be_bytes().to_vec();
-                rctx.extend_from_slice(&self.seq.to_be_bytes());
-                self.raw.read_index(rctx.clone());
-                self.reads.insert(
-                    rctx,
-                    PendingRead {
-                        request: range,
-                        reply,
-                    },
-                );
+                self.read_index(ReadWork::Range(range), reply);
             }
+            Request::LeaseKeepAlive { id } => self.read_index(ReadWork::Renew { id }, reply),
             request => self.propose(request, Some(reply)),
         }
+    }
+
+    /// Starts a ReadIndex round; `work` is done once Raft returns the read index and the store has
+    /// applied up to it (`serve_reads`).
+    fn read_index(&mut self, work: ReadWork, reply: oneshot::Sender<KvReply>) {
+        self.seq += 1;
+        let mut rctx = self.nonce.to_be_bytes().to_vec();
+        rctx.extend_from_slice(&self.seq.to_be_bytes());
+        self.raw.read_index(rctx.clone());
+        let replaced = self.reads.insert(rctx, PendingRead { work, reply });
+        assert!(replaced.is_none(), "ReadIndex contexts are unique (nonce, seq)");
     }
 
     fn propose(&mut self, request: Request, reply: Option<oneshot::Sender<KvReply>>) {
@@ -433,7 +445,8 @@ impl RaftLoop {
             }
         } else if was_leader {
             lock(&self.lessor).demote();
-            // Reads have no effect, so telling their clients to retry is always safe.
+            // Reads and keep-alives waiting for their read index have had no effect yet, so telling
+            // their clients to retry is always safe.
             for (_, read) in std::mem::take(&mut self.reads) {
                 answer(Some(read.reply), not_leader_unavailable());
             }
@@ -558,8 +571,11 @@ impl RaftLoop {
         self.ready_reads = waiting;
         let shared = self.ctx.shared();
         for (_, read) in ready {
-            let response = shared.store.range(&read.request);
-            let _ = read.reply.send(KvReply::Ok(response));
+            let answer = match read.work {
+                ReadWork::Range(range) => KvReply::Ok(shared.store.range(&range)),
+                ReadWork::Renew { id } => super::server::renew(&shared, &mut lock(&self.lessor), id),
+            };
+            let _ = read.reply.send(answer);
         }
     }
 

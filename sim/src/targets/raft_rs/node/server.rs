@@ -1,6 +1,8 @@
 //! The client RPC service (contract in `crate::rpc`): serializable reads and watches are answered from the
-//! local store on any member; keepalives by the primary lessor; everything else goes to the Raft loop, which
-//! answers `NotLeader` on a follower.
+//! local store on any member; everything else goes to the Raft loop, which answers `NotLeader` on a
+//! follower. Keep-alives go there too: the leader confirms its leadership with a ReadIndex round
+//! before its lessor renews (etcd's `ensureLeadership`, etcd #15247), so a deposed leader that has
+//! not stepped down yet cannot deny a lease its successor granted.
 
 use super::lessor::{KeepAliveRefused, Lessor};
 use super::raft_loop::Input;
@@ -40,7 +42,10 @@ async fn handle_kv(ctx: ServerContext, request: Request) -> KvReply {
         Request::Range(range) if range.serializable => {
             return KvReply::Ok(lock(&ctx.shared).store.range(range));
         }
-        Request::LeaseKeepAlive { id } => return keep_alive(&ctx, *id),
+        // Planted bug: renew from the local lessor without confirming leadership.
+        Request::LeaseKeepAlive { id } if ctx.bugs.lease_renew_unconfirmed => {
+            return keep_alive_unconfirmed(&ctx, *id)
+        }
         _ => {}
     }
     let (reply, answer) = oneshot::channel();
@@ -57,10 +62,17 @@ async fn handle_kv(ctx: ServerContext, request: Request) -> KvReply {
     }
 }
 
-/// etcd's `LeaseRenew`: only the leader's lessor renews, without going through Raft.
-fn keep_alive(ctx: &ServerContext, id: i64) -> KvReply {
+/// etcd 3.4.24's `LeaseRenew` (planted bug `lease_renew_unconfirmed`): the local lessor answers if
+/// it is primary, without asking whether this member is still the leader.
+fn keep_alive_unconfirmed(ctx: &ServerContext, id: i64) -> KvReply {
     let shared = lock(&ctx.shared);
     let mut lessor = lock(&ctx.lessor);
+    renew(&shared, &mut lessor, id)
+}
+
+/// `lessor.Renew` on this member: only the primary lessor renews, without going through Raft. The
+/// caller has confirmed leadership (ReadIndex) unless a planted bug skips that.
+pub(crate) fn renew(shared: &NodeShared, lessor: &mut Lessor, id: i64) -> KvReply {
     if !lessor.is_primary() {
         return KvReply::NotLeader {
             leader: shared.status.leader,
