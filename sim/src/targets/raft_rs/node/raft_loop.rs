@@ -299,7 +299,10 @@ impl RaftLoop {
         rctx.extend_from_slice(&self.seq.to_be_bytes());
         self.raw.read_index(rctx.clone());
         let replaced = self.reads.insert(rctx, PendingRead { work, reply });
-        assert!(replaced.is_none(), "ReadIndex contexts are unique (nonce, seq)");
+        assert!(
+            replaced.is_none(),
+            "ReadIndex contexts are unique (nonce, seq)"
+        );
     }
 
     fn propose(&mut self, request: Request, reply: Option<oneshot::Sender<KvReply>>) {
@@ -573,7 +576,9 @@ impl RaftLoop {
         for (_, read) in ready {
             let answer = match read.work {
                 ReadWork::Range(range) => KvReply::Ok(shared.store.range(&range)),
-                ReadWork::Renew { id } => super::server::renew(&shared, &mut lock(&self.lessor), id),
+                ReadWork::Renew { id } => {
+                    super::server::renew(&shared, &mut lock(&self.lessor), id)
+                }
             };
             let _ = read.reply.send(answer);
         }
