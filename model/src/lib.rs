@@ -150,6 +150,17 @@ where
         None
     }
 
+    /// For an answered `op` that is not read-only: `Some(tag)` if, wherever it is linearized,
+    /// the state right after it is one an operation with [`Spec::written_tag`] `Some(tag)` left
+    /// behind (register: a write of v or a successful cas to v leaves v). A read needing another
+    /// tag ([`Spec::read_needs_tag`]) is then invalid until a writer of its tag changes the state,
+    /// which lets the search refute a stale read before it starts. Only for models whose whole
+    /// state is one object (no [`Spec::partition_key`]); must be a sure fact, like
+    /// `read_needs_tag`. Default `None`.
+    fn leaves_tag(_op: &Self::Op, _ret: &Self::Ret) -> Option<u128> {
+        None
+    }
+
     /// The independent sub-history `op` belongs to; `None` for models whose operations all
     /// interact (the MVCC model: every write bumps the one global revision).
     fn partition_key(_op: &Self::Op) -> Option<PartitionKey> {

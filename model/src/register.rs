@@ -97,6 +97,16 @@ impl Spec for CasRegister {
             }
         }
     }
+
+    /// A write and a successful cas always set the value they write; a failed cas and a read
+    /// leave the state as it was, whatever it was.
+    fn leaves_tag(op: &RegisterOp, ret: &RegisterRet) -> Option<u128> {
+        match (op, ret) {
+            (RegisterOp::Write { .. }, RegisterRet::Write)
+            | (RegisterOp::Cas { .. }, RegisterRet::Cas { swapped: true }) => Self::written_tag(op),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! Verdicts are deterministic: `Linearizable` and `NotLinearizable` never depend on timing; only
 //! running out of budget (time, memo size) gives `Unknown`, never a wrong verdict.
 
+mod read_from;
 mod violation;
 mod wgl;
 mod zobrist;

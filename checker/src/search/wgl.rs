@@ -38,6 +38,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kvsim_model::{PartitionKey, Spec};
 
+use super::read_from::{self, Setter, TaggedRead, Writer, NO_RETURN};
 use super::violation::Violation;
 use super::zobrist::{self, Memo};
 use super::{CheckResult, Limits, Stats};
@@ -199,6 +200,8 @@ where
     round: usize,
     /// The current round's search, if it has started and was not discarded.
     search: Option<Search<'a, S>>,
+    /// Whether the reads were checked for a source before the search (`read_from.rs`).
+    reads_checked: bool,
 }
 
 impl<'a, S> PartCheck<'a, S>
@@ -213,6 +216,7 @@ where
             init,
             round: 0,
             search: None,
+            reads_checked: false,
         }
     }
 
@@ -234,6 +238,18 @@ where
         } else {
             &[None]
         };
+        if !self.reads_checked {
+            self.reads_checked = true;
+            let mut search = match Search::new(&self.ops, self.init.clone()) {
+                Ok(search) => search,
+                Err(why) => return Some(CheckResult::Unknown(why)),
+            };
+            if let Some((read, setter)) = search.unreadable_read() {
+                return Some(search.refute_unreadable(limits, read, setter, stats));
+            }
+            // Not refuted: the fresh search serves the first round.
+            self.search = Some(search);
+        }
         let mut result = None;
         while let Some(&unknown_chain_max) = rounds.get(self.round) {
             let mut search = match self.search.take() {
@@ -308,6 +324,11 @@ where
 /// capped round the memo may also wrongly prune, as nodes are memoized without the chain
 /// length; that, too, only matters to the capped rounds' negative answers, which are dropped.)
 const UNKNOWN_CHAIN_ROUNDS: [Option<u32>; 3] = [Some(1), Some(3), None];
+
+/// Search steps spent finding a prefix for the report of an unreadable read (`read_from.rs`):
+/// enough to reach deep into a history (the search goes forward while it can), small next to
+/// any real search.
+const REPORT_PREFIX_STEPS: u64 = 1 << 12;
 
 struct Search<'a, S>
 where
@@ -830,6 +851,94 @@ where
             }
         }
         Some((next, next_fingerprint))
+    }
+
+    /// A read that no writer can have answered (`read_from.rs`), and the setter that overwrote
+    /// its value: `(read, setter)` op indices.
+    fn unreadable_read(&self) -> Option<(u32, u32)> {
+        // `Spec::leaves_tag` describes the whole state of a one-object model: with independent
+        // partitions a setter of another partition would not overwrite the read's value.
+        if self.parts.is_some() {
+            return None;
+        }
+        let return_rank = |op: &SearchOp<'a, S::Op, S::Ret>| {
+            if op.return_node == NONE {
+                NO_RETURN
+            } else {
+                self.lists.entry_rank[op.return_node as usize]
+            }
+        };
+        let mut by_call: Vec<u32> = (0..self.ops.len() as u32).collect();
+        by_call.sort_unstable_by_key(|&index| self.ops[index as usize].call_rank);
+        let mut setters = Vec::new();
+        let mut reads = Vec::new();
+        let mut writers: BTreeMap<u128, Vec<Writer>> = BTreeMap::new();
+        for index in by_call {
+            let op = &self.ops[index as usize];
+            let (call_rank, return_rank) = (op.call_rank, return_rank(op));
+            if let Some(tag) = S::written_tag(op.input) {
+                writers.entry(tag).or_default().push(Writer {
+                    call_rank,
+                    return_rank,
+                    op: index,
+                });
+            }
+            let Some(ret) = op.ret else { continue };
+            if op.read_only {
+                if let Some(tag) = S::read_needs_tag(op.input, ret) {
+                    reads.push(TaggedRead {
+                        call_rank,
+                        return_rank,
+                        tag,
+                        op: index,
+                    });
+                }
+            } else if let Some(tag) = S::leaves_tag(op.input, ret) {
+                setters.push(Setter {
+                    call_rank,
+                    return_rank,
+                    tag,
+                    op: index,
+                });
+            }
+        }
+        read_from::first_unreadable(&reads, &setters, |tag| {
+            writers.get(&tag).map_or(&[][..], Vec::as_slice)
+        })
+    }
+
+    /// The verdict on a history with an unreadable `read` (overwritten by `setter`): not
+    /// linearizable. The report's prefix comes from a short run of the search (it is only
+    /// evidence, the verdict is already certain): the deepest prefix it reached, or its own
+    /// report if it finished.
+    fn refute_unreadable(
+        &mut self,
+        limits: &Limits,
+        read: u32,
+        setter: u32,
+        stats: &mut Stats,
+    ) -> CheckResult {
+        let result = self.run(limits, Some(REPORT_PREFIX_STEPS), None);
+        stats.steps += self.steps;
+        let best = match result {
+            Some(CheckResult::NotLinearizable(violation)) => {
+                return CheckResult::NotLinearizable(violation)
+            }
+            Some(CheckResult::Linearizable) => {
+                debug_assert!(false, "op {read} can have no source, yet the search linearized it");
+                return CheckResult::Linearizable;
+            }
+            Some(CheckResult::Unknown(_)) => Vec::new(),
+            None => self
+                .paused
+                .take()
+                .map_or_else(Vec::new, |paused| paused.best),
+        };
+        let mut violation = self.violation(&best);
+        let blamed = [read, setter].map(|index| self.ops[index as usize].id);
+        violation.stuck.retain(|id| !blamed.contains(id));
+        violation.stuck.splice(0..0, blamed);
+        CheckResult::NotLinearizable(violation)
     }
 
     /// The search at its root, before the first step.
