@@ -89,7 +89,8 @@ fn run_registers(args: &RegisterArgs) -> Result<(), String> {
             None
         }
         Some(dir) => {
-            let harness = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/porcupine-bench");
+            let harness =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/porcupine-bench");
             Some(Porcupine::start(&harness, dir)?)
         }
     };

@@ -101,7 +101,10 @@ pub(super) fn first_unreadable<'w>(
         latest.push(next);
     }
     reads.iter().find_map(|read| {
-        debug_assert!(read.call_rank < read.return_rank, "a call precedes its return");
+        debug_assert!(
+            read.call_rank < read.return_rank,
+            "a call precedes its return"
+        );
         // The setters that must precede the read: returned before it was called.
         let before = by_return.partition_point(|setter| setter.return_rank < read.call_rank);
         let blocker = latest[before].latest_not(read.tag)?;
@@ -184,7 +187,10 @@ mod tests {
         let writers_of_1 = [writer(0, 0, 1)];
         let reads = [read(2, 4, 6, 1)];
         let overlapping = [setter(0, 0, 1, 1), setter(1, 2, 5, 2)];
-        assert_eq!(first_unreadable(&reads, &overlapping, |_| &writers_of_1), None);
+        assert_eq!(
+            first_unreadable(&reads, &overlapping, |_| &writers_of_1),
+            None
+        );
         // A second write of 1 [2,3] leaves the read's own tag: no block.
         let same_tag = [setter(0, 0, 1, 1), setter(1, 2, 3, 1)];
         assert_eq!(first_unreadable(&reads, &same_tag, |_| &writers_of_1), None);
@@ -194,20 +200,15 @@ mod tests {
     fn the_latest_called_blocker_of_another_tag_decides() {
         // Setters of tag 1 [0,1] and tag 2 [2,3], then tag 1 again [5,7]: for a read of 2
         // [8,9] the blocker is the second write of 1 (called at 5), after which no 2 is written.
-        let setters = [
-            setter(0, 0, 1, 1),
-            setter(1, 2, 3, 2),
-            setter(3, 5, 7, 1),
-        ];
+        let setters = [setter(0, 0, 1, 1), setter(1, 2, 3, 2), setter(3, 5, 7, 1)];
         let writers_of_2 = [writer(1, 2, 3)];
         let reads = [read(4, 8, 9, 2)];
-        assert_eq!(first_unreadable(&reads, &setters, |_| &writers_of_2), Some((4, 3)));
+        assert_eq!(
+            first_unreadable(&reads, &setters, |_| &writers_of_2),
+            Some((4, 3))
+        );
         // With the latest setter of the read's own tag, the one before it decides.
-        let latest_own = [
-            setter(0, 0, 1, 1),
-            setter(1, 2, 3, 2),
-            setter(3, 5, 7, 2),
-        ];
+        let latest_own = [setter(0, 0, 1, 1), setter(1, 2, 3, 2), setter(3, 5, 7, 2)];
         let writers_of_1 = [writer(0, 0, 1)];
         let read_of_1 = [read(4, 8, 9, 1)];
         assert_eq!(

@@ -65,6 +65,9 @@ struct SearchOp<'a, O, R> {
     twin_before: u32,
     /// Unknown ops only: `Spec::changes_only_with_progress`.
     changes_only_with_progress: bool,
+    /// Unknown ops only: an unobserved unique write (`shadow_writes`), tried only where it makes
+    /// a waiting read-only candidate valid (`shadow_helps`).
+    shadow: bool,
     /// The op's call entry in the main list, or its node in the unknown list.
     call_node: u32,
     /// The op's return entry in the main list (`NONE` for unknown ops).
@@ -325,10 +328,55 @@ where
 /// length; that, too, only matters to the capped rounds' negative answers, which are dropped.)
 const UNKNOWN_CHAIN_ROUNDS: [Option<u32>; 3] = [Some(1), Some(3), None];
 
+/// Indices (into `ops`, the searched ops) of the shadow writes: unknown-outcome ops whose
+/// `Spec::written_tag` no other operation of the history writes (any outcome) and no operation
+/// observes (`Spec::observes_tag`; of an unknown-outcome op, with its `Spec::effect_ret`), in a
+/// model whose state is its last write (`Spec::STATE_IS_LAST_WRITE`). Nothing can tell such a
+/// write took effect except the read-only operations it makes valid (`Search::shadow_helps`).
+/// Without this rule every pending unknown op that never took effect is tried at every node
+/// the search backtracks over, which multiplies the search by their number.
+fn shadow_writes<S>(
+    history_ops: &[&Operation<S::Op, S::Ret>],
+    ops: &[SearchOp<'_, S::Op, S::Ret>],
+) -> Vec<usize>
+where
+    S: Spec,
+    S::Op: Clone + std::fmt::Debug,
+    S::Ret: Clone + std::fmt::Debug,
+{
+    if !S::STATE_IS_LAST_WRITE {
+        return Vec::new();
+    }
+    let mut writers: BTreeMap<u128, usize> = BTreeMap::new();
+    let mut observed: BTreeSet<u128> = BTreeSet::new();
+    for op in history_ops {
+        if let Some(tag) = S::written_tag(&op.input) {
+            *writers.entry(tag).or_default() += 1;
+        }
+        let observes = match &op.outcome {
+            Outcome::Ok { output } => S::observes_tag(&op.input, output),
+            Outcome::Unknown { .. } => {
+                S::effect_ret(&op.input).and_then(|ret| S::observes_tag(&op.input, &ret))
+            }
+            Outcome::Fail { .. } => None,
+        };
+        observed.extend(observes);
+    }
+    ops.iter()
+        .enumerate()
+        .filter(|(_, op)| op.ret.is_none())
+        .filter(|(_, op)| {
+            S::written_tag(op.input)
+                .is_some_and(|tag| writers.get(&tag) == Some(&1) && !observed.contains(&tag))
+        })
+        .map(|(index, _)| index)
+        .collect()
+}
+
 /// Search steps spent finding a prefix for the report of an unreadable read (`read_from.rs`):
 /// enough to reach deep into a history (the search goes forward while it can), small next to
 /// any real search.
-const REPORT_PREFIX_STEPS: u64 = 1 << 12;
+pub(super) const REPORT_PREFIX_STEPS: u64 = 1 << 12;
 
 struct Search<'a, S>
 where
@@ -419,6 +467,7 @@ where
                 twin_before: NONE,
                 changes_only_with_progress: ret.is_none()
                     && S::changes_only_with_progress(&op.input),
+                shadow: false,
                 call_node: NONE,
                 return_node: NONE,
                 call_rank: NONE,
@@ -427,6 +476,11 @@ where
         }
         events.sort_unstable();
         let parts = Self::parts(history_ops, &mut ops, &init);
+        if parts.is_none() {
+            for index in shadow_writes::<S>(history_ops, &ops) {
+                ops[index].shadow = true;
+            }
+        }
 
         let mut lists = Lists {
             next: vec![NONE],
@@ -737,6 +791,40 @@ where
                 .is_none()
     }
 
+    /// Whether linearizing a shadow write (`shadow_writes`), which leads from `state` to
+    /// `next`, lets a waiting read-only candidate in: one the model accepts in `next`. (It
+    /// rejects them all in `state`: a node reaches its unknown candidates only when the greedy
+    /// read-only step found none to take.)
+    ///
+    /// Why nothing else is lost: in a completion that starts with the shadow write U, the
+    /// operations up to the next state change W are read-only ones valid in `next` (nothing
+    /// observes U's tag, so no state-changing op but a blind one is valid there, and that one
+    /// is W). If none of them is rejected in `state`, dropping U leaves a completion (W leaves
+    /// the same state from `state`, `Spec::STATE_IS_LAST_WRITE`); else the ones before the
+    /// first rejected one R can move before U (valid in `state`, and U has no return), which
+    /// gives a completion whose node has R as a waiting candidate, where U is tried.
+    fn shadow_helps(&self, state: &S, next: &S, frontier: u32) -> bool {
+        let mut entry = self.lists.next[HEAD as usize];
+        while entry != NONE && self.lists.entry_rank[entry as usize] < frontier {
+            let op = &self.ops[self.lists.entry_op[entry as usize] as usize];
+            if let (false, true, Some(ret)) = (
+                self.lists.entry_is_return[entry as usize],
+                op.read_only,
+                op.ret,
+            ) {
+                if next.step(op.input, ret).is_some() {
+                    debug_assert!(
+                        state.step(op.input, ret).is_none(),
+                        "the greedy step takes every read-only candidate the state accepts"
+                    );
+                    return true;
+                }
+            }
+            entry = self.lists.next[entry as usize];
+        }
+        false
+    }
+
     /// Whether the read-only candidate `index`, which the model rejects in `state`, can never be
     /// linearized from this node. Every op placed before it must be called before it returns
     /// (real-time order); if each such op still to be placed only extends the state
@@ -910,7 +998,7 @@ where
     /// The verdict on a history with an unreadable `read` (overwritten by `setter`): not
     /// linearizable. The report's prefix comes from a short run of the search (it is only
     /// evidence, the verdict is already certain): the deepest prefix it reached, or its own
-    /// report if it finished.
+    /// report if it finished; either way the read and its overwriter are blamed first.
     fn refute_unreadable(
         &mut self,
         limits: &Limits,
@@ -920,21 +1008,24 @@ where
     ) -> CheckResult {
         let result = self.run(limits, Some(REPORT_PREFIX_STEPS), None);
         stats.steps += self.steps;
-        let best = match result {
-            Some(CheckResult::NotLinearizable(violation)) => {
-                return CheckResult::NotLinearizable(violation)
-            }
+        let mut violation = match result {
+            Some(CheckResult::NotLinearizable(violation)) => violation,
             Some(CheckResult::Linearizable) => {
-                debug_assert!(false, "op {read} can have no source, yet the search linearized it");
+                debug_assert!(
+                    false,
+                    "op {read} can have no source, yet the search linearized it"
+                );
                 return CheckResult::Linearizable;
             }
-            Some(CheckResult::Unknown(_)) => Vec::new(),
-            None => self
-                .paused
-                .take()
-                .map_or_else(Vec::new, |paused| paused.best),
+            Some(CheckResult::Unknown(_)) => self.violation(&[]),
+            None => {
+                let best = self
+                    .paused
+                    .take()
+                    .map_or_else(Vec::new, |paused| paused.best);
+                self.violation(&best)
+            }
         };
-        let mut violation = self.violation(&best);
         let blamed = [read, setter].map(|index| self.ops[index as usize].id);
         violation.stuck.retain(|id| !blamed.contains(id));
         violation.stuck.splice(0..0, blamed);
@@ -1187,7 +1278,9 @@ where
                             if let Some((next, next_fp)) = self.try_step(&state, fingerprint, index)
                             {
                                 let next_hash = hash ^ self.keys[index as usize];
-                                if !self.known_failed(next_hash, index, &next, next_fp) {
+                                let useful = !self.ops[index as usize].shadow
+                                    || self.shadow_helps(&state, &next, frontier);
+                                if useful && !self.known_failed(next_hash, index, &next, next_fp) {
                                     child = Some((index, next, next_fp, next_cursor, false));
                                     break;
                                 }
