@@ -204,9 +204,23 @@ fn budget_exhaustion_is_unknown_not_a_verdict() {
         &tiny_memo,
         &CheckOptions::default(),
     );
+    let CheckResult::Unknown(why) = &result else {
+        panic!("expected unknown, got {result:?}")
+    };
     assert!(
-        matches!(result, CheckResult::Unknown(ref why) if why.contains("memo")),
-        "{result:?}"
+        why.starts_with("memo reached") && why.contains("raise it with `--memory-max`"),
+        "{why}"
+    );
+    let placed: usize = why
+        .split("prefix found holds ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no prefix length in {why:?}"));
+    assert!(placed >= 1, "the search placed some writes first: {why}");
+    assert!(
+        why.ends_with(&format!("of 50 answered operations, {} left", 50 - placed)),
+        "{why}"
     );
     let no_time = Budget {
         memo_entries_max: None,
@@ -218,10 +232,45 @@ fn budget_exhaustion_is_unknown_not_a_verdict() {
         &no_time,
         &CheckOptions::default(),
     );
+    let CheckResult::Unknown(why) = &result else {
+        panic!("expected unknown, got {result:?}")
+    };
     assert!(
-        matches!(result, CheckResult::Unknown(ref why) if why.contains("timed out")),
-        "{result:?}"
+        why.starts_with("timed out") && why.contains("`--timeout`"),
+        "{why}"
     );
+    assert!(
+        why.ends_with("holds 0 of 50 answered operations, 50 left"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_partition_out_of_budget_is_named_after_the_budget() {
+    let put = |key: &str| KvOp::Put {
+        key: key.into(),
+        value: "v".into(),
+    };
+    let history = kv_history(vec![
+        ok(0, 0, 10, put("a"), KvRet::Put),
+        ok(1, 0, 10, put("b"), KvRet::Put),
+    ]);
+    let no_time = Budget {
+        memo_entries_max: None,
+        timeout: Some(Duration::ZERO),
+    };
+    let result = check(
+        &history,
+        KvStore::default(),
+        &no_time,
+        &CheckOptions { partition: true },
+    );
+    let CheckResult::Unknown(why) = &result else {
+        panic!("expected unknown, got {result:?}")
+    };
+    // `kvsim` tells the budgets apart by the first words.
+    assert!(why.starts_with("timed out"), "{why}");
+    assert!(why.ends_with("1 left (partition \"a\")"), "{why}");
 }
 
 fn kv_history(ops: Vec<Operation<KvOp, KvRet>>) -> History<KvOp, KvRet> {

@@ -1101,7 +1101,7 @@ where
                 }
                 self.steps += 1;
                 if let Some(why) = limits.exceeded(self.steps, CLOCK_CHECK_STEPS, self.memo_len()) {
-                    return Some(CheckResult::Unknown(why));
+                    return Some(CheckResult::Unknown(self.how_far(&why, &best)));
                 }
                 if stack.len() > best.len() {
                     best.truncate(low_water);
@@ -1365,6 +1365,26 @@ where
                 }
             }
         }
+    }
+
+    /// The `Unknown` text of a search that a budget stopped: the budget's own words (which
+    /// begin with what ran out, `Limits::exceeded`), then how far the longest linearizable
+    /// prefix seen got, counted in answered operations (unknown-outcome ones need not be placed).
+    fn how_far(&self, why: &str, best: &[u32]) -> String {
+        let placed = best
+            .iter()
+            .filter(|&&index| self.ops[index as usize].ret.is_some())
+            .count();
+        debug_assert!(
+            placed <= self.required_total,
+            "a prefix of the searched ops"
+        );
+        format!(
+            "{why}; the longest linearizable prefix found holds {placed} of {} answered \
+             operations, {} left",
+            self.required_total,
+            self.required_total - placed
+        )
     }
 
     /// Builds the report from the longest prefix: replays it to get the state there, and names
