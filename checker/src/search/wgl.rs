@@ -791,6 +791,39 @@ where
                 .is_none()
     }
 
+    /// The order unknown candidates are tried in, after every definite one. In general newest
+    /// call first: an unknown op that could have been used at an earlier point and was not is
+    /// likely one that never took effect (on MVCC histories the other order is 20x slower).
+    /// Where the state is the last write (`Spec::STATE_IS_LAST_WRITE`, the register) oldest
+    /// first, porcupine's call order: there an unknown cas can only take effect while its
+    /// `from` is current, which is soonest lost for the oldest (on the mild register family,
+    /// shared values, this order is 2-5x faster). The order changes no verdict.
+    ///
+    /// The newest pending unknown op called before `frontier` (`HEAD`: none).
+    fn newest_unknown_before(&self, frontier: u32) -> u32 {
+        let mut node = self.lists.unknown_prev[self.unknown_tail as usize];
+        while node != HEAD
+            && self.ops[self.lists.unknown_op[node as usize] as usize].call_rank > frontier
+        {
+            node = self.lists.unknown_prev[node as usize];
+        }
+        node
+    }
+
+    /// The pending unknown op called next after the one at `node` (or the oldest, from
+    /// `HEAD`), if it was called before `frontier`; else `NONE`.
+    fn unknown_called_after(&self, node: u32, frontier: u32) -> u32 {
+        let next = self.lists.unknown_next[node as usize];
+        let called_before = next != NONE
+            && next != self.unknown_tail
+            && self.ops[self.lists.unknown_op[next as usize] as usize].call_rank < frontier;
+        if called_before {
+            next
+        } else {
+            NONE
+        }
+    }
+
     /// Whether linearizing a shadow write (`shadow_writes`), which leads from `state` to
     /// `next`, lets a waiting read-only candidate in: one the model accepts in `next`. (It
     /// rejects them all in `state`: a node reaches its unknown candidates only when the greedy
@@ -1200,16 +1233,11 @@ where
                                     failed_part = part;
                                     break;
                                 }
-                                // Newest call first: an unknown op that could have been used at an
-                                // earlier point and was not is likely one that never took effect.
-                                let mut node = self.lists.unknown_prev[self.unknown_tail as usize];
-                                while node != HEAD
-                                    && self.ops[self.lists.unknown_op[node as usize] as usize]
-                                        .call_rank
-                                        > frontier
-                                {
-                                    node = self.lists.unknown_prev[node as usize];
-                                }
+                                let node = if S::STATE_IS_LAST_WRITE {
+                                    self.unknown_called_after(HEAD, frontier)
+                                } else {
+                                    self.newest_unknown_before(frontier)
+                                };
                                 cursor = Cursor::Unknown {
                                     node,
                                     frontier,
@@ -1255,7 +1283,11 @@ where
                             let index = self.lists.unknown_op[node as usize];
                             debug_assert!(self.ops[index as usize].call_rank < frontier);
                             let next_cursor = Cursor::Unknown {
-                                node: self.lists.unknown_prev[node as usize],
+                                node: if S::STATE_IS_LAST_WRITE {
+                                    self.unknown_called_after(node, frontier)
+                                } else {
+                                    self.lists.unknown_prev[node as usize]
+                                },
                                 frontier,
                                 part,
                             };
