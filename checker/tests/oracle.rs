@@ -47,6 +47,35 @@ impl OpSource<CasRegister> for Registers {
     }
 }
 
+/// Register ops writing unique values (a counter) and cas comparing with a recent one: the shape
+/// where the search pins observed unknown writes (`search/pin.rs`), tries unobserved ones only
+/// where a waiting read-only op needs them (shadow writes, `wgl.rs`) and refutes stale reads
+/// before it starts (`search/read_from.rs`).
+#[derive(Default)]
+struct UniqueRegisters {
+    written: Vec<i64>,
+}
+impl OpSource<CasRegister> for UniqueRegisters {
+    fn next_op(&mut self, rng: &mut SmallRng, _client: usize) -> RegisterOp {
+        let fresh = self.written.len() as i64 + 1;
+        let op = match rng.gen_range(0..3) {
+            0 => return RegisterOp::Read,
+            1 => RegisterOp::Write { value: fresh },
+            _ => {
+                let recent = rng.gen_range(0..self.written.len().clamp(1, 3));
+                let from = self
+                    .written
+                    .len()
+                    .checked_sub(recent + 1)
+                    .map_or(0, |i| self.written[i]);
+                RegisterOp::Cas { from, to: fresh }
+            }
+        };
+        self.written.push(fresh);
+        op
+    }
+}
+
 struct Kvs;
 impl OpSource<KvStore> for Kvs {
     fn next_op(&mut self, rng: &mut SmallRng, _client: usize) -> KvOp {
@@ -440,6 +469,20 @@ fn register_matches_stateright() {
     assert_mixed(
         "register",
         compare::<CasRegister, _>("register", 1, 4200, false, || Registers),
+    );
+}
+
+#[test]
+fn unique_value_register_matches_stateright() {
+    assert_mixed(
+        "unique-value register",
+        compare::<CasRegister, _>(
+            "unique-value register",
+            7,
+            6000,
+            false,
+            UniqueRegisters::default,
+        ),
     );
 }
 

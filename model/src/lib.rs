@@ -32,6 +32,18 @@ where
     /// Stable name used on the command line and in history headers (`mvcc`, `cas-register`, `kv`).
     const NAME: &'static str;
 
+    /// True if the state is what the last operation to change it left, whatever came before:
+    /// every answered or unknown-outcome operation that changes the state leaves a state that
+    /// depends only on the operation (and its answer), of tag [`Spec::written_tag`]; one whose
+    /// validity or effect depends on the state before it (other than a read-only one) has a
+    /// [`Spec::observes_tag`] and is valid, or changes the state, only in states of that tag; and
+    /// every unknown-outcome operation that can change the state has a [`Spec::effect_ret`]
+    /// (register: a write of v and a cas to v leave v, a cas changes only a state holding its
+    /// `from`). Then an unknown-outcome write whose tag nothing else writes and nothing
+    /// observes matters only to the read-only operations it makes valid, and the search tries it
+    /// only where one of them is waiting. Default `false`.
+    const STATE_IS_LAST_WRITE: bool = false;
+
     /// A 128-bit fingerprint of the state. The search memoizes visited (linearized set, state) pairs
     /// by fingerprint, so two states with equal fingerprints must behave identically. 128 bits make
     /// an accidental collision (which could only turn a linearizable verdict into a violation)
@@ -147,6 +159,34 @@ where
     /// [`Spec::read_needs_tag`]; register: the value written). Operations that never change the
     /// state may return anything. Default `None`.
     fn written_tag(_op: &Self::Op) -> Option<u128> {
+        None
+    }
+
+    /// For an answered `op` that is not read-only: `Some(tag)` if, wherever it is linearized,
+    /// the state right after it is one an operation with [`Spec::written_tag`] `Some(tag)` left
+    /// behind (register: a write of v or a successful cas to v leaves v). A read needing another
+    /// tag ([`Spec::read_needs_tag`]) is then invalid until a writer of its tag changes the state,
+    /// which lets the search refute a stale read before it starts. Only for models whose whole
+    /// state is one object (no [`Spec::partition_key`]); must be a sure fact, like
+    /// `read_needs_tag`. Default `None`.
+    fn leaves_tag(_op: &Self::Op, _ret: &Self::Ret) -> Option<u128> {
+        None
+    }
+
+    /// For an answered `op`: `Some(tag)` if it is valid only in a state that an operation with
+    /// [`Spec::written_tag`] `Some(tag)` left behind as the last to change the state, or in the
+    /// initial state (register: a read of v, a successful cas from v). Then a unique writer of
+    /// `tag` with an unknown outcome is proven to have taken effect before `op` returned, when
+    /// `op` is not valid in the initial state, and the search treats it as answered. Must be a
+    /// sure fact. Default `None`.
+    fn observes_tag(_op: &Self::Op, _ret: &Self::Ret) -> Option<u128> {
+        None
+    }
+
+    /// The answer `op` gives whenever it takes effect and changes the state, if that answer is
+    /// always the same (register: a write's ok, a cas's swap); `None` (the default) if it
+    /// depends on the state or is not known. Used with [`Spec::observes_tag`].
+    fn effect_ret(_op: &Self::Op) -> Option<Self::Ret> {
         None
     }
 

@@ -57,6 +57,8 @@ impl SequentialSpec for CasRegister {
 
 impl Spec for CasRegister {
     const NAME: &'static str = "cas-register";
+    /// A write of v and a successful cas to v leave v; a cas swaps only in state `from`.
+    const STATE_IS_LAST_WRITE: bool = true;
 
     /// Exact, not hashed: nil and every i64 map to distinct 128-bit values, so no collision.
     fn fingerprint(&self) -> u128 {
@@ -95,6 +97,37 @@ impl Spec for CasRegister {
             RegisterOp::Write { value } | RegisterOp::Cas { to: value, .. } => {
                 Some(CasRegister { value: Some(value) }.fingerprint())
             }
+        }
+    }
+
+    /// A read of v needs state v; a successful cas from v too (a read of nil needs tag 0, which
+    /// nothing writes: only the initial state is nil).
+    fn observes_tag(op: &RegisterOp, ret: &RegisterRet) -> Option<u128> {
+        match (op, ret) {
+            (RegisterOp::Read, _) => Self::read_needs_tag(op, ret),
+            (RegisterOp::Cas { from, .. }, RegisterRet::Cas { swapped: true }) => {
+                Some(CasRegister { value: Some(*from) }.fingerprint())
+            }
+            _ => None,
+        }
+    }
+
+    /// A write always answers ok; a cas that changes the state swapped.
+    fn effect_ret(op: &RegisterOp) -> Option<RegisterRet> {
+        match op {
+            RegisterOp::Read => None,
+            RegisterOp::Write { .. } => Some(RegisterRet::Write),
+            RegisterOp::Cas { .. } => Some(RegisterRet::Cas { swapped: true }),
+        }
+    }
+
+    /// A write and a successful cas always set the value they write; a failed cas and a read
+    /// leave the state as it was, whatever it was.
+    fn leaves_tag(op: &RegisterOp, ret: &RegisterRet) -> Option<u128> {
+        match (op, ret) {
+            (RegisterOp::Write { .. }, RegisterRet::Write)
+            | (RegisterOp::Cas { .. }, RegisterRet::Cas { swapped: true }) => Self::written_tag(op),
+            _ => None,
         }
     }
 }

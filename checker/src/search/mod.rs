@@ -5,6 +5,8 @@
 //! Verdicts are deterministic: `Linearizable` and `NotLinearizable` never depend on timing; only
 //! running out of budget (time, memo size) gives `Unknown`, never a wrong verdict.
 
+mod pin;
+mod read_from;
 mod violation;
 mod wgl;
 mod zobrist;
@@ -41,7 +43,9 @@ pub struct CheckOptions {
 pub enum CheckResult {
     Linearizable,
     NotLinearizable(Violation),
-    /// The budget ran out first; the string says which limit.
+    /// The budget ran out first; the string says which limit (it begins `timed out` or `memo`),
+    /// the flag that raises it, and how far the search got (answered operations in the longest
+    /// linearizable prefix found, and how many were left).
     Unknown(String),
 }
 
@@ -85,7 +89,14 @@ where
 {
     let limits = Limits::start(budget);
     let mut stats = Stats::default();
-    let all: Vec<&Operation<S::Op, S::Ret>> = history.ops.iter().collect();
+    let recorded: Vec<&Operation<S::Op, S::Ret>> = history.ops.iter().collect();
+    // Unknown-outcome writes that an answer proves applied become answered (`pin.rs`): the
+    // same verdict, without trying every place for them.
+    let pinned = pin::pin_observed_writes(&recorded, &init);
+    let all: Vec<&Operation<S::Op, S::Ret>> = match &pinned {
+        Some(ops) => ops.iter().collect(),
+        None => recorded,
+    };
     let parts = if opts.partition {
         split::<S>(&all)
     } else {
@@ -132,7 +143,8 @@ where
                 }
                 // Every part is still tried: a later one may prove a violation, a definite verdict.
                 Some(CheckResult::Unknown(why)) => {
-                    unknown.get_or_insert_with(|| format!("partition {key:?}: {why}"));
+                    // The budget's words first: `kvsim` classifies the budget by them.
+                    unknown.get_or_insert_with(|| format!("{why} (partition {key:?})"));
                 }
             }
         }
@@ -198,13 +210,20 @@ impl Limits {
         if let Some(max) = self.memo_entries_max {
             if memo_entries > max {
                 return Some(format!(
-                    "memo reached {memo_entries} entries (budget {max})"
+                    "memo reached {memo_entries} entries (budget {max}; raise it with \
+                     `--memory-max`)"
                 ));
             }
         }
         if let Some(timeout) = self.timeout {
             if steps % clock_every == 1 && self.started.elapsed() > timeout {
-                return Some(format!("timed out after {:.3} s", timeout.as_secs_f64()));
+                // The flags of the commands that check: `kvsim check` has `--timeout`, the
+                // commands that run seeds (run, fuzz, replay, bugs, live) `--check-timeout`.
+                return Some(format!(
+                    "timed out after {:.3} s (raise it with `--timeout`, or `--check-timeout` \
+                     when running seeds)",
+                    timeout.as_secs_f64()
+                ));
             }
         }
         None

@@ -204,9 +204,23 @@ fn budget_exhaustion_is_unknown_not_a_verdict() {
         &tiny_memo,
         &CheckOptions::default(),
     );
+    let CheckResult::Unknown(why) = &result else {
+        panic!("expected unknown, got {result:?}")
+    };
     assert!(
-        matches!(result, CheckResult::Unknown(ref why) if why.contains("memo")),
-        "{result:?}"
+        why.starts_with("memo reached") && why.contains("raise it with `--memory-max`"),
+        "{why}"
+    );
+    let placed: usize = why
+        .split("prefix found holds ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no prefix length in {why:?}"));
+    assert!(placed >= 1, "the search placed some writes first: {why}");
+    assert!(
+        why.ends_with(&format!("of 50 answered operations, {} left", 50 - placed)),
+        "{why}"
     );
     let no_time = Budget {
         memo_entries_max: None,
@@ -218,10 +232,45 @@ fn budget_exhaustion_is_unknown_not_a_verdict() {
         &no_time,
         &CheckOptions::default(),
     );
+    let CheckResult::Unknown(why) = &result else {
+        panic!("expected unknown, got {result:?}")
+    };
     assert!(
-        matches!(result, CheckResult::Unknown(ref why) if why.contains("timed out")),
-        "{result:?}"
+        why.starts_with("timed out") && why.contains("`--timeout`"),
+        "{why}"
     );
+    assert!(
+        why.ends_with("holds 0 of 50 answered operations, 50 left"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_partition_out_of_budget_is_named_after_the_budget() {
+    let put = |key: &str| KvOp::Put {
+        key: key.into(),
+        value: "v".into(),
+    };
+    let history = kv_history(vec![
+        ok(0, 0, 10, put("a"), KvRet::Put),
+        ok(1, 0, 10, put("b"), KvRet::Put),
+    ]);
+    let no_time = Budget {
+        memo_entries_max: None,
+        timeout: Some(Duration::ZERO),
+    };
+    let result = check(
+        &history,
+        KvStore::default(),
+        &no_time,
+        &CheckOptions { partition: true },
+    );
+    let CheckResult::Unknown(why) = &result else {
+        panic!("expected unknown, got {result:?}")
+    };
+    // `kvsim` tells the budgets apart by the first words.
+    assert!(why.starts_with("timed out"), "{why}");
+    assert!(why.ends_with("1 left (partition \"a\")"), "{why}");
 }
 
 fn kv_history(ops: Vec<Operation<KvOp, KvRet>>) -> History<KvOp, KvRet> {
@@ -469,4 +518,81 @@ fn a_get_no_append_can_answer_ends_the_search_early() {
     ops.push(ok(9, 0, 100, put, KvRet::Put));
     let (result, _) = run(ops);
     assert_eq!(result, CheckResult::Linearizable);
+}
+
+fn cas(from: i64, to: i64) -> RegisterOp {
+    RegisterOp::Cas { from, to }
+}
+fn swapped(swapped: bool) -> RegisterRet {
+    RegisterRet::Cas { swapped }
+}
+
+#[test]
+fn a_stale_read_is_refuted_before_the_search_and_blamed_with_its_overwriter() {
+    // w(1), then w(2) completes before a read of 1 is called: no write of 1 can follow w(2).
+    // Forty concurrent unknown writes of unique values make an exhaustive search costly.
+    let mut ops = vec![
+        ok(0, 0, 10, write(1), RegisterRet::Write),
+        ok(1, 20, 30, write(2), RegisterRet::Write),
+        ok(2, 40, 50, RegisterOp::Read, read(Some(1))),
+    ];
+    ops.extend((0..40).map(|i| unknown(3 + i, 35, write(100 + i as i64))));
+    let history = History {
+        ops,
+        ..History::default()
+    };
+    let (result, stats) = check_with_stats(
+        &history,
+        CasRegister::default(),
+        &Budget::default(),
+        &CheckOptions::default(),
+    );
+    let CheckResult::NotLinearizable(violation) = result else {
+        panic!("expected a violation, got {result:?}")
+    };
+    assert_eq!(
+        violation.stuck[..2],
+        [2, 1],
+        "the read, then its overwriter"
+    );
+    assert!(
+        violation.longest_prefix.starts_with(&[0, 1]),
+        "{:?}",
+        violation.longest_prefix
+    );
+    assert!(stats.steps <= super::wgl::REPORT_PREFIX_STEPS, "{stats:?}");
+}
+
+#[test]
+fn an_observed_unknown_cas_is_pinned_before_its_observer() {
+    // The unknown cas 1 -> 2 is the only writer of 2; the read of 2 proves it swapped, while
+    // the register held 1 (before w(3)).
+    let ops = vec![
+        ok(0, 0, 10, write(1), RegisterRet::Write),
+        unknown(1, 15, cas(1, 2)),
+        ok(2, 20, 30, write(3), RegisterRet::Write),
+        ok(3, 25, 40, RegisterOp::Read, read(Some(2))),
+    ];
+    assert_eq!(register(ops.clone()), CheckResult::Linearizable);
+    // Called only after w(3) returned, the cas can no longer see 1: no order shows 2.
+    let mut late = ops;
+    late[1] = unknown(1, 31, cas(1, 2));
+    late[3] = ok(3, 32, 40, RegisterOp::Read, read(Some(2)));
+    assert!(matches!(register(late), CheckResult::NotLinearizable(_)));
+}
+
+#[test]
+fn a_shadow_write_is_still_tried_where_a_failed_cas_needs_it() {
+    // Nothing reads 5, but the cas 1 -> 9 that failed in [30, 40], while only w(1) had taken
+    // effect among the answered ops, needs some other value then: the unknown w(5).
+    let ops = vec![
+        ok(0, 0, 10, write(1), RegisterRet::Write),
+        unknown(1, 20, write(5)),
+        ok(2, 30, 40, cas(1, 9), swapped(false)),
+        ok(3, 50, 60, write(7), RegisterRet::Write),
+        ok(4, 70, 80, RegisterOp::Read, read(Some(7))),
+    ];
+    assert_eq!(register(ops.clone()), CheckResult::Linearizable);
+    let without: Vec<_> = ops.into_iter().filter(|op| op.id != 1).collect();
+    assert!(matches!(register(without), CheckResult::NotLinearizable(_)));
 }

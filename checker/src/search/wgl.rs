@@ -38,6 +38,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kvsim_model::{PartitionKey, Spec};
 
+use super::read_from::{self, Setter, TaggedRead, Writer, NO_RETURN};
 use super::violation::Violation;
 use super::zobrist::{self, Memo};
 use super::{CheckResult, Limits, Stats};
@@ -64,6 +65,9 @@ struct SearchOp<'a, O, R> {
     twin_before: u32,
     /// Unknown ops only: `Spec::changes_only_with_progress`.
     changes_only_with_progress: bool,
+    /// Unknown ops only: an unobserved unique write (`shadow_writes`), tried only where it makes
+    /// a waiting read-only candidate valid (`shadow_helps`).
+    shadow: bool,
     /// The op's call entry in the main list, or its node in the unknown list.
     call_node: u32,
     /// The op's return entry in the main list (`NONE` for unknown ops).
@@ -199,6 +203,8 @@ where
     round: usize,
     /// The current round's search, if it has started and was not discarded.
     search: Option<Search<'a, S>>,
+    /// Whether the reads were checked for a source before the search (`read_from.rs`).
+    reads_checked: bool,
 }
 
 impl<'a, S> PartCheck<'a, S>
@@ -213,6 +219,7 @@ where
             init,
             round: 0,
             search: None,
+            reads_checked: false,
         }
     }
 
@@ -234,6 +241,18 @@ where
         } else {
             &[None]
         };
+        if !self.reads_checked {
+            self.reads_checked = true;
+            let mut search = match Search::new(&self.ops, self.init.clone()) {
+                Ok(search) => search,
+                Err(why) => return Some(CheckResult::Unknown(why)),
+            };
+            if let Some((read, setter)) = search.unreadable_read() {
+                return Some(search.refute_unreadable(limits, read, setter, stats));
+            }
+            // Not refuted: the fresh search serves the first round.
+            self.search = Some(search);
+        }
         let mut result = None;
         while let Some(&unknown_chain_max) = rounds.get(self.round) {
             let mut search = match self.search.take() {
@@ -308,6 +327,56 @@ where
 /// capped round the memo may also wrongly prune, as nodes are memoized without the chain
 /// length; that, too, only matters to the capped rounds' negative answers, which are dropped.)
 const UNKNOWN_CHAIN_ROUNDS: [Option<u32>; 3] = [Some(1), Some(3), None];
+
+/// Indices (into `ops`, the searched ops) of the shadow writes: unknown-outcome ops whose
+/// `Spec::written_tag` no other operation of the history writes (any outcome) and no operation
+/// observes (`Spec::observes_tag`; of an unknown-outcome op, with its `Spec::effect_ret`), in a
+/// model whose state is its last write (`Spec::STATE_IS_LAST_WRITE`). Nothing can tell such a
+/// write took effect except the read-only operations it makes valid (`Search::shadow_helps`).
+/// Without this rule every pending unknown op that never took effect is tried at every node
+/// the search backtracks over, which multiplies the search by their number.
+fn shadow_writes<S>(
+    history_ops: &[&Operation<S::Op, S::Ret>],
+    ops: &[SearchOp<'_, S::Op, S::Ret>],
+) -> Vec<usize>
+where
+    S: Spec,
+    S::Op: Clone + std::fmt::Debug,
+    S::Ret: Clone + std::fmt::Debug,
+{
+    if !S::STATE_IS_LAST_WRITE {
+        return Vec::new();
+    }
+    let mut writers: BTreeMap<u128, usize> = BTreeMap::new();
+    let mut observed: BTreeSet<u128> = BTreeSet::new();
+    for op in history_ops {
+        if let Some(tag) = S::written_tag(&op.input) {
+            *writers.entry(tag).or_default() += 1;
+        }
+        let observes = match &op.outcome {
+            Outcome::Ok { output } => S::observes_tag(&op.input, output),
+            Outcome::Unknown { .. } => {
+                S::effect_ret(&op.input).and_then(|ret| S::observes_tag(&op.input, &ret))
+            }
+            Outcome::Fail { .. } => None,
+        };
+        observed.extend(observes);
+    }
+    ops.iter()
+        .enumerate()
+        .filter(|(_, op)| op.ret.is_none())
+        .filter(|(_, op)| {
+            S::written_tag(op.input)
+                .is_some_and(|tag| writers.get(&tag) == Some(&1) && !observed.contains(&tag))
+        })
+        .map(|(index, _)| index)
+        .collect()
+}
+
+/// Search steps spent finding a prefix for the report of an unreadable read (`read_from.rs`):
+/// enough to reach deep into a history (the search goes forward while it can), small next to
+/// any real search.
+pub(super) const REPORT_PREFIX_STEPS: u64 = 1 << 12;
 
 struct Search<'a, S>
 where
@@ -398,6 +467,7 @@ where
                 twin_before: NONE,
                 changes_only_with_progress: ret.is_none()
                     && S::changes_only_with_progress(&op.input),
+                shadow: false,
                 call_node: NONE,
                 return_node: NONE,
                 call_rank: NONE,
@@ -406,6 +476,11 @@ where
         }
         events.sort_unstable();
         let parts = Self::parts(history_ops, &mut ops, &init);
+        if parts.is_none() {
+            for index in shadow_writes::<S>(history_ops, &ops) {
+                ops[index].shadow = true;
+            }
+        }
 
         let mut lists = Lists {
             next: vec![NONE],
@@ -716,6 +791,73 @@ where
                 .is_none()
     }
 
+    /// The order unknown candidates are tried in, after every definite one. In general newest
+    /// call first: an unknown op that could have been used at an earlier point and was not is
+    /// likely one that never took effect (on MVCC histories the other order is 20x slower).
+    /// Where the state is the last write (`Spec::STATE_IS_LAST_WRITE`, the register) oldest
+    /// first, porcupine's call order: there an unknown cas can only take effect while its
+    /// `from` is current, which is soonest lost for the oldest (on the mild register family,
+    /// shared values, this order is 2-5x faster). The order changes no verdict.
+    ///
+    /// The newest pending unknown op called before `frontier` (`HEAD`: none).
+    fn newest_unknown_before(&self, frontier: u32) -> u32 {
+        let mut node = self.lists.unknown_prev[self.unknown_tail as usize];
+        while node != HEAD
+            && self.ops[self.lists.unknown_op[node as usize] as usize].call_rank > frontier
+        {
+            node = self.lists.unknown_prev[node as usize];
+        }
+        node
+    }
+
+    /// The pending unknown op called next after the one at `node` (or the oldest, from
+    /// `HEAD`), if it was called before `frontier`; else `NONE`.
+    fn unknown_called_after(&self, node: u32, frontier: u32) -> u32 {
+        let next = self.lists.unknown_next[node as usize];
+        let called_before = next != NONE
+            && next != self.unknown_tail
+            && self.ops[self.lists.unknown_op[next as usize] as usize].call_rank < frontier;
+        if called_before {
+            next
+        } else {
+            NONE
+        }
+    }
+
+    /// Whether linearizing a shadow write (`shadow_writes`), which leads from `state` to
+    /// `next`, lets a waiting read-only candidate in: one the model accepts in `next`. (It
+    /// rejects them all in `state`: a node reaches its unknown candidates only when the greedy
+    /// read-only step found none to take.)
+    ///
+    /// Why nothing else is lost: in a completion that starts with the shadow write U, the
+    /// operations up to the next state change W are read-only ones valid in `next` (nothing
+    /// observes U's tag, so no state-changing op but a blind one is valid there, and that one
+    /// is W). If none of them is rejected in `state`, dropping U leaves a completion (W leaves
+    /// the same state from `state`, `Spec::STATE_IS_LAST_WRITE`); else the ones before the
+    /// first rejected one R can move before U (valid in `state`, and U has no return), which
+    /// gives a completion whose node has R as a waiting candidate, where U is tried.
+    fn shadow_helps(&self, state: &S, next: &S, frontier: u32) -> bool {
+        let mut entry = self.lists.next[HEAD as usize];
+        while entry != NONE && self.lists.entry_rank[entry as usize] < frontier {
+            let op = &self.ops[self.lists.entry_op[entry as usize] as usize];
+            if let (false, true, Some(ret)) = (
+                self.lists.entry_is_return[entry as usize],
+                op.read_only,
+                op.ret,
+            ) {
+                if next.step(op.input, ret).is_some() {
+                    debug_assert!(
+                        state.step(op.input, ret).is_none(),
+                        "the greedy step takes every read-only candidate the state accepts"
+                    );
+                    return true;
+                }
+            }
+            entry = self.lists.next[entry as usize];
+        }
+        false
+    }
+
     /// Whether the read-only candidate `index`, which the model rejects in `state`, can never be
     /// linearized from this node. Every op placed before it must be called before it returns
     /// (real-time order); if each such op still to be placed only extends the state
@@ -832,6 +974,97 @@ where
         Some((next, next_fingerprint))
     }
 
+    /// A read that no writer can have answered (`read_from.rs`), and the setter that overwrote
+    /// its value: `(read, setter)` op indices.
+    fn unreadable_read(&self) -> Option<(u32, u32)> {
+        // `Spec::leaves_tag` describes the whole state of a one-object model: with independent
+        // partitions a setter of another partition would not overwrite the read's value.
+        if self.parts.is_some() {
+            return None;
+        }
+        let return_rank = |op: &SearchOp<'a, S::Op, S::Ret>| {
+            if op.return_node == NONE {
+                NO_RETURN
+            } else {
+                self.lists.entry_rank[op.return_node as usize]
+            }
+        };
+        let mut by_call: Vec<u32> = (0..self.ops.len() as u32).collect();
+        by_call.sort_unstable_by_key(|&index| self.ops[index as usize].call_rank);
+        let mut setters = Vec::new();
+        let mut reads = Vec::new();
+        let mut writers: BTreeMap<u128, Vec<Writer>> = BTreeMap::new();
+        for index in by_call {
+            let op = &self.ops[index as usize];
+            let (call_rank, return_rank) = (op.call_rank, return_rank(op));
+            if let Some(tag) = S::written_tag(op.input) {
+                writers.entry(tag).or_default().push(Writer {
+                    call_rank,
+                    return_rank,
+                    op: index,
+                });
+            }
+            let Some(ret) = op.ret else { continue };
+            if op.read_only {
+                if let Some(tag) = S::read_needs_tag(op.input, ret) {
+                    reads.push(TaggedRead {
+                        call_rank,
+                        return_rank,
+                        tag,
+                        op: index,
+                    });
+                }
+            } else if let Some(tag) = S::leaves_tag(op.input, ret) {
+                setters.push(Setter {
+                    call_rank,
+                    return_rank,
+                    tag,
+                    op: index,
+                });
+            }
+        }
+        read_from::first_unreadable(&reads, &setters, |tag| {
+            writers.get(&tag).map_or(&[][..], Vec::as_slice)
+        })
+    }
+
+    /// The verdict on a history with an unreadable `read` (overwritten by `setter`): not
+    /// linearizable. The report's prefix comes from a short run of the search (it is only
+    /// evidence, the verdict is already certain): the deepest prefix it reached, or its own
+    /// report if it finished; either way the read and its overwriter are blamed first.
+    fn refute_unreadable(
+        &mut self,
+        limits: &Limits,
+        read: u32,
+        setter: u32,
+        stats: &mut Stats,
+    ) -> CheckResult {
+        let result = self.run(limits, Some(REPORT_PREFIX_STEPS), None);
+        stats.steps += self.steps;
+        let mut violation = match result {
+            Some(CheckResult::NotLinearizable(violation)) => violation,
+            Some(CheckResult::Linearizable) => {
+                debug_assert!(
+                    false,
+                    "op {read} can have no source, yet the search linearized it"
+                );
+                return CheckResult::Linearizable;
+            }
+            Some(CheckResult::Unknown(_)) => self.violation(&[]),
+            None => {
+                let best = self
+                    .paused
+                    .take()
+                    .map_or_else(Vec::new, |paused| paused.best);
+                self.violation(&best)
+            }
+        };
+        let blamed = [read, setter].map(|index| self.ops[index as usize].id);
+        violation.stuck.retain(|id| !blamed.contains(id));
+        violation.stuck.splice(0..0, blamed);
+        CheckResult::NotLinearizable(violation)
+    }
+
     /// The search at its root, before the first step.
     fn start(&mut self) -> Paused<S> {
         let state = self.init.clone();
@@ -901,7 +1134,7 @@ where
                 }
                 self.steps += 1;
                 if let Some(why) = limits.exceeded(self.steps, CLOCK_CHECK_STEPS, self.memo_len()) {
-                    return Some(CheckResult::Unknown(why));
+                    return Some(CheckResult::Unknown(self.how_far(&why, &best)));
                 }
                 if stack.len() > best.len() {
                     best.truncate(low_water);
@@ -1000,16 +1233,11 @@ where
                                     failed_part = part;
                                     break;
                                 }
-                                // Newest call first: an unknown op that could have been used at an
-                                // earlier point and was not is likely one that never took effect.
-                                let mut node = self.lists.unknown_prev[self.unknown_tail as usize];
-                                while node != HEAD
-                                    && self.ops[self.lists.unknown_op[node as usize] as usize]
-                                        .call_rank
-                                        > frontier
-                                {
-                                    node = self.lists.unknown_prev[node as usize];
-                                }
+                                let node = if S::STATE_IS_LAST_WRITE {
+                                    self.unknown_called_after(HEAD, frontier)
+                                } else {
+                                    self.newest_unknown_before(frontier)
+                                };
                                 cursor = Cursor::Unknown {
                                     node,
                                     frontier,
@@ -1055,7 +1283,11 @@ where
                             let index = self.lists.unknown_op[node as usize];
                             debug_assert!(self.ops[index as usize].call_rank < frontier);
                             let next_cursor = Cursor::Unknown {
-                                node: self.lists.unknown_prev[node as usize],
+                                node: if S::STATE_IS_LAST_WRITE {
+                                    self.unknown_called_after(node, frontier)
+                                } else {
+                                    self.lists.unknown_prev[node as usize]
+                                },
                                 frontier,
                                 part,
                             };
@@ -1078,7 +1310,9 @@ where
                             if let Some((next, next_fp)) = self.try_step(&state, fingerprint, index)
                             {
                                 let next_hash = hash ^ self.keys[index as usize];
-                                if !self.known_failed(next_hash, index, &next, next_fp) {
+                                let useful = !self.ops[index as usize].shadow
+                                    || self.shadow_helps(&state, &next, frontier);
+                                if useful && !self.known_failed(next_hash, index, &next, next_fp) {
                                     child = Some((index, next, next_fp, next_cursor, false));
                                     break;
                                 }
@@ -1163,6 +1397,26 @@ where
                 }
             }
         }
+    }
+
+    /// The `Unknown` text of a search that a budget stopped: the budget's own words (which
+    /// begin with what ran out, `Limits::exceeded`), then how far the longest linearizable
+    /// prefix seen got, counted in answered operations (unknown-outcome ones need not be placed).
+    fn how_far(&self, why: &str, best: &[u32]) -> String {
+        let placed = best
+            .iter()
+            .filter(|&&index| self.ops[index as usize].ret.is_some())
+            .count();
+        debug_assert!(
+            placed <= self.required_total,
+            "a prefix of the searched ops"
+        );
+        format!(
+            "{why}; the longest linearizable prefix found holds {placed} of {} answered \
+             operations, {} left",
+            self.required_total,
+            self.required_total - placed
+        )
     }
 
     /// Builds the report from the longest prefix: replays it to get the state there, and names
