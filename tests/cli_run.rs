@@ -216,3 +216,44 @@ fn a_scenario_asking_for_what_the_target_lacks_is_bad_usage_naming_the_field() {
         .expect("openraft is listed");
     assert_eq!(openraft["missing"], serde_json::json!(["leases"]));
 }
+
+/// Clean seeds that once were findings of a target's own bug, each fixed in the target: they must
+/// stay clean (exit 0), or the fix regressed.
+/// - openraft, crashes.toml seed 36: a leader restored after a torn crash (same term, openraft's
+///   restored leadership) answered a linearizable read below what its previous incarnation had
+///   acknowledged (`quorum.revision-regress`, `linearizability`); reads now also wait for the log
+///   found on disk at boot (`sim/src/targets/openraft/server.rs`, `boot_log_end_index`).
+/// - raft-rs, live.toml seed 11 (in tests/bugs.rs's clean sweep as well): a deposed leader denied
+///   a lease its successor granted; keep-alives now confirm leadership first.
+#[test]
+fn seeds_that_found_target_bugs_stay_clean() {
+    for (target, scenario, seed) in [
+        ("openraft", "scenarios/crashes.toml", "36"),
+        ("raft-rs", "scenarios/live.toml", "11"),
+    ] {
+        let dir = scratch(&format!("regression-{target}-{seed}"));
+        let out = dir.join("out");
+        let run = kvsim(&[
+            "run",
+            "--scenario",
+            scenario,
+            "--target",
+            target,
+            "--seed",
+            seed,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{target} {scenario} seed {seed}: {printed}"
+        );
+        assert!(printed.contains("verdict: ok"), "{printed}");
+    }
+}

@@ -272,6 +272,7 @@ impl Incarnation {
             };
             state.publish_machine();
         }
+        let boot_log_end_index = recovered.entries.keys().next_back().copied().unwrap_or(0);
         let mem = Arc::new(Mutex::new(LogMem {
             vote: recovered.vote,
             entries: recovered.entries,
@@ -342,6 +343,7 @@ impl Incarnation {
                 state: self.state.clone(),
                 applied,
                 bugs: self.bugs,
+                boot_log_end_index,
             },
         );
         std::future::pending::<()>().await;

@@ -24,6 +24,15 @@ pub struct Service {
     pub state: Arc<Mutex<MemberState>>,
     pub applied: Arc<Notify>,
     pub bugs: Bugs,
+    /// The last log index this incarnation found on its disk. openraft restores a member whose
+    /// committed vote is its own as leader of the same term, without a new noop entry; its
+    /// `get_read_log_id` (max of that leader's noop and the committed index as last persisted) can
+    /// then be behind entries the previous incarnation committed and acknowledged, and a read
+    /// answered there is stale (found by kvsim: crashes.toml seed 36 on this target). Any entry on
+    /// disk at boot may have been committed, so a linearizable read also waits for the state
+    /// machine to reach this index. Raising a read index is always safe; it can only make a read
+    /// wait (until those indexes are committed, by this leader or another).
+    pub boot_log_end_index: u64,
 }
 
 pub fn serve(endpoint: &Endpoint, service: Service) {
@@ -64,7 +73,9 @@ impl Service {
                 }
                 match self.raft.get_read_log_id().await {
                     Ok((read_log_id, _)) => {
-                        let index = read_log_id.map_or(0, |l| l.index);
+                        let index = read_log_id
+                            .map_or(0, |l| l.index)
+                            .max(self.boot_log_end_index);
                         self.wait_applied(index).await;
                         KvReply::Ok(lock(&self.state).machine.mvcc.range(range))
                     }
