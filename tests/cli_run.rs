@@ -11,6 +11,15 @@ fn kvsim(args: &[&str]) -> Output {
         .expect("kvsim runs")
 }
 
+/// What a command printed, stdout then stderr.
+fn printed(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("kvsim-cli-run-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -138,11 +147,7 @@ fn a_failing_run_writes_its_html_report() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let printed = printed(&run);
     assert_eq!(run.status.code(), Some(1), "{printed}");
     assert!(out.join("report.html").is_file(), "{printed}");
     assert!(printed.contains("report: "), "{printed}");
@@ -244,11 +249,7 @@ fn seeds_that_found_target_bugs_stay_clean() {
             "--out",
             out.to_str().unwrap(),
         ]);
-        let printed = format!(
-            "{}{}",
-            String::from_utf8_lossy(&run.stdout),
-            String::from_utf8_lossy(&run.stderr)
-        );
+        let printed = printed(&run);
         assert_eq!(
             run.status.code(),
             Some(0),
