@@ -411,16 +411,29 @@ fn keep_alive_and_time_to_live() {
         Ret::Err(EtcdError::LeaseNotFound)
     );
 
-    let ttl = |ttl_s, granted_ttl_s, keys: &[&str]| {
+    let ttl_at = |rev, ttl_s, granted_ttl_s, keys: &[&str]| {
         Ret::Ok(Response::LeaseTimeToLive {
-            header: header(3),
+            header: header(rev),
             id: 5,
             ttl_s,
             granted_ttl_s,
             keys: keys.iter().map(|k| k.to_string()).collect(),
         })
     };
+    let ttl = |ttl_s, granted_ttl_s, keys: &[&str]| ttl_at(3, ttl_s, granted_ttl_s, keys);
     let with_keys = Op::LeaseTimeToLive { id: 5, keys: true };
+    // etcd fills this header after the lookup: later writes may have raised it (a real etcd
+    // answered revision 2289's keys under header 2290), so unlike keep-alive's it may lead.
+    for rev in [1, 3, 4, 50] {
+        assert!(
+            m.step(&with_keys, &ttl_at(rev, 5, 10, &["k1", "k2"]))
+                .is_some(),
+            "header {rev}"
+        );
+    }
+    assert!(m
+        .step(&with_keys, &ttl_at(0, 5, 10, &["k1", "k2"]))
+        .is_none());
     // Remaining TTL is clock-dependent: any value from -1 up is accepted; granted must match.
     for remaining in [-1, 0, 3, 10, 12] {
         assert!(

@@ -4,7 +4,9 @@
 //! is not a sequential object, each documented at its check:
 //! - serializable ranges (a consistent snapshot of some member, possibly stale);
 //! - `LeaseTimeToLive`'s remaining TTL (clock-dependent);
-//! - the headers of `LeaseKeepAlive` / `LeaseTimeToLive` (the serving member's local revision).
+//! - the header of `LeaseKeepAlive` (the serving member's local revision, read before the renewal:
+//!   it may lag, never lead);
+//! - the header of `LeaseTimeToLive` (read *after* the lookup: it bounds nothing).
 //!
 //! Every check starts with the header revision, which costs nothing and rejects almost every
 //! wrong placement before the state is cloned: that is what keeps the search fast.
@@ -262,7 +264,12 @@ impl MvccModel {
                     keys: resp_keys,
                 },
             ) => {
-                let valid = local_header_is_valid(header.revision, revision)
+                // etcd 3.4 fills this header after the lookup (`v3rpc.LeaseServer.LeaseTimeToLive`
+                // calls `hdr.fill` once `EtcdServer.LeaseTimeToLive` has returned, and a follower
+                // fills it with its own revision around the leader's answer): writes applied in
+                // between raise it. So it does not bound the state the keys were read from; a
+                // real etcd run answered keys of revision 2289 under header 2290.
+                let valid = header.revision >= 1
                     && resp_id == id
                     && self.time_to_live_is_valid(*id, *keys, *ttl_s, *granted_ttl_s, resp_keys);
                 valid.then(|| self.clone())
@@ -372,8 +379,10 @@ fn is_now_or_next(header_revision: Revision, revision: Revision) -> bool {
     header_revision == revision || header_revision == revision + 1
 }
 
-/// etcd fills keep-alive and time-to-live headers from the serving member's own store
-/// (`v3rpc/lease.go`, `hdr.fill`), which may lag: any revision it may have reached is valid.
+/// etcd fills a keep-alive's header from the serving member's own store before it forwards the
+/// renewal to the leader (`v3rpc/lease.go`, `leaseKeepAlive`: "the revision is strictly smaller
+/// or equal to when the keepalive happened"), and the leader renews only after applying all it
+/// had committed (`waitAppliedIndex`): the header may lag the renewal's state, never lead it.
 fn local_header_is_valid(header_revision: Revision, revision: Revision) -> bool {
     (1..=revision).contains(&header_revision)
 }
