@@ -37,7 +37,7 @@ pub struct Bugs {
     /// The leader renews a lease (or answers that it is gone) from its own lessor without first
     /// confirming that it is still the leader: a deposed leader that has not stepped down yet denies
     /// leases granted under its successor and renews ones its successor revoked (etcd #15247; etcd
-    /// 3.4.25 / 3.5.8 confirm leadership with a ReadIndex round before `lessor.Renew`).
+    /// 3.4.31 / 3.5.13 confirm leadership with a ReadIndex round before `lessor.Renew`).
     pub lease_renew_unconfirmed: bool,
     /// Client side, not the server's: lock recipe holders write the protected key with a plain put
     /// (no `create_revision` fence) and ignore failed keep-alives, so a holder whose lease expired

@@ -96,7 +96,7 @@ impl<'a> Nemesis<'a> {
                     nodes.push(*node);
                 }
             }
-            Fault::Pause { nodes: paused } => {
+            Fault::Pause { nodes: paused, .. } => {
                 for node in paused {
                     self.cluster.pause(*node);
                 }

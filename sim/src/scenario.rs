@@ -220,6 +220,10 @@ pub struct FaultWeights {
     pub crash_leader: u32,
     pub crash_majority: u32,
     pub pause: u32,
+    /// Aimed at a leader that resumes believing it still leads (etcd#15247: its lessor revokes
+    /// leases the new leader renewed).
+    pub pause_leader: u32,
+    pub pause_follower: u32,
     pub packet_loss: u32,
     pub latency: u32,
     pub clock_skew: u32,
@@ -237,6 +241,8 @@ impl Default for FaultWeights {
             crash_leader: 2,
             crash_majority: 1,
             pause: 2,
+            pause_leader: 0,
+            pause_follower: 0,
             packet_loss: 1,
             latency: 1,
             clock_skew: 1,
@@ -245,7 +251,7 @@ impl Default for FaultWeights {
 }
 
 impl FaultWeights {
-    pub fn weights(&self) -> [(FaultKind, u32); 12] {
+    pub fn weights(&self) -> [(FaultKind, u32); 14] {
         [
             (FaultKind::PartitionRandom, self.partition_random),
             (FaultKind::IsolateLeader, self.isolate_leader),
@@ -259,6 +265,9 @@ impl FaultWeights {
             (FaultKind::PacketLoss, self.packet_loss),
             (FaultKind::Latency, self.latency),
             (FaultKind::ClockSkew, self.clock_skew),
+            // Last, so that weights of 0 leave every earlier draw as it was.
+            (FaultKind::PauseLeader, self.pause_leader),
+            (FaultKind::PauseFollower, self.pause_follower),
         ]
     }
 }
@@ -286,6 +295,12 @@ pub enum FaultKind {
     CrashMajority,
     /// Pause (SIGSTOP-like) `nodes` or one random node.
     Pause,
+    /// Pause the current leader: it resumes believing it still leads, until it hears the new
+    /// term (aimed at etcd#15247, fixed in 3.4.31 / 3.5.13: its lessor revokes leases the new
+    /// leader renewed, and it renews and answers time-to-live from a stale lessor).
+    PauseLeader,
+    /// Pause one running node that is not the leader.
+    PauseFollower,
     /// Drop messages at `rate` (or `faults.packet_loss_rate`).
     PacketLoss,
     /// Raise one-way latency up to `latency_ms` (or `faults.latency_spike_ms`).
@@ -297,7 +312,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 13] = [
+    pub const ALL: [FaultKind; 15] = [
         FaultKind::PartitionRandom,
         FaultKind::IsolateLeader,
         FaultKind::IsolateOne,
@@ -307,6 +322,8 @@ impl FaultKind {
         FaultKind::CrashLeader,
         FaultKind::CrashMajority,
         FaultKind::Pause,
+        FaultKind::PauseLeader,
+        FaultKind::PauseFollower,
         FaultKind::PacketLoss,
         FaultKind::Latency,
         FaultKind::ClockSkew,
@@ -325,6 +342,8 @@ impl FaultKind {
             FaultKind::CrashLeader => "crash_leader",
             FaultKind::CrashMajority => "crash_majority",
             FaultKind::Pause => "pause",
+            FaultKind::PauseLeader => "pause_leader",
+            FaultKind::PauseFollower => "pause_follower",
             FaultKind::PacketLoss => "packet_loss",
             FaultKind::Latency => "latency",
             FaultKind::ClockSkew => "clock_skew",
@@ -827,6 +846,17 @@ impl Scenario {
                 FaultKind::CrashOne | FaultKind::CrashLeader | FaultKind::CrashMajority
             );
             check(crash, &at("torn"), torn, "only allowed with a crash kind")?;
+        }
+        if matches!(
+            fault.kind,
+            FaultKind::PauseLeader | FaultKind::PauseFollower
+        ) {
+            check(
+                fault.nodes.is_empty(),
+                &at("nodes"),
+                format!("{:?}", fault.nodes),
+                "expected none: the target is the leader (or a follower) when the fault runs",
+            )?;
         }
         if fault.kind == FaultKind::CrashMajority && !fault.nodes.is_empty() {
             check(

@@ -87,7 +87,10 @@ pub enum Fault {
         kind: FaultKind,
         nodes: Vec<(u64, bool)>,
     },
+    /// Stop these nodes (SIGSTOP-like) without losing anything: `pause`, `pause_leader` or
+    /// `pause_follower`.
     Pause {
+        kind: FaultKind,
         nodes: Vec<u64>,
     },
     PacketLoss {
@@ -101,9 +104,10 @@ pub enum Fault {
         node: u64,
         skew_ms: i64,
     },
-    /// `isolate_leader` or `crash_leader`: aimed at the node the cluster names as leader when the
-    /// step runs ([`Fault::at_leader`]), if it is running, else at `fallback` (drawn from the
-    /// running nodes).
+    /// `isolate_leader`, `crash_leader` or `pause_leader`: aimed at the node the cluster names as
+    /// leader when the step runs ([`Fault::at_leader`]), if it is running, else at `fallback`
+    /// (drawn from the running nodes). `pause_follower`: aimed at `fallback` unless that is the
+    /// leader, then at the next running node after it.
     AtLeader {
         kind: FaultKind,
         running: Vec<u64>,
@@ -174,7 +178,7 @@ impl Fault {
             Fault::AtLeader { kind, .. } => *kind,
             Fault::Bridge { .. } => FaultKind::Bridge,
             Fault::OneWay { .. } => FaultKind::OneWay,
-            Fault::Pause { .. } => FaultKind::Pause,
+            Fault::Pause { kind, .. } => *kind,
             Fault::PacketLoss { .. } => FaultKind::PacketLoss,
             Fault::Latency { .. } => FaultKind::Latency,
             Fault::ClockSkew { .. } => FaultKind::ClockSkew,
@@ -194,20 +198,34 @@ impl Fault {
         else {
             return self;
         };
-        let node = leader
-            .filter(|leader| running.contains(leader))
-            .unwrap_or(fallback);
-        if kind == FaultKind::CrashLeader {
-            Fault::Crash {
+        let leader = leader.filter(|leader| running.contains(leader));
+        let node = match kind {
+            // `running` holds at least two nodes (`plan` skips otherwise): one is not the leader.
+            FaultKind::PauseFollower if leader == Some(fallback) => {
+                let at = running.iter().position(|n| *n == fallback).unwrap_or(0);
+                running[(at + 1) % running.len()]
+            }
+            FaultKind::PauseFollower => fallback,
+            _ => leader.unwrap_or(fallback),
+        };
+        assert!(
+            running.contains(&node),
+            "an aimed fault hits a running node"
+        );
+        match kind {
+            FaultKind::CrashLeader => Fault::Crash {
                 kind,
                 nodes: vec![(node, torn)],
-            }
-        } else {
-            Fault::Partition {
+            },
+            FaultKind::PauseLeader | FaultKind::PauseFollower => Fault::Pause {
+                kind,
+                nodes: vec![node],
+            },
+            _ => Fault::Partition {
                 kind,
                 side: vec![node],
                 rest: others(&members, &[node]),
-            }
+            },
         }
     }
 
@@ -242,7 +260,7 @@ impl Fault {
                     FaultRecord::new("crash", &[*node], json!({ "fault": name, "torn": torn }))
                 })
                 .collect(),
-            Fault::Pause { nodes } => {
+            Fault::Pause { nodes, .. } => {
                 vec![FaultRecord::new("pause", nodes, json!({ "fault": name }))]
             }
             Fault::PacketLoss { rate } => vec![FaultRecord::new(
@@ -523,16 +541,20 @@ impl Schedule {
                 kind: FaultKind::IsolateLeader,
                 ..
             } => Heal::Network,
+            Fault::AtLeader {
+                kind: FaultKind::PauseLeader | FaultKind::PauseFollower,
+                ..
+            }
+            | Fault::Pause { .. } => {
+                self.paused.extend(nodes.iter().copied());
+                Heal::Resume(nodes)
+            }
             Fault::Crash { .. } | Fault::AtLeader { .. } => {
                 for node in &nodes {
                     self.crashed.insert(*node);
                     self.paused.remove(node);
                 }
                 Heal::Restart(nodes)
-            }
-            Fault::Pause { .. } => {
-                self.paused.extend(nodes.iter().copied());
-                Heal::Resume(nodes)
             }
             Fault::PacketLoss { .. } => Heal::PacketLoss,
             Fault::Latency { .. } => Heal::Latency {
@@ -699,7 +721,10 @@ impl Schedule {
                     None => skip("no node"),
                 },
             },
-            FaultKind::IsolateLeader | FaultKind::CrashLeader => {
+            FaultKind::IsolateLeader
+            | FaultKind::CrashLeader
+            | FaultKind::PauseLeader
+            | FaultKind::PauseFollower => {
                 if kind == FaultKind::CrashLeader {
                     if let Some(node) = pinned.nodes.first() {
                         return self.crash(kind, vec![*node], pinned.torn);
@@ -711,6 +736,9 @@ impl Schedule {
                 };
                 if kind == FaultKind::IsolateLeader && n < 2 {
                     return skip("a partition needs nodes on both sides");
+                }
+                if kind == FaultKind::PauseFollower && n - unavailable.len() < 2 {
+                    return skip("no running follower to pause");
                 }
                 let torn = kind == FaultKind::CrashLeader && self.torn(pinned.torn);
                 Plan::Inject(Fault::AtLeader {
@@ -792,7 +820,7 @@ impl Schedule {
                 if nodes.is_empty() {
                     return skip("no running node to pause");
                 }
-                Plan::Inject(Fault::Pause { nodes })
+                Plan::Inject(Fault::Pause { kind, nodes })
             }
             FaultKind::PacketLoss => Plan::Inject(Fault::PacketLoss {
                 rate: pinned.rate.unwrap_or(self.knobs.packet_loss_rate),
@@ -871,7 +899,7 @@ mod tests {
             if let Action::Inject(fault) = &step.action {
                 let nodes = match fault.clone().at_leader(None) {
                     Fault::Crash { nodes, .. } => nodes.iter().map(|(n, _)| *n).collect(),
-                    Fault::Pause { nodes } => nodes,
+                    Fault::Pause { nodes, .. } => nodes,
                     _ => Vec::new(),
                 };
                 schedule.report(Outcome::Injected { nodes });
@@ -1065,5 +1093,56 @@ mod tests {
             }
         }
         assert!(injected > 20, "{injected}");
+    }
+
+    #[test]
+    fn aimed_pauses_hit_the_leader_or_a_follower_and_resume_it() {
+        let knobs = FaultKnobs {
+            interval_ms: 0,
+            timeline: vec![
+                timeline(1_000, FaultKind::PauseLeader, vec![], Some(500)),
+                timeline(2_000, FaultKind::PauseFollower, vec![], Some(500)),
+            ],
+            ..knobs()
+        };
+        for seed in 0..30 {
+            for leader in 1..=5 {
+                let mut schedule = schedule(&knobs, 10_000, seed);
+                let mut paused = Vec::new();
+                let mut resumed = Vec::new();
+                while let Some(step) = schedule.next_step() {
+                    match step.action {
+                        Action::Inject(fault) => {
+                            let Fault::Pause { kind, nodes } = fault.at_leader(Some(leader)) else {
+                                panic!("an aimed pause stays a pause");
+                            };
+                            paused.push((kind, nodes.clone()));
+                            schedule.report(Outcome::Injected { nodes });
+                        }
+                        Action::Heal(Heal::Resume(nodes)) => resumed.extend(nodes),
+                        _ => {}
+                    }
+                }
+                let [(FaultKind::PauseLeader, at_leader), (FaultKind::PauseFollower, follower)] =
+                    &paused[..]
+                else {
+                    panic!("seed {seed}: {paused:?}");
+                };
+                assert_eq!(at_leader, &vec![leader], "seed {seed}");
+                assert_eq!(follower.len(), 1, "seed {seed}");
+                assert_ne!(
+                    follower[0], leader,
+                    "seed {seed}: a follower, not the leader"
+                );
+                assert_eq!(resumed, vec![leader, follower[0]], "seed {seed}");
+            }
+        }
+        // With the leader unknown, a leader pause still pauses one running node.
+        let mut schedule = schedule(&knobs, 10_000, 1);
+        let step = schedule.next_step().expect("the first fault");
+        let Action::Inject(fault) = step.action else {
+            panic!("{step:?}");
+        };
+        assert!(matches!(fault.at_leader(None), Fault::Pause { nodes, .. } if nodes.len() == 1));
     }
 }

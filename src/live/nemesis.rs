@@ -106,6 +106,8 @@ impl LiveNemesis {
             | FaultKind::CrashLeader
             | FaultKind::CrashMajority
             | FaultKind::Pause
+            | FaultKind::PauseLeader
+            | FaultKind::PauseFollower
             | FaultKind::HealAll => None,
         }
     }
@@ -208,7 +210,7 @@ impl LiveNemesis {
                 };
                 return self.injected(done, crashed);
             }
-            Fault::Pause { nodes } => {
+            Fault::Pause { nodes, .. } => {
                 let mut paused = Vec::new();
                 for node in nodes {
                     let result = self.cluster().pause(*node);
@@ -218,6 +220,7 @@ impl LiveNemesis {
                     }
                 }
                 let done = Fault::Pause {
+                    kind,
                     nodes: paused.clone(),
                 };
                 return self.injected(done, paused);

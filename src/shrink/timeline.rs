@@ -49,7 +49,13 @@ pub fn recorded_faults(records: &[FaultEvent]) -> Vec<TimelineFault> {
             }
             _ => None,
         };
-        let dynamic = matches!(kind, FaultKind::IsolateLeader | FaultKind::CrashLeader);
+        let dynamic = matches!(
+            kind,
+            FaultKind::IsolateLeader
+                | FaultKind::CrashLeader
+                | FaultKind::PauseLeader
+                | FaultKind::PauseFollower
+        );
         let detail = &record.detail;
         entries.push(TimelineFault {
             at_ms: record.t_ns / 1_000_000,
