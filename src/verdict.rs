@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use clap::ValueEnum;
 use kvsim_checker::durability::{check_durability, liveness_windows_judged, DurabilityOptions};
 use kvsim_checker::history::History;
-use kvsim_checker::lease_bound::check_lease_bounds;
+use kvsim_checker::lease_bound::{check_early_expiries, check_lease_bounds};
 use kvsim_checker::recipes::check_recipes;
 use kvsim_checker::watch::check_watches;
 use kvsim_checker::{check_with_stats, Budget, CheckOptions, CheckResult};
@@ -378,6 +378,7 @@ pub fn judge_with(
     if options.runs(Checker::Durability) {
         properties.extend(check_durability(history, &options.durability));
         properties.extend(check_lease_bounds(history, &options.durability));
+        properties.extend(check_early_expiries(history));
     }
     if options.runs(Checker::Recipes) {
         properties.extend(check_recipes(history));

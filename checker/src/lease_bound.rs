@@ -1,4 +1,7 @@
-//! `lease.expired-late`: a lease nobody renews must be gone soon after its TTL.
+//! Lease lifetimes judged by direct observation, both ends:
+//! - `lease.expired-late`: a lease nobody renews must be gone soon after its TTL;
+//! - `lease.expired-early`: a lease must not be gone before its TTL has run from its last renewal,
+//!   unless someone revoked it (see [`check_early_expiries`]).
 //!
 //! The linearizability search bounds lease expiry from below only (`lease_expiry`: an expiry is
 //! never placed before the last renewal plus TTL), and an expiry that never happens is legal for
@@ -37,7 +40,7 @@
 
 use std::collections::BTreeMap;
 
-use kvsim_model::mvcc::{LeaseId, Op, Response, Ret};
+use kvsim_model::mvcc::{EtcdError, LeaseId, Op, Response, Ret};
 
 use crate::durability::{whole_windows, DurabilityOptions};
 use crate::history::{History, OpId, Operation, Outcome};
@@ -58,6 +61,97 @@ struct Lease {
     ttl_s_max: i64,
     /// Ok operations that show the lease alive: (call_ns, return_ns, op id).
     alive: Vec<(u64, u64, OpId)>,
+    /// The smallest TTL etcd reported granting or renewing with (the lower bound needs the
+    /// shortest one); 0 until one is reported.
+    ttl_s_min: i64,
+    /// Answers that the lease does not exist (a time-to-live of -1, or `LeaseNotFound` from a
+    /// keep-alive, a put attached to it or a time-to-live): (call_ns, return_ns, op id, what).
+    gone: Vec<(u64, u64, OpId, &'static str)>,
+    /// `call_ns` of every revoke of the lease, whatever its outcome.
+    revoke_calls_ns: Vec<u64>,
+}
+
+impl Lease {
+    fn report_ttl(&mut self, ttl_s: i64) {
+        if ttl_s > 0 {
+            self.ttl_s_min = if self.ttl_s_min == 0 {
+                ttl_s
+            } else {
+                self.ttl_s_min.min(ttl_s)
+            };
+        }
+    }
+}
+
+/// Every `lease.expired-early` violation in `history` (at most one per lease: the first).
+///
+/// An answer `O` that lease `L` does not exist is a violation when an Ok grant or keep-alive `R`
+/// of `L` returned before `O` was called, no revoke of `L` was called before `O` returned, and
+/// `O` returned before `R.call + TTL - clock_error`.
+///
+/// Sound (a legal history is never flagged): etcd sets the deadline when the leader processes
+/// `R`, at or after `R.call`, to that time plus the TTL; a new leader only extends deadlines
+/// (`Promote`: now + TTL + one election timeout); a lessor clock off by `e` expires up to `e`
+/// early in real time ([`clock_error_ns`]). So without a revoke, `L` exists until at least
+/// `R.call + TTL - e`, and `O`, which began after `R` ended, saw it gone before. A lease granted
+/// more than once (an id reused) is not judged. The linearizability search bounds expiry the
+/// same way (`lease_expiry`), so every finding here is also a linearizability violation; this
+/// checker names it. Real etcd before 3.4.31 / 3.5.13 does it after a leader pause (etcd#15247:
+/// the resumed leader's lessor revokes leases its successor renewed).
+pub fn check_early_expiries(history: &History<Op, Ret>) -> Vec<PropertyViolation> {
+    let leases = collect(&history.ops);
+    let clock_error = clock_error_ns(&history.faults);
+    let mut out = Vec::new();
+    for (id, lease) in leases {
+        if lease.grants != 1 || lease.ttl_s_min <= 0 {
+            continue;
+        }
+        let ttl_ns = u64::try_from(lease.ttl_s_min).unwrap_or(0) * NS_PER_S;
+        for &(call_ns, return_ns, op, what) in &lease.gone {
+            if lease
+                .revoke_calls_ns
+                .iter()
+                .any(|&revoke| revoke < return_ns)
+            {
+                continue;
+            }
+            let Some(&(renewal_call_ns, renewal_return_ns, renewal)) = lease
+                .renewals
+                .iter()
+                .filter(|&&(_, renewal_return_ns, _)| renewal_return_ns < call_ns)
+                .max_by_key(|&&(renewal_call_ns, _, _)| renewal_call_ns)
+            else {
+                continue;
+            };
+            let earliest_ns = (renewal_call_ns + ttl_ns).saturating_sub(clock_error);
+            if return_ns >= earliest_ns {
+                continue;
+            }
+            let message = format!(
+                "lease {id} (TTL {} s) was renewed by op {renewal} (called at {:.3} s, returned at \
+                 {:.3} s), so it exists until at least {:.3} s{}, and nobody revoked it; but op {op} \
+                 ({what}, called at {:.3} s) answered by {:.3} s that it does not exist",
+                lease.ttl_s_min,
+                renewal_call_ns as f64 / 1e9,
+                renewal_return_ns as f64 / 1e9,
+                earliest_ns as f64 / 1e9,
+                if clock_error > 0 {
+                    format!(" (TTL - {:.3} s clock error)", clock_error as f64 / 1e9)
+                } else {
+                    String::new()
+                },
+                call_ns as f64 / 1e9,
+                return_ns as f64 / 1e9,
+            );
+            out.push(
+                PropertyViolation::new("lease.expired-early", message)
+                    .with_ops([renewal, op])
+                    .with_time(return_ns),
+            );
+            break;
+        }
+    }
+    out
 }
 
 /// Every `lease.expired-late` violation in `history` (at most one per lease: the first).
@@ -139,10 +233,32 @@ pub fn check_lease_bounds(
 fn collect(ops: &[Operation<Op, Ret>]) -> BTreeMap<LeaseId, Lease> {
     let mut leases: BTreeMap<LeaseId, Lease> = BTreeMap::new();
     for op in ops {
+        if let Op::LeaseRevoke { id } = &op.input {
+            leases
+                .entry(*id)
+                .or_default()
+                .revoke_calls_ns
+                .push(op.call_ns);
+        }
         let response = match &op.outcome {
             Outcome::Ok {
                 output: Ret::Ok(response),
             } => Some(response),
+            Outcome::Ok {
+                output: Ret::Err(EtcdError::LeaseNotFound),
+            } => {
+                let named = match &op.input {
+                    Op::LeaseKeepAlive { id } => Some((*id, "a keep-alive")),
+                    Op::LeaseTimeToLive { id, .. } => Some((*id, "a time-to-live")),
+                    Op::Put(put) if put.lease != 0 => Some((put.lease, "a put attached to it")),
+                    _ => None,
+                };
+                if let (Some((id, what)), Some(return_ns)) = (named, op.return_ns) {
+                    let gone = (op.call_ns, return_ns, op.id, what);
+                    leases.entry(id).or_default().gone.push(gone);
+                }
+                continue;
+            }
             Outcome::Ok {
                 output: Ret::Err(_),
             }
@@ -174,17 +290,36 @@ fn collect(ops: &[Operation<Op, Ret>]) -> BTreeMap<LeaseId, Lease> {
                 lease.grants += 1;
                 lease.renewals.push(timing);
                 lease.ttl_s_max = lease.ttl_s_max.max(*ttl_s).max(*granted);
+                lease.report_ttl(*granted);
             }
             (Op::LeaseKeepAlive { id }, Some(Response::LeaseKeepAlive { ttl_s, .. })) => {
                 let lease = leases.entry(*id).or_default();
                 lease.renewals.push(timing);
                 lease.alive.push(timing);
                 lease.ttl_s_max = lease.ttl_s_max.max(*ttl_s);
+                lease.report_ttl(*ttl_s);
             }
-            (Op::LeaseTimeToLive { id, .. }, Some(Response::LeaseTimeToLive { ttl_s, .. }))
-                if *ttl_s >= 0 =>
-            {
-                leases.entry(*id).or_default().alive.push(timing);
+            (
+                Op::LeaseTimeToLive { id, .. },
+                Some(Response::LeaseTimeToLive {
+                    ttl_s,
+                    granted_ttl_s,
+                    ..
+                }),
+            ) => {
+                let lease = leases.entry(*id).or_default();
+                if *ttl_s >= 0 {
+                    lease.alive.push(timing);
+                }
+                // etcd answers a missing lease with TTL -1 and granted TTL 0; an existing lease
+                // past its deadline (revoke not applied yet) may also report -1, with its TTL.
+                if *granted_ttl_s == 0 {
+                    lease
+                        .gone
+                        .push((op.call_ns, return_ns, op.id, "a time-to-live"));
+                } else {
+                    lease.report_ttl(*granted_ttl_s);
+                }
             }
             (Op::Put(put), Some(Response::Put(_))) if put.lease != 0 => {
                 leases.entry(put.lease).or_default().alive.push(timing);

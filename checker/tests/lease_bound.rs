@@ -5,10 +5,10 @@
 
 use kvsim_checker::durability::DurabilityOptions;
 use kvsim_checker::history::{FaultEvent, History, Operation, Outcome};
-use kvsim_checker::lease_bound::check_lease_bounds;
+use kvsim_checker::lease_bound::{check_early_expiries, check_lease_bounds};
 use kvsim_model::mvcc::{
-    KeyValue, Op, PutRequest, PutResponse, RangeRequest, RangeResponse, Response, ResponseHeader,
-    Ret,
+    EtcdError, KeyValue, Op, PutRequest, PutResponse, RangeRequest, RangeResponse, Response,
+    ResponseHeader, Ret,
 };
 use serde_json::json;
 
@@ -230,4 +230,127 @@ fn anything_that_could_make_a_real_expiry_late_excuses_it() {
     let mut regranted = history(15.5);
     regranted.ops.push(grant(3, 11 * S));
     assert!(properties(&regranted).is_empty());
+}
+
+// ---- lease.expired-early ---------------------------------------------------------------------
+
+fn keep_alive(id: u64, call_ns: u64) -> Operation<Op, Ret> {
+    op(
+        id,
+        call_ns,
+        Op::LeaseKeepAlive { id: LEASE },
+        Response::LeaseKeepAlive {
+            header: header(2),
+            id: LEASE,
+            ttl_s: 2,
+        },
+    )
+}
+
+fn time_to_live_gone(id: u64, call_ns: u64) -> Operation<Op, Ret> {
+    op(
+        id,
+        call_ns,
+        Op::LeaseTimeToLive {
+            id: LEASE,
+            keys: false,
+        },
+        Response::LeaseTimeToLive {
+            header: header(2),
+            id: LEASE,
+            ttl_s: -1,
+            granted_ttl_s: 0,
+            keys: Vec::new(),
+        },
+    )
+}
+
+fn not_found(mut op: Operation<Op, Ret>) -> Operation<Op, Ret> {
+    op.outcome = Outcome::Ok {
+        output: Ret::Err(EtcdError::LeaseNotFound),
+    };
+    op
+}
+
+/// Granted at 10 s (TTL 2 s), renewed at 11 s: the lease exists until at least 13 s.
+fn early(extra: Vec<Operation<Op, Ret>>) -> History<Op, Ret> {
+    let mut ops = vec![grant(0, 10 * S), keep_alive(1, 11 * S)];
+    ops.extend(extra);
+    History {
+        ops,
+        faults: Vec::new(),
+        other: Vec::new(),
+    }
+}
+
+fn early_properties(history: &History<Op, Ret>) -> Vec<&'static str> {
+    check_early_expiries(history)
+        .iter()
+        .map(|violation| violation.property)
+        .collect()
+}
+
+#[test]
+fn a_lease_gone_before_its_ttl_ran_from_a_renewal_is_reported() {
+    // etcd#15247's shape: renewed through the new leader, then revoked by a resumed old one.
+    let history = early(vec![time_to_live_gone(2, 11 * S + 200 * MS)]);
+    let violations = check_early_expiries(&history);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].property, "lease.expired-early");
+    assert_eq!(violations[0].ops, vec![1, 2], "the renewal and the answer");
+    assert!(
+        violations[0].message.contains("until at least 13.000 s"),
+        "{}",
+        violations[0].message
+    );
+    // Every way of being told "not found" counts.
+    let keep_alive_denied = not_found(keep_alive(2, 12 * S));
+    let put_denied = not_found(put_leased(2, 12 * S));
+    for denied in [keep_alive_denied, put_denied] {
+        assert_eq!(
+            early_properties(&early(vec![denied])),
+            vec!["lease.expired-early"]
+        );
+    }
+}
+
+#[test]
+fn a_revoke_a_late_answer_or_an_overlapping_renewal_excuses_it() {
+    // After the deadline: a legal expiry.
+    assert!(early_properties(&early(vec![time_to_live_gone(2, 13 * S)])).is_empty());
+    // Someone revoked it (whatever the outcome) before the answer returned.
+    let mut revoke = op(
+        3,
+        11 * S + 100 * MS,
+        Op::LeaseRevoke { id: LEASE },
+        Response::LeaseRevoke { header: header(3) },
+    );
+    revoke.outcome = Outcome::Unknown {
+        error: "timeout".into(),
+    };
+    assert!(early_properties(&early(vec![
+        revoke,
+        time_to_live_gone(2, 11 * S + 200 * MS)
+    ]))
+    .is_empty());
+    // The answer overlaps the renewal at 11 s: only the grant at 10 s precedes it (deadline
+    // 12 s), and it came after that.
+    let overlapping = time_to_live_gone(2, 11 * S - 1);
+    assert_eq!(
+        early_properties(&early(vec![overlapping.clone()])),
+        vec!["lease.expired-early"],
+        "the grant's own bound (12 s) still holds at 11 s"
+    );
+    let mut late_overlap = time_to_live_gone(2, 12 * S + 500 * MS);
+    late_overlap.call_ns = 11 * S - 1;
+    assert!(early_properties(&early(vec![late_overlap])).is_empty());
+    // A clock error as large as the TTL excuses anything.
+    let mut skewed = early(vec![time_to_live_gone(2, 11 * S + 200 * MS)]);
+    skewed.faults.push(FaultEvent {
+        t_ns: 10 * S,
+        kind: "clock_skew".into(),
+        nodes: vec!["n1".into()],
+        detail: json!({ "skew_ms": 2_000 }),
+    });
+    assert!(early_properties(&skewed).is_empty());
 }
