@@ -853,3 +853,95 @@ fn progress_is_the_revision_and_never_decreases() {
         gen.observe(&op, &ret);
     }
 }
+
+/// etcd changes a lease's keys one at a time while a write applies, and a time-to-live reads the
+/// lessor without the store's lock: it may list the keys of the middle of a write (some of its
+/// changes made, others not). Such an answer is valid right after that write, and only there.
+#[test]
+fn time_to_live_may_see_the_middle_of_the_last_write() {
+    let mut m = MvccModel::new();
+    run(
+        &mut m,
+        &[
+            grant(5, 10),
+            put_lease("a", "1", 5),
+            put_lease("b", "1", 5),
+            put_lease("c", "1", 5),
+        ],
+    );
+    let ttl = |keys: &[&str]| {
+        Ret::Ok(Response::LeaseTimeToLive {
+            header: header(9),
+            id: 5,
+            ttl_s: 5,
+            granted_ttl_s: 10,
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+        })
+    };
+    let with_keys = Op::LeaseTimeToLive { id: 5, keys: true };
+    // One put changes one key: no middle, so only the exact key set is valid.
+    assert!(m.step(&with_keys, &ttl(&["a", "b", "c"])).is_some());
+    assert!(m.step(&with_keys, &ttl(&["a", "b"])).is_none());
+    // A transaction detaching a and b (c untouched).
+    let detach = Op::Txn(TxnRequest {
+        compare: vec![],
+        success: vec![
+            RequestOp::Put(PutRequest {
+                key: "a".into(),
+                value: "2".into(),
+                ..Default::default()
+            }),
+            RequestOp::Put(PutRequest {
+                key: "b".into(),
+                value: "2".into(),
+                ..Default::default()
+            }),
+        ],
+        failure: vec![],
+    });
+    let mut after = m.clone();
+    run(&mut after, &[detach]);
+    for middle in [&["c"][..], &["a", "c"], &["b", "c"], &["b", "a", "c"]] {
+        assert!(after.step(&with_keys, &ttl(middle)).is_some(), "{middle:?}");
+    }
+    // c was held throughout; d never was.
+    assert!(after.step(&with_keys, &ttl(&["a", "b"])).is_none());
+    assert!(after.step(&with_keys, &ttl(&["c", "d"])).is_none());
+    // A middle is read-only: the state after it keeps the transition.
+    let read = after.step(&with_keys, &ttl(&["a", "c"])).expect("valid");
+    assert_eq!(read.fingerprint(), after.fingerprint());
+    // The next write that changes the state ends that middle.
+    let mut later = after.clone();
+    run(&mut later, &[put("z", "1")]);
+    assert!(later.step(&with_keys, &ttl(&["c"])).is_some());
+    assert!(later.step(&with_keys, &ttl(&["a", "c"])).is_none());
+    // The same state reached without a middle behaves differently, so it fingerprints apart.
+    assert_ne!(later.fingerprint(), after.fingerprint());
+
+    // A revoke deletes the keys one by one, then drops the lease: in between, the lease is still
+    // found, with some of its keys or none.
+    let mut revoked = m.clone();
+    run(&mut revoked, &[Op::LeaseRevoke { id: 5 }]);
+    for middle in [&[][..], &["b"], &["a", "b", "c"]] {
+        assert!(
+            revoked.step(&with_keys, &ttl(middle)).is_some(),
+            "{middle:?}"
+        );
+    }
+    let gone = Ret::Ok(Response::LeaseTimeToLive {
+        header: header(9),
+        id: 5,
+        ttl_s: -1,
+        granted_ttl_s: 0,
+        keys: vec![],
+    });
+    assert!(revoked.step(&with_keys, &gone).is_some());
+    let wrong_ttl = Ret::Ok(Response::LeaseTimeToLive {
+        header: header(9),
+        id: 5,
+        ttl_s: 5,
+        granted_ttl_s: 11,
+        keys: vec![],
+    });
+    assert!(revoked.step(&with_keys, &wrong_ttl).is_none());
+}

@@ -44,6 +44,7 @@ mod lease;
 mod model;
 mod spec;
 mod store;
+mod transition;
 mod txn;
 pub mod types;
 mod validate;
