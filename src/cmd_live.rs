@@ -122,8 +122,9 @@ pub fn main(args: LiveArgs) -> Result<Exit> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let (output, target) =
-        runtime.block_on(run_against_target(&args, &scenario, &run_id, &journal))?;
+    let (output, target) = runtime.block_on(run_against_target(
+        &args, &scenario, &run_id, &journal, &out,
+    ))?;
     let timeout = args.check_timeout;
     let durability = DurabilityOptions {
         liveness_bound_ns: kvsim::live::LIVENESS_BOUND_NS,
@@ -223,6 +224,7 @@ async fn run_against_target(
     scenario: &Scenario,
     run_id: &str,
     journal: &Journal,
+    out: &Path,
 ) -> Result<(LiveOutput, Target)> {
     let prefix = prefix_of(args, run_id);
     let lease_offset = claim::lease_offset(run_id);
@@ -307,8 +309,19 @@ async fn run_against_target(
     output.foreign_writes = claim::foreign_writes(&endpoints, &keyspace, SETUP_TIMEOUT)
         .await
         .unwrap_or(0);
-    // Stops the members and removes their data (and namespaces) now, before the check.
+    // Stops the members and removes their data (and namespaces) now, before the check; their
+    // logs stay in the report directory.
+    let logs_dir = out.join("members");
+    let kept = stop
+        .0
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .shutdown_keeping_logs(&logs_dir);
     drop(stop);
+    match kept {
+        Ok(logs) => println!("member logs: {} ({} files)", logs_dir.display(), logs.len()),
+        Err(error) => eprintln!("kvsim live: member logs not kept: {error:#}"),
+    }
     Ok((
         output,
         Target {

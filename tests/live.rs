@@ -199,6 +199,12 @@ fn a_short_live_run_with_kills_and_pauses_passes_every_checker() {
     );
     assert!(printed.contains("liveness: "), "{printed}");
     assert!(out.join("report.html").is_file());
+    // What etcd itself said stays beside the history.
+    for id in 1..=3 {
+        let log = out.join(format!("members/n{id}.log"));
+        let size = std::fs::metadata(&log).map_or(0, |meta| meta.len());
+        assert!(size > 0, "{} missing or empty:\n{printed}", log.display());
+    }
 
     // The same history with one successful read's value altered must not pass.
     let history = std::fs::read_to_string(out.join("history.jsonl")).expect("history");

@@ -321,9 +321,31 @@ impl EtcdCluster {
         }
     }
 
-    /// Kills every member (followers first) and removes the data directories and the member
-    /// network. Idempotent; also what dropping the cluster does.
-    pub fn shutdown(&mut self) {
+    /// [`Self::shutdown`], after copying every member's log (stdout and stderr of each of its
+    /// runs, restarts included) to `dir/n<id>.log`: what a user reads to see what etcd did, e.g.
+    /// a resumed leader revoking leases. Returns the copies made; a log that cannot be copied is
+    /// reported as an error after the shutdown, which happens regardless.
+    pub fn shutdown_keeping_logs(&mut self, dir: &Path) -> Result<Vec<PathBuf>> {
+        self.kill_members();
+        let copied = fs::create_dir_all(dir)
+            .with_context(|| format!("creating {}", dir.display()))
+            .and_then(|()| {
+                self.members
+                    .iter()
+                    .filter(|member| member.log_path.is_file())
+                    .map(|member| {
+                        let copy = dir.join(format!("n{}.log", member.id));
+                        fs::copy(&member.log_path, &copy)
+                            .with_context(|| format!("copying {}", member.log_path.display()))?;
+                        Ok(copy)
+                    })
+                    .collect::<Result<Vec<_>>>()
+            });
+        self.shutdown();
+        copied
+    }
+
+    fn kill_members(&mut self) {
         for member in self.members.iter_mut().rev() {
             if let Some(mut child) = member.child.take() {
                 // SIGKILL also ends a stopped (paused) process.
@@ -331,6 +353,12 @@ impl EtcdCluster {
                 child.wait().ok();
             }
         }
+    }
+
+    /// Kills every member (followers first) and removes the data directories and the member
+    /// network. Idempotent; also what dropping the cluster does.
+    pub fn shutdown(&mut self) {
+        self.kill_members();
         fs::remove_dir_all(&self.root).ok();
         // Dropping the network deletes the namespaces, the veths and the bridge.
         self.network = None;
