@@ -349,6 +349,39 @@ fn report_shows_the_violation_in_a_browser() {
     // Client ids 3 (after 2's unknown put) and 4 (after 0 finished) reuse lanes: 5 ids, 3 rows.
     assert!(status.contains("5 client ids in 3 lanes"), "{status}");
 
+    // The stale read's key, with every operation on it, the read among them.
+    let per_key = element(&dom, "div", "per-key", "</section>");
+    assert!(per_key.contains("data-key=\"a\""), "{per_key}");
+    assert!(
+        per_key.contains("data-op=\"7\"") && per_key.contains("data-op=\"0\""),
+        "{per_key}"
+    );
+    assert!(
+        !per_key.contains("data-op=\"2\""),
+        "the put of b is not an operation on a:\n{per_key}"
+    );
+    // Latency (one dot per answered operation) and throughput, faults shaded on both.
+    let charts = element(&dom, "div", "charts", "</section>");
+    for plot in ["latency-plot", "throughput-plot"] {
+        assert!(charts.contains(&format!("id=\"{plot}\"")), "{charts}");
+    }
+    let answered = history
+        .ops
+        .iter()
+        .filter(|op| op.return_ns.is_some() && !matches!(op.outcome, Outcome::Unknown { .. }))
+        .count();
+    assert_eq!(
+        charts.matches("class=\"dot\"").count(),
+        answered,
+        "one dot per answered operation:\n{charts}"
+    );
+    assert_eq!(
+        charts.matches("class=\"fault\"").count(),
+        2 * history_fault_spans(&dom),
+        "every fault span shaded on both charts:\n{charts}"
+    );
+    assert!(charts.contains("class=\"bar\""), "{charts}");
+
     maybe_screenshot(&page, &dir.0);
 
     // A link to one operation opens the report focused on it, with its details shown.
@@ -361,6 +394,15 @@ fn report_shows_the_violation_in_a_browser() {
         "details of op 7 expected:\n{details}"
     );
     assert!(details.contains("get \"a\""), "{details}");
+}
+
+/// The number of fault spans the report's data blob carries.
+fn history_fault_spans(dom: &str) -> usize {
+    let start = dom.find("id=\"kvsim-data\">").expect("data blob") + "id=\"kvsim-data\">".len();
+    let end = start + dom[start..].find("</script>").expect("blob end");
+    let blob: serde_json::Value =
+        serde_json::from_str(&dom[start..end].replace("&quot;", "\"")).expect("blob JSON");
+    blob["spans"].as_array().map_or(0, Vec::len)
 }
 
 /// For a human look at the layout: `KVSIM_REPORT_SCREENSHOT=/tmp/report.png` keeps a screenshot

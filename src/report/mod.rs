@@ -156,6 +156,10 @@ fn ops_blob(history: &History<Op, Ret>) -> Value {
                 Outcome::Unknown { .. } => -1,
                 Outcome::Ok { .. } | Outcome::Fail { .. } => op.return_ns.map_or(-1, |t| t as i64),
             };
+            let keys: Vec<Value> = text::op_key_ranges(&op.input)
+                .into_iter()
+                .map(|(key, range_end)| json!([key, range_end]))
+                .collect();
             json!([
                 op.id,
                 op.client,
@@ -164,7 +168,8 @@ fn ops_blob(history: &History<Op, Ret>) -> Value {
                 status,
                 kind_index.unwrap_or(0),
                 text::op_text(&op.input),
-                output
+                output,
+                keys
             ])
         })
         .collect();
@@ -289,7 +294,9 @@ pub fn render_html(input: &ReportInput) -> String {
          <noscript>This report needs JavaScript to draw its timeline.</noscript></div></section>\n\
          <section id=\"properties-section\"><h2>Violations</h2><ol id=\"violations\"></ol></section>\n\
          <section id=\"details-section\"><h2>Selected operation</h2><div id=\"details\">\
-         Click an operation on the timeline or a link.</div></section>\n</main>\n\
+         Click an operation on the timeline or a link.</div></section>\n\
+         <section id=\"key-section\"><h2>Operations on the violation's key</h2><div id=\"per-key\"></div></section>\n\
+         <section id=\"charts-section\"><h2>Latency and throughput</h2><div id=\"charts\"></div></section>\n</main>\n\
          <footer id=\"status\"></footer>\n",
     );
     page.push_str("<script type=\"application/json\" id=\"kvsim-data\">");
@@ -429,7 +436,7 @@ mod tests {
         let blob = blob_of(&page);
         assert_eq!(
             blob["ops"][0],
-            json!([0, 0, 0, 10, 0, 0, "put \"k\" = \"v\"", "rev 2"])
+            json!([0, 0, 0, 10, 0, 0, "put \"k\" = \"v\"", "rev 2", [["k", ""]]])
         );
         assert_eq!(blob["ops"][2][3], -1, "unknown outcome has no return");
         assert_eq!(blob["ops"][2][4], 2);

@@ -24,7 +24,7 @@
   };
   const BAD = "#d62728", PROP = "#c2185b", PREFIX = "#2e7d32";
   // Operation fields (arrays keep the blob small).
-  const ID = 0, CLIENT = 1, CALL = 2, RET = 3, ST = 4, KIND = 5, IN = 6, OUT = 7;
+  const ID = 0, CLIENT = 1, CALL = 2, RET = 3, ST = 4, KIND = 5, IN = 6, OUT = 7, KEYS = 8;
   const OK = 0, FAIL = 1, UNKNOWN = 2;
 
   // ---- helpers ----------------------------------------------------------------------------
@@ -668,6 +668,118 @@
     if (hasLinViolation) legend.append(el("span", {}, el("span", { class: "swatch", style: "background:" + PREFIX }), "in the linearizable prefix"));
   }
 
+  // ---- latency and throughput over time, faults shaded ------------------------------------
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const CHART_W = 900, CHART_H = 150, CHART_L = 64, CHART_R = 8, CHART_T = 6, CHART_B = 20;
+  const CHART_DOTS_MAX = 20000, THROUGHPUT_BUCKETS = 120;
+  function svg(tag, attrs, text) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function chartX(t) { return CHART_L + (t / tEnd) * (CHART_W - CHART_L - CHART_R); }
+  function chart(id, title) {
+    const root = svg("svg", { id: id, viewBox: "0 0 " + CHART_W + " " + CHART_H, width: "100%", role: "img", "aria-label": title });
+    // Fault periods, every row's, shaded across the whole chart (as across the client lanes).
+    for (const s of D.spans) {
+      const x0 = chartX(s[1]), x1 = chartX(s[2] < 0 ? tEnd : s[2]);
+      root.append(svg("rect", { class: "fault", x: x0.toFixed(1), y: CHART_T, width: Math.max(1, x1 - x0).toFixed(1),
+        height: CHART_H - CHART_T - CHART_B, fill: FAULT_COLORS[s[3]] || "#999", "fill-opacity": 0.18 }));
+    }
+    root.append(svg("line", { x1: CHART_L, y1: CHART_H - CHART_B, x2: CHART_W - CHART_R, y2: CHART_H - CHART_B, stroke: "#888" }));
+    for (let i = 0; i <= 5; i++) {
+      const t = (tEnd / 5) * i;
+      root.append(svg("text", { x: chartX(t).toFixed(1), y: CHART_H - 6, "font-size": 10, "text-anchor": i === 0 ? "start" : i === 5 ? "end" : "middle" }, fmtT(t)));
+    }
+    return root;
+  }
+  function renderCharts() {
+    const box = document.getElementById("charts");
+    box.textContent = "";
+    const answered = ops.filter((op) => op[RET] >= 0 && op[ST] !== UNKNOWN && kinds[op[KIND]] !== "lease_expire");
+    if (answered.length === 0) { box.append(el("p", {}, "No answered operations to plot.")); return; }
+    // Latency, log scale: one dot per answered operation (evenly sampled beyond CHART_DOTS_MAX).
+    let lo = Infinity, hi = 0;
+    for (const op of answered) { const ms = Math.max((op[RET] - op[CALL]) / 1e6, 1e-3); lo = Math.min(lo, ms); hi = Math.max(hi, ms); }
+    const decadeLo = Math.floor(Math.log10(lo)), decadeHi = Math.max(decadeLo + 1, Math.ceil(Math.log10(hi)));
+    const plotH = CHART_H - CHART_T - CHART_B;
+    const latencyY = (ms) => CHART_T + plotH * (1 - (Math.log10(Math.max(ms, 1e-3)) - decadeLo) / (decadeHi - decadeLo));
+    const latency = chart("latency-plot", "latency of every answered operation over time");
+    for (let d = decadeLo; d <= decadeHi; d++) {
+      const y = latencyY(Math.pow(10, d)).toFixed(1);
+      latency.append(svg("line", { x1: CHART_L, y1: y, x2: CHART_W - CHART_R, y2: y, stroke: "#e3e5e8" }));
+      latency.append(svg("text", { x: CHART_L - 4, y: Number(y) + 3, "font-size": 10, "text-anchor": "end" }, Math.pow(10, d) >= 1 ? Math.pow(10, d) + " ms" : Math.pow(10, d).toPrecision(1) + " ms"));
+    }
+    const step = Math.max(1, Math.ceil(answered.length / CHART_DOTS_MAX));
+    let dots = 0;
+    for (let i = 0; i < answered.length; i += step) {
+      const op = answered[i];
+      latency.append(svg("circle", { class: "dot", cx: chartX(op[CALL]).toFixed(1), cy: latencyY((op[RET] - op[CALL]) / 1e6).toFixed(1), r: 1.6,
+        fill: op[ST] === FAIL ? "#9aa0a6" : KIND_COLORS[kinds[op[KIND]]] || "#555" }));
+      dots++;
+    }
+    latency.dataset.dots = String(dots);
+    // Throughput: operations answered ok per second, in THROUGHPUT_BUCKETS slices of the run.
+    const bucketNs = tEnd / THROUGHPUT_BUCKETS, counts = new Array(THROUGHPUT_BUCKETS).fill(0);
+    for (const op of answered) if (op[ST] === OK) counts[Math.min(THROUGHPUT_BUCKETS - 1, Math.floor(op[RET] / bucketNs))]++;
+    const rates = counts.map((c) => c / (bucketNs / 1e9));
+    const rateMax = Math.max(1, ...rates);
+    const throughput = chart("throughput-plot", "operations answered ok per second over time");
+    throughput.append(svg("text", { x: CHART_L - 4, y: CHART_T + 9, "font-size": 10, "text-anchor": "end" }, Math.round(rateMax) + " ops/s"));
+    throughput.append(svg("text", { x: CHART_L - 4, y: CHART_H - CHART_B, "font-size": 10, "text-anchor": "end" }, "0"));
+    rates.forEach((rate, i) => {
+      if (rate === 0) return;
+      const h = plotH * (rate / rateMax);
+      throughput.append(svg("rect", { class: "bar", x: chartX(i * bucketNs).toFixed(1), y: (CHART_H - CHART_B - h).toFixed(1),
+        width: Math.max(1, chartX(bucketNs) - chartX(0) - 0.5).toFixed(1), height: h.toFixed(1), fill: "#4e79a7" }));
+    });
+    box.append(el("div", { class: "label" }, "Latency (call to answer, log scale; grey: failed), shaded where faults were in force"), latency,
+      el("div", { class: "label" }, "Throughput (operations answered ok per second)"), throughput);
+  }
+
+  // ---- the operations on a violation's key --------------------------------------------------
+  const PER_KEY_ROWS_MAX = 200;
+  function keyInRange(key, range) {
+    const [start, end] = range;
+    if (end === "") return key === start;
+    if (end === "\u0000") return key >= start;
+    return key >= start && key < end;
+  }
+  function renderPerKey() {
+    const box = document.getElementById("per-key");
+    box.textContent = "";
+    const focus = [];
+    if (lin.verdict === "not_linearizable") for (const id of lin.stuck || []) focus.push(id);
+    for (const p of D.props) if (Array.isArray(p.ops)) for (const id of p.ops.slice(0, 4)) focus.push(id);
+    const keys = [];
+    for (const id of focus) {
+      const index = indexOfId.get(id);
+      if (index === undefined) continue;
+      for (const range of ops[index][KEYS] || []) if (range[1] === "" && !keys.includes(range[0])) keys.push(range[0]);
+    }
+    if (keys.length === 0) { box.append(el("p", {}, "No violation names a single key.")); return; }
+    for (const key of keys.slice(0, 3)) {
+      const on = [];
+      ops.forEach((op, index) => { if ((op[KEYS] || []).some((range) => keyInRange(key, range))) on.push(index); });
+      on.sort((a, b) => ops[a][CALL] - ops[b][CALL]);
+      // The rows nearest the first focused operation on this key, in call order.
+      const anchorId = focus.find((id) => on.includes(indexOfId.get(id)));
+      const at = Math.max(0, on.indexOf(indexOfId.get(anchorId)));
+      const from = Math.max(0, Math.min(at - PER_KEY_ROWS_MAX / 2, on.length - PER_KEY_ROWS_MAX));
+      const shown = on.slice(from, from + PER_KEY_ROWS_MAX);
+      const rows = shown.map((index) => {
+        const op = ops[index];
+        return el("tr", { class: focus.includes(op[ID]) ? "focus" : "" }, el("td", {}, opLink(op[ID])), el("td", {}, String(op[CLIENT])),
+          el("td", {}, fmtT(op[CALL])), el("td", {}, op[RET] < 0 ? "—" : fmtT(op[RET])), el("td", {}, cap(op[IN], 200)), el("td", {}, cap(op[OUT], 200)));
+      });
+      box.append(el("h3", {}, "key " + JSON.stringify(key) + ": " + on.length + " operations" + (on.length > shown.length ? " (" + shown.length + " shown, around the violation)" : "")),
+        el("table", { class: "per-key", "data-key": key },
+          el("tr", {}, el("th", {}, "op"), el("th", {}, "client"), el("th", {}, "call"), el("th", {}, "return"), el("th", {}, "input"), el("th", {}, "output")),
+          ...rows));
+    }
+  }
+
   // ---- interaction ------------------------------------------------------------------------
   let drag = null;
   canvas.addEventListener("wheel", (event) => {
@@ -737,6 +849,8 @@
   renderVerdict();
   renderViolation();
   renderProperties();
+  renderCharts();
+  renderPerKey();
   renderLegend();
   sizeCanvas();
   fit();

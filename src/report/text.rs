@@ -47,6 +47,47 @@ pub const OP_KINDS: [&str; 10] = [
     "compact",
 ];
 
+/// The key ranges `op` reads or writes, as `[key, range_end]` with etcd's `range_end` convention
+/// ("" one key, `FROM_KEY` every key from `key`): the report's per-key view finds the operations
+/// on a violation's key with them. Transactions list their compares and every branch's requests
+/// (either branch may have run); lease and compaction operations name no key.
+pub fn op_key_ranges(op: &Op) -> Vec<(String, String)> {
+    let mut ranges = Vec::new();
+    match op {
+        Op::Put(put) => ranges.push((put.key.clone(), String::new())),
+        Op::Range(range) => ranges.push((range.key.clone(), range.range_end.clone())),
+        Op::DeleteRange(delete) => ranges.push((delete.key.clone(), delete.range_end.clone())),
+        Op::Txn(txn) => push_txn_ranges(&mut ranges, &RequestOp::Txn(txn.clone())),
+        Op::LeaseGrant { .. }
+        | Op::LeaseRevoke { .. }
+        | Op::LeaseKeepAlive { .. }
+        | Op::LeaseTimeToLive { .. }
+        | Op::LeaseExpire { .. }
+        | Op::Compact { .. } => {}
+    }
+    ranges.sort();
+    ranges.dedup();
+    ranges
+}
+
+fn push_txn_ranges(ranges: &mut Vec<(String, String)>, request: &RequestOp) {
+    match request {
+        RequestOp::Put(put) => ranges.push((put.key.clone(), String::new())),
+        RequestOp::Range(range) => ranges.push((range.key.clone(), range.range_end.clone())),
+        RequestOp::DeleteRange(delete) => {
+            ranges.push((delete.key.clone(), delete.range_end.clone()))
+        }
+        RequestOp::Txn(txn) => {
+            for compare in &txn.compare {
+                ranges.push((compare.key.clone(), String::new()));
+            }
+            for nested in txn.success.iter().chain(&txn.failure) {
+                push_txn_ranges(ranges, nested);
+            }
+        }
+    }
+}
+
 /// Cuts `text` to at most `chars_max` chars (on a char boundary), saying how much was dropped.
 pub fn capped(mut text: String, chars_max: usize) -> String {
     if let Some((cut, _)) = text.char_indices().nth(chars_max) {
