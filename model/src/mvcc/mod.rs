@@ -44,7 +44,6 @@ mod lease;
 mod model;
 mod spec;
 mod store;
-mod transition;
 mod txn;
 pub mod types;
 mod validate;

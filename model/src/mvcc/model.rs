@@ -7,7 +7,6 @@ use std::sync::Arc;
 use crate::fingerprint_of;
 use crate::mvcc::lease::Leases;
 use crate::mvcc::store::{Record, Store};
-use crate::mvcc::transition::LeaseTransition;
 use crate::mvcc::types::{
     EtcdError, KeyValue, LeaseId, Op, Response, ResponseHeader, Ret, Revision,
 };
@@ -28,9 +27,6 @@ pub struct MvccModel {
     pub(crate) compacted: Revision,
     pub(crate) store: Store,
     pub(crate) leases: Leases,
-    /// The lessor's possible middles during the last write that changed the state
-    /// (`transition.rs`); `None` when it had none.
-    pub(crate) lease_transition: Option<Arc<LeaseTransition>>,
     /// Configuration, not state: constant during a check.
     pub(crate) min_lease_ttl_s: i64,
 }
@@ -49,7 +45,6 @@ impl MvccModel {
             compacted: -1,
             store: Store::default(),
             leases: Leases::default(),
-            lease_transition: None,
             min_lease_ttl_s: ETCD_MIN_LEASE_TTL_S,
         }
     }
@@ -118,15 +113,6 @@ impl MvccModel {
     /// SipHash values of distinct tagged facts collides for two different fact sets with
     /// probability about 2^-128 (AdHash, Bellare & Micciancio 1997, for non-adversarial inputs).
     pub fn fingerprint(&self) -> u128 {
-        self.facts_fingerprint().wrapping_add(
-            self.lease_transition
-                .as_ref()
-                .map_or(0, |transition| transition.fingerprint()),
-        )
-    }
-
-    /// The fingerprint of the store, the lessor and the revisions, without the transition.
-    fn facts_fingerprint(&self) -> u128 {
         fingerprint_of(&(0u8, self.revision, self.compacted, self.min_lease_ttl_s))
             .wrapping_add(self.store.fingerprint())
             .wrapping_add(self.leases.fingerprint())
@@ -134,13 +120,6 @@ impl MvccModel {
 
     /// Applies `op` and returns etcd's answer. `LeaseExpire` answers like a revoke.
     pub fn apply(&mut self, op: &Op) -> Ret {
-        // Only these change several keys' leases at once (a put changes one key).
-        let several = matches!(
-            op,
-            Op::DeleteRange(_) | Op::Txn(_) | Op::LeaseRevoke { .. } | Op::LeaseExpire { .. }
-        );
-        let leases_before = several.then(|| self.leases.clone());
-        let facts_before = self.facts_fingerprint();
         let result = match op {
             Op::Put(p) => self.put(p).map(Response::Put),
             Op::Range(r) => self.range(r).map(Response::Range),
@@ -152,12 +131,6 @@ impl MvccModel {
             Op::LeaseTimeToLive { id, keys } => Ok(self.lease_time_to_live(*id, *keys)),
             Op::Compact { revision, .. } => self.compact(*revision),
         };
-        // A write that changed the state ends the previous write's middle; a read or a write that
-        // changed nothing leaves it (nothing was applied in between).
-        if self.facts_fingerprint() != facts_before {
-            self.lease_transition =
-                leases_before.and_then(|before| LeaseTransition::between(&before, &self.leases));
-        }
         assert!(self.check_invariants_cheap());
         match result {
             Ok(response) => Ret::Ok(response),

@@ -273,13 +273,7 @@ impl MvccModel {
                 // real etcd run answered keys of revision 2289 under header 2290.
                 let valid = header.revision >= 1
                     && resp_id == id
-                    && self.time_to_live_is_valid_now_or_mid_write(
-                        *id,
-                        *keys,
-                        *ttl_s,
-                        *granted_ttl_s,
-                        resp_keys,
-                    );
+                    && self.time_to_live_is_valid(*id, *keys, *ttl_s, *granted_ttl_s, resp_keys);
                 valid.then(|| self.clone())
             }
             (Op::LeaseExpire { .. }, _) => None,
@@ -345,24 +339,6 @@ impl MvccModel {
                 ttl_s >= -1 && granted_ttl_s == lease.ttl_s && keys_ok
             }
         }
-    }
-
-    /// [`Self::time_to_live_is_valid`], or a read of the lessor in the middle of the last write
-    /// (`transition.rs`: etcd changes a lease's keys one at a time while a write applies).
-    fn time_to_live_is_valid_now_or_mid_write(
-        &self,
-        id: LeaseId,
-        keys: bool,
-        ttl_s: i64,
-        granted_ttl_s: i64,
-        resp_keys: &[String],
-    ) -> bool {
-        self.time_to_live_is_valid(id, keys, ttl_s, granted_ttl_s, resp_keys)
-            || (ttl_s >= -1
-                && granted_ttl_s > 0
-                && self.lease_transition.as_ref().is_some_and(|transition| {
-                    transition.admits(id, self.leases.get(id), granted_ttl_s, keys, resp_keys)
-                }))
     }
 
     /// A serializable range is served from one member's applied state, which is the state of
