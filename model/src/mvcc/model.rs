@@ -107,9 +107,9 @@ impl MvccModel {
             .unwrap_or_default()
     }
 
-    /// O(1): the incremental fact sums plus the scalars, plus the last write's lease transition
-    /// (`transition.rs`). Two states with the same facts — the same (key, record) pairs, (lease,
-    /// granted TTL) pairs, revision, compacted revision and transition — behave identically (attachments are derived from the records, see `lease.rs`). A sum of 128-bit
+    /// O(1): the incremental fact sums plus the scalars. Two states with the same facts — the same
+    /// (key, record) pairs, (lease, granted TTL) pairs, revision and compacted revision — behave
+    /// identically (attachments are derived from the records, see `lease.rs`). A sum of 128-bit
     /// SipHash values of distinct tagged facts collides for two different fact sets with
     /// probability about 2^-128 (AdHash, Bellare & Micciancio 1997, for non-adversarial inputs).
     pub fn fingerprint(&self) -> u128 {

@@ -6,9 +6,7 @@
 //! - `LeaseTimeToLive`'s remaining TTL (clock-dependent);
 //! - the header of `LeaseKeepAlive` (the serving member's local revision, read before the renewal:
 //!   it may lag, never lead);
-//! - the header of `LeaseTimeToLive` (read *after* the lookup: it bounds nothing);
-//! - `LeaseTimeToLive`'s keys, which may be those of the middle of the last write
-//!   (`transition.rs`).
+//! - the header of `LeaseTimeToLive` (read *after* the lookup: it bounds nothing).
 //!
 //! Every check starts with the header revision, which costs nothing and rejects almost every
 //! wrong placement before the state is cloned: that is what keeps the search fast.
