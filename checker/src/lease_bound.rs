@@ -64,7 +64,7 @@ struct Lease {
     /// The smallest TTL etcd reported granting or renewing with (the lower bound needs the
     /// shortest one); 0 until one is reported.
     ttl_s_min: i64,
-    /// Answers that the lease does not exist (a time-to-live of -1, or `LeaseNotFound` from a
+    /// Answers that the lease does not exist (a time-to-live with granted TTL 0, or `LeaseNotFound` from a
     /// keep-alive, a put attached to it or a time-to-live): (call_ns, return_ns, op id, what).
     gone: Vec<(u64, u64, OpId, &'static str)>,
     /// `call_ns` of every revoke of the lease, whatever its outcome.
