@@ -74,6 +74,10 @@ pub struct FuzzArgs {
     /// at most 3G.
     #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
     pub memory_max: Option<u64>,
+    /// Print the campaign's summary (summary.json's content, plus the directory and exit code)
+    /// as one JSON object on stdout when done; the human lines go to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// One seed's line in the campaign summary.
@@ -94,6 +98,9 @@ struct SeedResult {
 }
 
 pub fn main(args: FuzzArgs) -> Result<Exit> {
+    if args.json {
+        kvsim::stdout::json_mode();
+    }
     kvsim::panic_hook::install_one_line();
     let base = match &args.scenario {
         Some(path) => load_scenario(path, &args.bugs, args.target.as_deref())?,
@@ -233,6 +240,9 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
         );
     }
     if let Some(signal) = interrupted {
+        if args.json {
+            print_json(&summary, &dir, Exit::from(signal));
+        }
         return Ok(Exit::from(signal));
     }
     let exit = if results.iter().any(|r| r.status == "error") {
@@ -247,6 +257,9 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
     } else {
         Exit::Ok
     };
+    if args.json {
+        print_json(&summary, &dir, exit);
+    }
     Ok(exit)
 }
 
@@ -362,6 +375,15 @@ impl Resume {
         }
         line
     }
+}
+
+/// `--json`: summary.json's content, with the command, the campaign directory and the exit code.
+fn print_json(summary: &CampaignSummary, dir: &Path, exit: Exit) {
+    let mut value = serde_json::to_value(summary).expect("a summary serializes");
+    value["command"] = "fuzz".into();
+    value["dir"] = dir.display().to_string().into();
+    value["exit"] = exit.code().into();
+    kvsim::stdout::write_json(&value);
 }
 
 #[derive(Serialize)]

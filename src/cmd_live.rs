@@ -26,6 +26,7 @@ use kvsim::live::etcd_process::EtcdCluster;
 use kvsim::live::journal::Journal;
 use kvsim::live::run::{run, LiveOutput};
 use kvsim::live::trust::{reasons_inconclusive, RunFacts};
+use kvsim::outln;
 use kvsim::report_files::{write_report_of, ReportAbout};
 use kvsim::run_dir::write_scenario;
 use kvsim::verdict::{judge, Status, Verdict};
@@ -72,6 +73,10 @@ pub struct LiveArgs {
     /// directories), found by kvsim's own markers, and exit.
     #[arg(long, conflicts_with_all = ["spawn", "endpoints"])]
     pub cleanup: bool,
+    /// Print one JSON object on stdout when done (status, exit code, the verdict as verdict.json
+    /// holds it, the files written); the human lines go to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl LiveArgs {
@@ -83,12 +88,15 @@ impl LiveArgs {
 }
 
 pub fn main(args: LiveArgs) -> Result<Exit> {
+    if args.json {
+        kvsim::stdout::json_mode();
+    }
     if args.cleanup {
         let removed = kvsim::live::cleanup::clean_up();
         for line in &removed {
-            println!("removed {line}");
+            outln!("removed {line}");
         }
-        println!(
+        outln!(
             "kvsim live --cleanup: {} leftover(s) removed",
             removed.len()
         );
@@ -140,14 +148,27 @@ pub fn main(args: LiveArgs) -> Result<Exit> {
     }
     write_outputs(&out, &args, &scenario, &target, &output, &verdict, &journal)?;
     print_result(&args, &output, &verdict);
-    println!("history: {}", out.join("history.jsonl").display());
-    println!("report: {}", out.join("report.html").display());
+    outln!("history: {}", out.join("history.jsonl").display());
+    outln!("report: {}", out.join("report.html").display());
     if !output.task_panics.is_empty() {
         bail!(
             "{} live task(s) panicked (a kvsim bug; the history is incomplete): {}",
             output.task_panics.len(),
             output.task_panics.join("; ")
         );
+    }
+    if args.json {
+        kvsim::stdout::write_json(&json!({
+            "command": "live",
+            "seed": args.seed,
+            "status": verdict.status,
+            "exit": verdict.exit().code(),
+            "properties": verdict.properties(),
+            "out": out,
+            "history": out.join("history.jsonl"),
+            "report": out.join("report.html"),
+            "verdict": verdict,
+        }));
     }
     Ok(verdict.exit())
 }
@@ -233,7 +254,7 @@ async fn run_against_target(
             bail!("--endpoints: expected at least one URL");
         }
         let reason = "the cluster was not spawned by kvsim (--endpoints)".to_string();
-        println!("etcd: existing cluster at {}", args.endpoints.join(","));
+        outln!("etcd: existing cluster at {}", args.endpoints.join(","));
         stop_on_signals(None, journal.clone());
         let (keyspace, initial) =
             claim::claim(&args.endpoints, &prefix, lease_offset, SETUP_TIMEOUT).await?;
@@ -245,11 +266,12 @@ async fn run_against_target(
             initial.prefix,
             initial.marker_key
         );
-        println!(
+        outln!(
             "prefix: {} (empty; the run starts at cluster revision {})",
-            initial.prefix, initial.revision
+            initial.prefix,
+            initial.revision
         );
-        println!("faults: none ({reason})");
+        outln!("faults: none ({reason})");
         let mut output = run(
             scenario,
             args.seed,
@@ -278,19 +300,19 @@ async fn run_against_target(
         .into_iter()
         .map(|id| cluster.endpoint(id))
         .collect::<Result<Vec<_>>>()?;
-    println!(
+    outln!(
         "etcd: spawned {members} member(s) at {}",
         endpoints.join(",")
     );
     if let Some(reason) = &partitions_unavailable {
-        println!("partitions skipped: {reason}");
+        outln!("partitions skipped: {reason}");
     }
     let cluster = Arc::new(Mutex::new(cluster));
     stop_on_signals(Some(cluster.clone()), journal.clone());
     let stop = StopOnDrop(cluster.clone());
     let (keyspace, initial) =
         claim::claim(&endpoints, &prefix, lease_offset, SETUP_TIMEOUT).await?;
-    println!(
+    outln!(
         "prefix: {}; faults for {:.0} s, then a {:.0} s quiet window (liveness)",
         initial.prefix,
         scenario.workload.duration_ms as f64 / 1000.0,
@@ -319,7 +341,7 @@ async fn run_against_target(
         .shutdown_keeping_logs(&logs_dir);
     drop(stop);
     match kept {
-        Ok(logs) => println!("member logs: {} ({} files)", logs_dir.display(), logs.len()),
+        Ok(logs) => outln!("member logs: {} ({} files)", logs_dir.display(), logs.len()),
         Err(error) => eprintln!("kvsim live: member logs not kept: {error:#}"),
     }
     Ok((
@@ -487,7 +509,7 @@ fn print_result(args: &LiveArgs, output: &LiveOutput, verdict: &Verdict) {
         .iter()
         .map(|(kind, count)| format!("{kind} {count}"))
         .collect();
-    println!(
+    outln!(
         "live seed {}: {} ops ({} ok, {} fail, {} unknown) in {:.1} s, {:.0} ops/s; {} watch responses ({} events)",
         args.seed,
         stats.ops,
@@ -499,7 +521,7 @@ fn print_result(args: &LiveArgs, output: &LiveOutput, verdict: &Verdict) {
         stats.watch_responses,
         stats.watch_events
     );
-    println!(
+    outln!(
         "faults: {}",
         if faults.is_empty() {
             "none".to_string()
@@ -508,27 +530,27 @@ fn print_result(args: &LiveArgs, output: &LiveOutput, verdict: &Verdict) {
         }
     );
     for skipped in &output.skipped_faults {
-        println!("  not injected: {skipped}");
+        outln!("  not injected: {skipped}");
     }
     match output.final_state.converged_after_ms {
-        Some(ms) => println!("final state: members agree ({} ms after the settle)", ms),
-        None => println!("final state: members did not agree on one revision within the wait"),
+        Some(ms) => outln!("final state: members agree ({} ms after the settle)", ms),
+        None => outln!("final state: members did not agree on one revision within the wait"),
     }
     for coverage in &verdict.coverage {
-        println!("  {coverage}");
+        outln!("  {coverage}");
     }
     match verdict.status {
-        Status::Ok => println!("verdict: ok (linearizable; all checked properties hold)"),
+        Status::Ok => outln!("verdict: ok (linearizable; all checked properties hold)"),
         Status::Inconclusive => {
-            println!("verdict: inconclusive");
+            outln!("verdict: inconclusive");
             for reason in &verdict.inconclusive {
-                println!("  {reason}");
+                outln!("  {reason}");
             }
         }
         Status::Violation => {
-            println!("verdict: VIOLATION of {}", verdict.properties().join(", "));
+            outln!("verdict: VIOLATION of {}", verdict.properties().join(", "));
             for finding in verdict.findings.iter().take(10) {
-                println!(
+                outln!(
                     "  [{}] {}",
                     finding.property,
                     finding.message.lines().next().unwrap_or("")
@@ -536,5 +558,5 @@ fn print_result(args: &LiveArgs, output: &LiveOutput, verdict: &Verdict) {
             }
         }
     }
-    println!("again: {}", reproduce_line(args));
+    outln!("again: {}", reproduce_line(args));
 }

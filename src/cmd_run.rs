@@ -16,6 +16,7 @@ use kvsim::run_dir::{
     replay_line, run_out_dir, write_panic, write_run, write_verdict, SIMULATION_PANIC,
 };
 use kvsim::verdict::{Status, Verdict};
+use serde_json::json;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -34,9 +35,16 @@ pub struct RunArgs {
     /// at most 3G.
     #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
     pub memory_max: Option<u64>,
+    /// Print one JSON object on stdout when done (status, exit code, the verdict as verdict.json
+    /// holds it, the files written, the reproduce line); the human lines go to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn main(args: RunArgs) -> Result<Exit> {
+    if args.json {
+        kvsim::stdout::json_mode();
+    }
     let scenario = args.origin.load()?;
     let default_out = PathBuf::from("reports").join(format!(
         "{}-{}",
@@ -64,6 +72,19 @@ pub fn main(args: RunArgs) -> Result<Exit> {
             outln!("report: {}", out.display());
             outln!("replay: {}", replay_line(&out));
             outln!("reproduce: {}", args.origin.reproduce_command());
+            if args.json {
+                kvsim::stdout::write_json(&json!({
+                    "command": "run",
+                    "seed": args.origin.seed,
+                    "status": "violation",
+                    "exit": Exit::Violation.code(),
+                    "properties": [SIMULATION_PANIC],
+                    "panic": message,
+                    "out": out,
+                    "replay": replay_line(&out),
+                    "reproduce": args.origin.reproduce_command(),
+                }));
+            }
             return Ok(Exit::Violation);
         }
         Err(error) => return Err(anyhow::anyhow!("{error}")),
@@ -88,6 +109,20 @@ pub fn main(args: RunArgs) -> Result<Exit> {
         outln!("report: {}", out.join("report.html").display());
     }
     outln!("reproduce: {}", args.origin.reproduce_command());
+    if args.json {
+        kvsim::stdout::write_json(&json!({
+            "command": "run",
+            "seed": args.origin.seed,
+            "status": verdict.status,
+            "exit": verdict.exit().code(),
+            "properties": verdict.properties(),
+            "out": out,
+            "history": out.join("history.jsonl"),
+            "report": report.then(|| out.join("report.html")),
+            "reproduce": args.origin.reproduce_command(),
+            "verdict": verdict,
+        }));
+    }
     Ok(verdict.exit())
 }
 

@@ -29,6 +29,11 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+
     /// The exit code for a set of per-item results: internal errors dominate, then bad input,
     /// then violations, then inconclusive results.
     pub fn worst(self, other: Exit) -> Exit {

@@ -13,11 +13,34 @@ use std::sync::Mutex;
 
 /// The reader of stdout has gone: later lines are dropped.
 static CLOSED: AtomicBool = AtomicBool::new(false);
+/// `--json`: stdout carries one JSON document, so human lines go to stderr.
+static HUMAN_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// Switches this process to `--json` output: every later [`outln!`] line goes to stderr, and
+/// [`write_json`] writes the one document stdout carries.
+pub fn json_mode() {
+    HUMAN_TO_STDERR.store(true, Ordering::Relaxed);
+}
+
+/// Writes `value` as one JSON line to stdout, with [`write_line`]'s rules for a closed pipe.
+pub fn write_json(value: &serde_json::Value) {
+    write_stdout(format_args!("{value}"));
+}
 /// The first write error other than a closed pipe.
 static FAILURE: Mutex<Option<String>> = Mutex::new(None);
 
 /// Writes one formatted line to stdout (see the module doc); use through [`outln!`].
 pub fn write_line(args: std::fmt::Arguments<'_>) {
+    if HUMAN_TO_STDERR.load(Ordering::Relaxed) {
+        let mut err = std::io::stderr().lock();
+        // stderr is where errors go: a failed write there has nowhere to be reported.
+        let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+        return;
+    }
+    write_stdout(args);
+}
+
+fn write_stdout(args: std::fmt::Arguments<'_>) {
     if CLOSED.load(Ordering::Relaxed) {
         return;
     }

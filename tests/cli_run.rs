@@ -258,3 +258,80 @@ fn seeds_that_found_target_bugs_stay_clean() {
         assert!(printed.contains("verdict: ok"), "{printed}");
     }
 }
+
+/// `--json`: stdout is exactly one JSON object, whose status and exit code are the process's;
+/// the human lines went to stderr.
+fn json_of(output: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one JSON line on stdout:\n{}",
+        printed(output)
+    );
+    let value: serde_json::Value = serde_json::from_str(lines[0]).expect("stdout is JSON");
+    assert_eq!(value["exit"].as_i64(), output.status.code().map(i64::from));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("reproduce: "),
+        "the human lines go to stderr:\n{}",
+        printed(output)
+    );
+    value
+}
+
+#[test]
+fn run_and_fuzz_print_one_json_object_with_json() {
+    let dir = scratch("json");
+    let out = dir.join("run");
+    let run = kvsim(&[
+        "run",
+        "--scenario",
+        "scenarios/watch.toml",
+        "--seed",
+        "0",
+        "--bug",
+        "watch_duplicate",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let value = json_of(&run);
+    assert_eq!(value["command"], "run");
+    assert_eq!(value["status"], "violation", "{value}");
+    assert!(
+        value["properties"].as_array().is_some_and(|all| all
+            .iter()
+            .any(|p| p.as_str().is_some_and(|p| p.starts_with("watch")))),
+        "{value}"
+    );
+    assert_eq!(
+        value["report"],
+        out.join("report.html").display().to_string()
+    );
+    assert!(value["verdict"]["findings"].is_array(), "{value}");
+
+    let scenario = short_scenario(&dir);
+    let fuzz = kvsim(&[
+        "fuzz",
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--seeds",
+        "0..2",
+        "--json",
+        "--out",
+        dir.join("fuzz").to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&fuzz.stdout);
+    let value: serde_json::Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", printed(&fuzz)));
+    assert_eq!(value["command"], "fuzz");
+    assert_eq!(value["seeds_run"], 2, "{value}");
+    assert_eq!(value["exit"].as_i64(), fuzz.status.code().map(i64::from));
+    assert!(
+        std::path::Path::new(value["dir"].as_str().unwrap_or(""))
+            .join("summary.json")
+            .is_file(),
+        "{value}"
+    );
+}

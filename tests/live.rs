@@ -324,10 +324,18 @@ fn an_existing_cluster_is_run_without_faults() {
     require_etcd();
     let dir = scratch("endpoints");
     let etcd = SoloEtcd::start(&dir);
-    let output = live_against(&etcd.endpoint, "3", "4s", &dir.join("out"), &[]);
+    let output = live_against(&etcd.endpoint, "3", "4s", &dir.join("out"), &["--json"]);
     let printed = text(&output);
     assert_eq!(output.status.code(), Some(0), "{printed}");
     assert!(printed.contains("faults: none"), "{printed}");
+    // `--json`: stdout is one object; the human lines above went to stderr.
+    let json: Value = serde_json::from_str(String::from_utf8_lossy(&output.stdout).trim())
+        .unwrap_or_else(|error| panic!("{error}: {printed}"));
+    assert_eq!(
+        (json["command"].as_str(), json["status"].as_str()),
+        (Some("live"), Some("ok"))
+    );
+    assert_eq!(json["exit"], 0, "{json}");
     assert!(
         printed.contains("warning: writing to a cluster kvsim did not spawn"),
         "{printed}"
