@@ -1,26 +1,22 @@
 //! `kvsim shrink`: minimizes a failing seed — fewer faults, clients, watchers, recipe tasks,
 //! operations, keys, nodes, op kinds and a shorter run — for as long as the same property still
 //! fails, and writes a scenario file that reproduces the minimal failure with one `kvsim run` line.
-//! The search itself is in `shrink/`.
+//! The search and its output files are [`kvsim::shrink`]; this file reads the flags, shows
+//! progress and prints the result.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use kvsim_sim::scenario::Scenario;
-use serde_json::json;
 
 use kvsim::cli::{humanize, parse_duration};
 use kvsim::cli::{scenario_name, SeedArgs};
 use kvsim::exit::Exit;
 use kvsim::outln;
-use kvsim::report_files;
-use kvsim::run_dir::write_outputs;
-use kvsim::shrink::search::{judge, Attempt, Config, Evidence, Failure, Shrinker};
-use kvsim::shrink::size::{reduction_line, Size};
+use kvsim::shrink::search::{judge, Attempt, Config, Failure, Shrinker};
+use kvsim::shrink::size::Size;
 use kvsim::verdict::Status;
 
 #[derive(Args)]
@@ -52,9 +48,16 @@ pub struct ShrinkArgs {
     /// List every candidate tried (stderr).
     #[arg(long, short)]
     pub verbose: bool,
+    /// Print one JSON object on stdout when done (shrink.json's record without the candidate
+    /// list, plus the directory and exit code); the human lines go to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn main(args: ShrinkArgs) -> Result<Exit> {
+    if args.json {
+        kvsim::stdout::json_mode();
+    }
     if args.tries_per_candidate == 0 {
         bail!("--tries-per-candidate: expected at least 1");
     }
@@ -65,47 +68,30 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     // still written, and the command exits 130 / 143.
     kvsim::interrupt::install();
     let started = Instant::now();
-    let check_timeout = args.check_timeout;
-    eprintln!(
-        "running seed {} of {} ...",
-        args.origin.seed,
-        args.origin.scenario.display()
-    );
-    let evidence = judge(&scenario, args.origin.seed, check_timeout).map_err(anyhow::Error::msg)?;
+    let (seed, file) = (args.origin.seed, args.origin.scenario.display());
+    eprintln!("running seed {seed} of {file} ...");
+    let evidence = judge(&scenario, seed, args.check_timeout).map_err(anyhow::Error::msg)?;
     let violated = evidence.properties();
     match evidence.status() {
         Status::Ok => {
             eprintln!(
-                "kvsim: seed {} of {} passes (no property violated): nothing to shrink",
-                args.origin.seed,
-                args.origin.scenario.display()
+                "kvsim: seed {seed} of {file} passes (no property violated): nothing to shrink"
             );
             return Ok(Exit::BadInput);
         }
         Status::Inconclusive => {
             eprintln!(
-                "kvsim: seed {} of {} is inconclusive (the linearizability check ran out of budget; \
-                 try a larger --check-timeout): nothing to shrink",
-                args.origin.seed,
-                args.origin.scenario.display()
+                "kvsim: seed {seed} of {file} is inconclusive (the linearizability check ran out of budget; \
+                 try a larger --check-timeout): nothing to shrink"
             );
             return Ok(Exit::Inconclusive);
         }
         Status::Violation => {}
     }
-    let target: BTreeSet<String> = if args.properties.is_empty() {
-        violated.iter().cloned().collect()
-    } else {
-        args.properties
-            .iter()
-            .filter(|property| violated.contains(property))
-            .cloned()
-            .collect()
-    };
+    let target = Config::target_of(&violated, &args.properties);
     if target.is_empty() {
         eprintln!(
-            "kvsim: seed {} violates {}, none of --property {}: nothing to shrink",
-            args.origin.seed,
+            "kvsim: seed {seed} violates {}, none of --property {}: nothing to shrink",
             violated.join(", "),
             args.properties.join(", ")
         );
@@ -113,60 +99,49 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     }
     let target_list: Vec<String> = target.iter().cloned().collect();
     eprintln!(
-        "seed {} violates {}; shrinking for {} (budget {}, {} seeds per candidate)",
-        args.origin.seed,
+        "seed {seed} violates {}; shrinking for {} (budget {}, {} seeds per candidate)",
         violated.join(", "),
         target_list.join(" | "),
         humanize(args.time_budget),
         args.tries_per_candidate
     );
-
-    // A candidate's check gets five times what the failing run's check took (at least 2 s, at
-    // most --check-timeout): a history the search cannot settle by then comes back `unknown`,
-    // which counts as not failing — slower, never wrong — and 20 s stalls on every candidate
-    // would eat the budget.
-    let initial_check = match &evidence {
-        Evidence::Run { verdict, .. } => Duration::from_millis(verdict.check_ms as u64),
-        Evidence::Panic { .. } => check_timeout,
-    };
-    let candidate_check_timeout = (initial_check * 5)
-        .max(Duration::from_secs(2))
-        .min(check_timeout);
-    let initial = Failure {
-        scenario,
-        seed: args.origin.seed,
-        evidence,
-    };
-    let before = Size::of(&initial);
     let config = Config {
-        base_seed: args.origin.seed,
+        base_seed: seed,
         seeds_per_candidate: args.tries_per_candidate,
         target,
         deadline: started + args.time_budget,
-        check_timeout: candidate_check_timeout,
+        check_timeout: Config::candidate_check_timeout(&evidence, args.check_timeout),
         jobs: args
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1),
     };
+    let initial = Failure {
+        scenario,
+        seed,
+        evidence,
+    };
+    let before = Size::of(&initial);
     let progress = ProgressBar::new_spinner();
     progress.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
             .expect("valid template"),
     );
     progress.enable_steady_tick(Duration::from_millis(200));
-    let verbose = args.verbose;
+    let (verbose, deadline) = (args.verbose, config.deadline);
     let mut shrinker = Shrinker::new(config, initial, |attempt: &Attempt, best: &Failure| {
         let size = Size::of(best);
+        // The search ends by itself or at the budget: what is left of the budget bounds the ETA.
         progress.set_message(format!(
-            "candidate {} ({}): {} ops, {} faults, {} clients, {} nodes, {:.1} s",
+            "candidate {} ({}): {} ops, {} faults, {} clients, {} nodes, {:.1} s; at most {} left",
             attempt.number,
             attempt.pass,
             size.operations.map_or("?".into(), |n| n.to_string()),
             size.faults.map_or("?".into(), |n| n.to_string()),
             size.clients,
             size.nodes,
-            size.duration_ms as f64 / 1000.0
+            size.duration_ms as f64 / 1000.0,
+            humanize(deadline.saturating_duration_since(Instant::now())),
         ));
         if verbose || attempt.result == "fails" {
             progress.suspend(|| eprintln!("{}", attempt_line(attempt)));
@@ -175,96 +150,69 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     shrinker.run();
     progress.finish_and_clear();
 
-    let best = shrinker.best.clone();
-    let after = Size::of(&best);
-    let reduction = reduction_line(&before, &after);
     let default_out = PathBuf::from("reports").join(format!(
-        "shrink-{}-{}",
-        scenario_name(&args.origin.scenario),
-        args.origin.seed
+        "shrink-{}-{seed}",
+        scenario_name(&args.origin.scenario)
     ));
-    let dir = fresh_dir(args.out.as_deref().unwrap_or(&default_out))?;
-    let shrunk_path = dir.join("shrunk.toml");
-    let reproduce = format!(
-        "kvsim run --scenario {} --seed {}",
-        shrunk_path.display(),
-        best.seed
-    );
-    write_shrunk(&shrunk_path, &args, &best, &reduction, &reproduce)?;
-    match &best.evidence {
-        Evidence::Run { output, verdict } => {
-            write_outputs(&dir, output, verdict)?;
-            report_files::write_report(&dir, output, verdict, &reproduce)?;
-        }
-        Evidence::Panic { message } => {
-            let summary = json!({ "seed": best.seed, "panic": message });
-            write_json(&dir.join("summary.json"), &summary)?;
-        }
-    }
+    let dir = kvsim::run_dir::fresh_dir(args.out.as_deref().unwrap_or(&default_out))?;
     let wall = started.elapsed();
-    let record = json!({
-        "scenario": args.origin.scenario.display().to_string(),
-        "seed": args.origin.seed,
-        "bugs": args.origin.bugs,
-        "violated": violated,
-        "target": target_list,
-        "shrunk_seed": best.seed,
-        "shrunk_violates": best.evidence.properties(),
-        "before": before,
-        "after": after,
-        "reduction": reduction,
-        "complete": !shrinker.out_of_time && shrinker.interrupted.is_none(),
-        "interrupted": shrinker.interrupted.map(|signal| signal.name()),
-        "rounds": shrinker.rounds,
-        "candidates": shrinker.attempts.len(),
-        "runs": shrinker.runs,
-        "wall_s": wall.as_secs_f64(),
-        "reproduce": reproduce,
-        "attempts": shrinker.attempts,
-    });
-    write_json(&dir.join("shrink.json"), &record)?;
-
+    let written = kvsim::shrink::output::write(
+        &dir,
+        &args.origin,
+        &shrinker,
+        &before,
+        &violated,
+        &target_list,
+        wall,
+    )?;
     let count = |result: &str| {
         shrinker
             .attempts
             .iter()
-            .filter(|attempt| attempt.result == result)
+            .filter(|a| a.result == result)
             .count()
     };
     let (kept, tried) = (count("fails"), shrinker.attempts.len() - count("seen"));
+    let ending = match shrinker.interrupted {
+        Some(signal) => format!(
+            " — stopped by {}, not fully minimized (run it again to go on)",
+            signal.name()
+        ),
+        None if shrinker.out_of_time => {
+            " — time budget spent, not fully minimized (a larger --time-budget may shrink further)"
+                .to_string()
+        }
+        None => " — minimal: no candidate smaller fails".to_string(),
+    };
     outln!(
-        "shrunk seed {} of {} in {:.1} s: {} candidates ({} kept), {} runs, {} round(s){}",
-        args.origin.seed,
-        args.origin.scenario.display(),
+        "shrunk seed {seed} of {file} in {:.1} s: {tried} candidates ({kept} kept), {} runs, {} round(s){ending}",
         wall.as_secs_f64(),
-        tried,
-        kept,
         shrinker.runs,
         shrinker.rounds,
-        if let Some(signal) = shrinker.interrupted {
-            match signal {
-                kvsim::interrupt::Signal::Interrupt => {
-                    " — stopped by SIGINT, not fully minimized (run it again to go on)"
-                }
-                kvsim::interrupt::Signal::Terminate => {
-                    " — stopped by SIGTERM, not fully minimized (run it again to go on)"
-                }
-            }
-        } else if shrinker.out_of_time {
-            " — time budget spent, not fully minimized (a larger --time-budget may shrink further)"
-        } else {
-            " — minimal: no candidate smaller fails"
-        }
     );
-    outln!("{reduction}");
+    outln!("{}", written.reduction);
+    let best = &shrinker.best;
     outln!(
         "minimal run violates: {}",
         best.evidence.properties().join(", ")
     );
-    outln!("shrunk scenario: {}", shrunk_path.display());
+    outln!("shrunk scenario: {}", written.shrunk_path.display());
     outln!("report: {}", dir.display());
-    outln!("reproduce: {reproduce}");
-    Ok(shrinker.interrupted.map_or(Exit::Violation, Exit::from))
+    outln!("reproduce: {}", written.reproduce);
+    let exit = shrinker.interrupted.map_or(Exit::Violation, Exit::from);
+    if args.json {
+        let mut value = written.record;
+        value
+            .as_object_mut()
+            .expect("a record is an object")
+            .remove("attempts");
+        value["command"] = "shrink".into();
+        value["dir"] = dir.display().to_string().into();
+        value["shrunk_scenario"] = written.shrunk_path.display().to_string().into();
+        value["exit"] = exit.code().into();
+        kvsim::stdout::write_json(&value);
+    }
+    Ok(exit)
 }
 
 /// One line per candidate: number, pass, change, result, seed and properties when it failed.
@@ -285,104 +233,4 @@ fn attempt_line(attempt: &Attempt) -> String {
         attempt.wall_ms as f64 / 1000.0
     ));
     line
-}
-
-/// Writes the shrunk scenario with a header saying where it came from, and checks that the file
-/// reads back as exactly the scenario that failed (else the reproduce line would lie).
-fn write_shrunk(
-    path: &Path,
-    args: &ShrinkArgs,
-    best: &Failure,
-    reduction: &str,
-    reproduce: &str,
-) -> Result<()> {
-    let body = toml::to_string(&best.scenario).context("scenario serializes to TOML")?;
-    let mut bugs = String::new();
-    for bug in &args.origin.bugs {
-        bugs.push_str(&format!(" --bug {bug}"));
-    }
-    let text = format!(
-        "# Shrunk by `kvsim shrink --scenario {} --seed {}{bugs}`.\n\
-         # {reduction}\n\
-         # Violates {} at seed {}. Reproduce: {reproduce}\n\n{body}",
-        args.origin.scenario.display(),
-        args.origin.seed,
-        best.evidence.properties().join(", "),
-        best.seed,
-    );
-    std::fs::write(path, &text).with_context(|| format!("{}: cannot write", path.display()))?;
-    let reread = Scenario::parse(&path.display().to_string(), &text)
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
-    if reread != best.scenario {
-        bail!(
-            "{}: the written scenario does not read back identically (a TOML round-trip bug)",
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-/// `wanted` if it does not exist or is an empty directory, else `wanted-2`, `wanted-3`, ...: a
-/// shrink never overwrites earlier output.
-fn fresh_dir(wanted: &Path) -> Result<PathBuf> {
-    let empty_dir =
-        |path: &Path| std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none());
-    for attempt in 1u32.. {
-        let dir = if attempt == 1 {
-            wanted.to_path_buf()
-        } else {
-            let mut name = wanted.as_os_str().to_owned();
-            name.push(format!("-{attempt}"));
-            PathBuf::from(name)
-        };
-        if empty_dir(&dir) {
-            return Ok(dir);
-        }
-        if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("{}: cannot create", parent.display()))?;
-        }
-        match std::fs::create_dir(&dir) {
-            Ok(()) => {
-                if attempt > 1 {
-                    eprintln!(
-                        "note: {} exists and is not empty; writing to {}",
-                        wanted.display(),
-                        dir.display()
-                    );
-                }
-                return Ok(dir);
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(error) => {
-                return Err(error).with_context(|| format!("{}: cannot create", dir.display()))
-            }
-        }
-    }
-    unreachable!("u32 attempts exhausted")
-}
-
-fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).expect("serializes");
-    std::fs::write(path, text + "\n").with_context(|| format!("{}: cannot write", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fresh_dir_never_reuses_a_non_empty_directory() {
-        let root = std::env::temp_dir().join(format!("kvsim-shrink-fresh-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let wanted = root.join("out");
-        assert_eq!(fresh_dir(&wanted).unwrap(), wanted, "created");
-        assert_eq!(fresh_dir(&wanted).unwrap(), wanted, "empty: reused");
-        std::fs::write(wanted.join("shrunk.toml"), "").unwrap();
-        let second = fresh_dir(&wanted).unwrap();
-        assert_eq!(second, root.join("out-2"));
-        std::fs::write(second.join("x"), "").unwrap();
-        assert_eq!(fresh_dir(&wanted).unwrap(), root.join("out-3"));
-        let _ = std::fs::remove_dir_all(&root);
-    }
 }

@@ -2,7 +2,7 @@
 //! call. The binary (`src/main.rs` and its `cmd_*.rs`) only parses arguments, calls in here, and
 //! prints.
 //!
-//! - [`verdict`]: judging one history with every checker; [`catalogue`]: the planted bugs and
+//! - [`verdict`]: judging one history with every checker; [`campaign`]: a fuzz campaign; [`catalogue`]: the planted bugs and
 //!   their measurement; [`shrink`]: minimizing a failing seed; [`live`]: a scenario against real
 //!   etcd; [`conformance`]: the differential test against real etcd; [`report`] and
 //!   [`report_files`]: the HTML report; [`run_dir`]: a run's output directory; [`cli`]: the
@@ -10,6 +10,7 @@
 //!   survives a closed pipe; [`history_files`]: the files `check` reads; [`memory`]: the
 //!   `--memory-max` budget; [`interrupt`]: SIGINT / SIGTERM.
 
+pub mod campaign;
 pub mod catalogue;
 pub mod cli;
 pub mod conformance;

@@ -102,6 +102,46 @@ fn is_missing_or_empty(dir: &Path) -> Result<bool> {
     }
 }
 
+/// `wanted` if it does not exist or is an empty directory, else `wanted-2`, `wanted-3`, ...: a
+/// campaign or a shrink never overwrites earlier output.
+pub fn fresh_dir(wanted: &Path) -> Result<PathBuf> {
+    let empty_dir =
+        |path: &Path| std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none());
+    for attempt in 1u32.. {
+        let dir = if attempt == 1 {
+            wanted.to_path_buf()
+        } else {
+            let mut name = wanted.as_os_str().to_owned();
+            name.push(format!("-{attempt}"));
+            PathBuf::from(name)
+        };
+        if empty_dir(&dir) {
+            return Ok(dir);
+        }
+        if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("{}: cannot create", parent.display()))?;
+        }
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {
+                if attempt > 1 {
+                    eprintln!(
+                        "note: {} exists and is not empty; writing to {}",
+                        wanted.display(),
+                        dir.display()
+                    );
+                }
+                return Ok(dir);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => {
+                return Err(error).with_context(|| format!("{}: cannot create", dir.display()))
+            }
+        }
+    }
+    unreachable!("u32 attempts exhausted")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +165,21 @@ mod tests {
             run_out_dir(None, &wanted).unwrap(),
             root.join("default-3-run-2")
         );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn fresh_dir_never_reuses_a_non_empty_directory() {
+        let root = std::env::temp_dir().join(format!("kvsim-shrink-fresh-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let wanted = root.join("out");
+        assert_eq!(fresh_dir(&wanted).unwrap(), wanted, "created");
+        assert_eq!(fresh_dir(&wanted).unwrap(), wanted, "empty: reused");
+        std::fs::write(wanted.join("shrunk.toml"), "").unwrap();
+        let second = fresh_dir(&wanted).unwrap();
+        assert_eq!(second, root.join("out-2"));
+        std::fs::write(second.join("x"), "").unwrap();
+        assert_eq!(fresh_dir(&wanted).unwrap(), root.join("out-3"));
         let _ = std::fs::remove_dir_all(&root);
     }
 }

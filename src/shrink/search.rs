@@ -123,6 +123,32 @@ pub struct Config {
     pub jobs: usize,
 }
 
+impl Config {
+    /// The properties to shrink for: those of `wanted` the run violates, or every property it
+    /// violates when `wanted` is empty. Empty when none of `wanted` is violated.
+    pub fn target_of(violated: &[String], wanted: &[String]) -> BTreeSet<String> {
+        violated
+            .iter()
+            .filter(|property| wanted.is_empty() || wanted.contains(property))
+            .cloned()
+            .collect()
+    }
+
+    /// A candidate's check gets five times what the failing run's check took (at least 2 s, at
+    /// most `check_timeout`): a history the search cannot settle by then comes back `unknown`,
+    /// which counts as not failing — slower, never wrong — and 20 s stalls on every candidate
+    /// would eat the budget.
+    pub fn candidate_check_timeout(initial: &Evidence, check_timeout: Duration) -> Duration {
+        let initial_check = match initial {
+            Evidence::Run { verdict, .. } => Duration::from_millis(verdict.check_ms as u64),
+            Evidence::Panic { .. } => check_timeout,
+        };
+        (initial_check * 5)
+            .max(Duration::from_secs(2))
+            .min(check_timeout)
+    }
+}
+
 /// One candidate tried, for the progress output and `shrink.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Attempt {
