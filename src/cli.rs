@@ -23,6 +23,10 @@ pub struct SeedArgs {
     /// The store under test (`raft-rs`, `openraft`); overrides the scenario's `target`.
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
+    /// Also check the expensive invariants (O(n) scans of the store and the model on every
+    /// step); slower, for hunting a store bug.
+    #[arg(long)]
+    pub paranoid: bool,
 }
 
 impl SeedArgs {

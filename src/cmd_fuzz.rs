@@ -68,11 +68,18 @@ pub struct FuzzArgs {
     /// as one JSON object on stdout when done; the human lines go to stderr.
     #[arg(long)]
     pub json: bool,
+    /// Also check the expensive invariants (O(n) scans of the store and the model on every
+    /// step); slower, for hunting a store bug.
+    #[arg(long)]
+    pub paranoid: bool,
 }
 
 pub fn main(args: FuzzArgs) -> Result<Exit> {
     if args.json {
         kvsim::stdout::json_mode();
+    }
+    if args.paranoid {
+        kvsim_model::paranoid::enable();
     }
     kvsim::panic_hook::install_one_line();
     let base = match &args.scenario {

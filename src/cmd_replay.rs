@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use kvsim_sim::runner::{self, RunError};
 use kvsim_sim::scenario::Scenario;
+use serde_json::json;
 
 use kvsim::cli::parse_duration;
 use kvsim::exit::Exit;
@@ -25,9 +26,23 @@ pub struct ReplayArgs {
     /// Time budget of the linearizability check (250ms, 90s, 5m; a bare number is seconds).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
     pub check_timeout: Duration,
+    /// Also check the expensive invariants (O(n) scans of the store and the model on every
+    /// step); slower, for hunting a store bug.
+    #[arg(long)]
+    pub paranoid: bool,
+    /// Print one JSON object on stdout when done (seed, whether the history is identical, status,
+    /// exit code, the verdict); the human lines go to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn main(args: ReplayArgs) -> Result<Exit> {
+    if args.json {
+        kvsim::stdout::json_mode();
+    }
+    if args.paranoid {
+        kvsim_model::paranoid::enable();
+    }
     refuse_live_dir(&args.dir)?;
     let scenario_path = args.dir.join("scenario.toml");
     let scenario = Scenario::load(&scenario_path).map_err(|error| anyhow::anyhow!("{error}"))?;
@@ -45,6 +60,18 @@ pub fn main(args: ReplayArgs) -> Result<Exit> {
                 message.lines().next().unwrap_or("")
             );
             outln!("verdict: VIOLATION of {SIMULATION_PANIC}");
+            if args.json {
+                kvsim::stdout::write_json(&json!({
+                    "command": "replay",
+                    "dir": args.dir,
+                    "seed": seed,
+                    "status": Status::Violation,
+                    "exit": Exit::Violation.code(),
+                    "properties": [SIMULATION_PANIC],
+                    "panic": message,
+                    "panic_as_recorded": same,
+                }));
+            }
             return Ok(Exit::Violation);
         }
         Err(error) => return Err(anyhow::anyhow!("{error}")),
@@ -52,7 +79,8 @@ pub fn main(args: ReplayArgs) -> Result<Exit> {
     let mut replayed = Vec::new();
     runner::write_history(&mut replayed, &output).context("history serializes")?;
     let history_path = args.dir.join("history.jsonl");
-    let mut identical = true;
+    // `None`: no recorded history to compare with.
+    let mut identical = Some(true);
     match std::fs::read(&history_path) {
         Ok(recorded) if recorded == replayed => {
             outln!(
@@ -68,9 +96,10 @@ pub fn main(args: ReplayArgs) -> Result<Exit> {
                  (a different kvsim binary, or a determinism bug if the binary is the same)",
                 history_path.display()
             );
-            identical = false;
+            identical = Some(false);
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            identical = None;
             outln!(
                 "seed {seed}: no recorded history to compare (the run panicked before writing one)"
             );
@@ -95,11 +124,24 @@ pub fn main(args: ReplayArgs) -> Result<Exit> {
         }
     }
     // A replay that does not reproduce the recorded bytes is a finding in itself.
-    Ok(if identical {
-        verdict.exit()
-    } else {
+    let exit = if identical == Some(false) {
         verdict.exit().worst(Exit::Violation)
-    })
+    } else {
+        verdict.exit()
+    };
+    if args.json {
+        kvsim::stdout::write_json(&json!({
+            "command": "replay",
+            "dir": args.dir,
+            "seed": seed,
+            "history_identical": identical,
+            "status": verdict.status,
+            "exit": exit.code(),
+            "properties": verdict.properties(),
+            "verdict": verdict,
+        }));
+    }
+    Ok(exit)
 }
 
 fn read_seed(path: &std::path::Path) -> Result<u64> {
@@ -123,7 +165,6 @@ fn recorded_panic(path: &std::path::Path) -> Option<String> {
     value.get("panic")?.as_str().map(str::to_string)
 }
 
-/// 1-based line where two byte strings first differ.
 /// A `kvsim live` directory cannot be replayed: its seed fixes what the clients asked and which
 /// faults were drawn, not how etcd and the OS scheduled them, so a second run is another
 /// history, not a replay. Its history can be judged again instead.
@@ -148,6 +189,7 @@ fn refuse_live_dir(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// 1-based line where two byte strings first differ.
 fn first_difference_line(a: &[u8], b: &[u8]) -> usize {
     let same = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     1 + a[..same].iter().filter(|&&byte| byte == b'\n').count()

@@ -45,6 +45,9 @@ pub fn main(args: RunArgs) -> Result<Exit> {
     if args.json {
         kvsim::stdout::json_mode();
     }
+    if args.origin.paranoid {
+        kvsim_model::paranoid::enable();
+    }
     let scenario = args.origin.load()?;
     let default_out = PathBuf::from("reports").join(format!(
         "{}-{}",

@@ -58,6 +58,9 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     if args.json {
         kvsim::stdout::json_mode();
     }
+    if args.origin.paranoid {
+        kvsim_model::paranoid::enable();
+    }
     if args.tries_per_candidate == 0 {
         bail!("--tries-per-candidate: expected at least 1");
     }

@@ -281,7 +281,7 @@ fn json_of(output: &Output) -> serde_json::Value {
 }
 
 #[test]
-fn run_and_fuzz_print_one_json_object_with_json() {
+fn run_replay_and_fuzz_print_one_json_object_with_json() {
     let dir = scratch("json");
     let out = dir.join("run");
     let run = kvsim(&[
@@ -310,6 +310,17 @@ fn run_and_fuzz_print_one_json_object_with_json() {
         out.join("report.html").display().to_string()
     );
     assert!(value["verdict"]["findings"].is_array(), "{value}");
+
+    // Replay (with the expensive invariants on): the same bytes, the same violation.
+    let replay = kvsim(&["replay", out.to_str().unwrap(), "--json", "--paranoid"]);
+    let stdout = String::from_utf8_lossy(&replay.stdout);
+    let value: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {}", printed(&replay)));
+    assert_eq!(value["command"], "replay");
+    assert_eq!(value["history_identical"], true, "{value}");
+    assert_eq!(value["status"], "violation", "{value}");
+    assert_eq!(value["exit"].as_i64(), replay.status.code().map(i64::from));
+    assert_eq!(replay.status.code(), Some(1), "{}", printed(&replay));
 
     let scenario = short_scenario(&dir);
     let fuzz = kvsim(&[

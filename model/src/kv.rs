@@ -126,8 +126,11 @@ impl KvStore {
                 },
             ),
         }
-        // O(entries) on the search's hot path: tests only.
-        debug_assert!(entries.windows(2).all(|pair| pair[0].key < pair[1].key));
+        // O(entries) on the search's hot path: --paranoid (and tests) only.
+        crate::paranoid_assert!(
+            entries.windows(2).all(|pair| pair[0].key < pair[1].key),
+            "kv store: entries sorted by key, keys unique"
+        );
     }
 
     fn append(&mut self, key: &str, suffix: &str) {
@@ -285,6 +288,28 @@ impl Spec for KvStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sortedness scan is a paranoid check: silent when the switch is off, a panic when on.
+    /// (The only test that flips the switch, so no other test races it into a wrong verdict.)
+    #[test]
+    #[should_panic(expected = "kv store: entries sorted by key, keys unique")]
+    fn paranoid_sortedness_check_fires_only_when_enabled() {
+        let entry = |key: &str| Entry {
+            key: key.into(),
+            value: "v".into(),
+            value_hash: content_hash("v"),
+            key_hash: fingerprint_of(key),
+            fingerprint: 0,
+        };
+        let unsorted = KvStore {
+            entries: Arc::new(vec![entry("b"), entry("a")]),
+            fingerprint: 0,
+        };
+        crate::paranoid::disable();
+        unsorted.clone().set("c", "w".into(), content_hash("w"));
+        crate::paranoid::enable();
+        unsorted.clone().set("c", "w".into(), content_hash("w"));
+    }
 
     fn put(key: &str, value: &str) -> KvOp {
         KvOp::Put {

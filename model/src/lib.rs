@@ -12,6 +12,7 @@
 pub mod fingerprint;
 pub mod kv;
 pub mod mvcc;
+pub mod paranoid;
 pub mod register;
 
 pub use fingerprint::fingerprint_of;

@@ -107,6 +107,13 @@ impl Recorder {
         let call_ns = self.now_ns();
         let mut inner = self.lock();
         let id = inner.ops.len() as OpId;
+        // Ids are the ops' indices, so unique; calls are appended in time order (in a simulation:
+        // one thread; live clients race to the lock with their wall-clock call times).
+        assert!(
+            matches!(self.start, Clock::Wall(_))
+                || inner.ops.last().is_none_or(|last| last.call_ns <= call_ns),
+            "history: calls are recorded in time order"
+        );
         assert!(
             inner.in_flight.insert(client),
             "client {client} has two operations in flight"
@@ -135,6 +142,10 @@ impl Recorder {
             "operation {id} completed twice"
         );
         let op = &mut inner.ops[id as usize];
+        assert!(
+            op.call_ns <= return_ns,
+            "history: operation {id} returns after its call"
+        );
         op.return_ns = match outcome {
             Outcome::Unknown { .. } => None,
             Outcome::Ok { .. } | Outcome::Fail { .. } => Some(return_ns),
@@ -164,8 +175,7 @@ impl Recorder {
         if let serde_json::Value::Object(fields) = record {
             object.extend(fields);
         } else {
-            debug_assert!(false, "other records are JSON objects");
-            object.insert("value".to_string(), record);
+            panic!("history: other records are JSON objects, got {record}");
         }
         self.lock().other.push(serde_json::Value::Object(object));
     }

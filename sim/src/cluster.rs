@@ -152,6 +152,11 @@ impl Cluster {
         };
         let built = target.members(&env);
         assert_eq!(
+            built.len(),
+            config.nodes,
+            "cluster: the target built as many members as config.nodes"
+        );
+        assert_eq!(
             built.iter().map(|m| m.id()).collect::<Vec<_>>(),
             ids,
             "target {} built other members than asked",
@@ -160,6 +165,10 @@ impl Cluster {
         let mut members = Vec::new();
         for (member, clock) in built.into_iter().zip(clocks) {
             let id = member.id();
+            assert!(
+                (1..=config.nodes as u64).contains(&id),
+                "cluster: member ids are 1..=nodes"
+            );
             let boot = member.clone();
             let node = handle
                 .create_node()
@@ -317,6 +326,11 @@ impl Cluster {
             self.crash(id, false);
         }
         let member = self.member(id);
+        assert_eq!(
+            self.liveness(id),
+            Liveness::Down,
+            "cluster: a member is down before it boots again"
+        );
         *lock(&member.restarted_at_boots) = Some(member.target.status().boots);
         self.handle.restart(self.madsim_id(id));
         self.set_liveness(id, Liveness::Up);

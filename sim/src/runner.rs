@@ -135,6 +135,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutput, RunError> {
             invalid.field, invalid.value, invalid.expected
         ))
     })?;
+    scenario.assert_validated();
     let config = cluster_config(scenario)?;
     let target = crate::targets::by_name(&scenario.target).map_err(RunError::Scenario)?;
     let (fitted, skipped_op_kinds) = crate::fit::fit(scenario, target).map_err(|invalid| {
@@ -273,6 +274,11 @@ pub async fn simulate(scenario: Scenario, config: ClusterConfig, target: &dyn Ta
     }
     sleep(Duration::from_millis(scenario.faults.settle_ms)).await;
     let final_state = cluster.final_state().await;
+    assert_eq!(
+        final_state.len(),
+        scenario.cluster.nodes,
+        "final state: one entry per member"
+    );
     recorder.other(
         "final_state",
         json!({ "nodes": final_state.iter().map(final_state_record).collect::<Vec<_>>() }),

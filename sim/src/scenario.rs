@@ -474,6 +474,33 @@ impl Scenario {
         Ok(bugs)
     }
 
+    /// What the simulation draws from once [`Scenario::validate`] passed, asserted (O(1)) by the
+    /// runner: a `validate` that let a bad value through fails here, naming the invariant,
+    /// instead of as an empty random range or a division by zero deep in a run.
+    pub fn assert_validated(&self) {
+        let (c, w, f) = (&self.cluster, &self.workload, &self.faults);
+        assert!(
+            [1, 3, 5, 7].contains(&c.nodes),
+            "validated scenario: cluster.nodes is 1, 3, 5 or 7"
+        );
+        assert!(
+            c.tick_ms >= 1 && c.heartbeat_tick >= 1 && c.election_tick > c.heartbeat_tick,
+            "validated scenario: ticks are positive and election_tick > heartbeat_tick"
+        );
+        assert!(
+            c.net_latency_min_ms <= c.net_latency_max_ms,
+            "validated scenario: the latency range is not empty"
+        );
+        assert!(
+            f.duration_min_ms <= f.duration_max_ms,
+            "validated scenario: the random fault duration range is not empty"
+        );
+        assert!(
+            w.attempts_max >= 1,
+            "validated scenario: an operation is attempted at least once"
+        );
+    }
+
     /// Checks every value against its allowed range. The first violation is reported.
     pub fn validate(&self) -> Result<(), Invalid> {
         let c = &self.cluster;

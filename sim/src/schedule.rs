@@ -505,7 +505,11 @@ impl Schedule {
                 };
                 return step(self.act(at_ms, fault.kind, plan, fault.duration_ms, false));
             } else {
-                debug_assert_eq!(self.random_at_ms, Some(at_ms));
+                assert_eq!(
+                    self.random_at_ms,
+                    Some(at_ms),
+                    "schedule: the step is the timeline's or the random fault's"
+                );
                 let kind = self.draw_kind();
                 let duration_ms = self
                     .rng
@@ -578,7 +582,10 @@ impl Schedule {
             }
             // A timeline fault without a duration lasts until the end; a random one always has
             // a duration.
-            None => debug_assert!(!awaiting.random),
+            None => assert!(
+                !awaiting.random,
+                "schedule: a random fault always has a duration"
+            ),
         }
     }
 

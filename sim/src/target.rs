@@ -40,6 +40,9 @@ pub use crate::net::{Links, PeerNet, PeerNetStats};
 pub use crate::node_status::{fnv1a, InvariantLog, InvariantViolation, NodeStatus, Role};
 pub use crate::proto;
 pub use crate::rpc;
+/// The `--paranoid` switch's assertion (the process-wide switch is the one thing a target takes
+/// from `kvsim-model`: it only reads, and holds no model logic).
+pub use kvsim_model::paranoid_assert;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

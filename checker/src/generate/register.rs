@@ -279,7 +279,10 @@ pub fn generate_register_history(shape: &RegisterShape, seed: u64) -> RegisterHi
             }
         }
     }
-    debug_assert!(ops.iter().all(|op| op.end_line != usize::MAX));
+    assert!(
+        ops.iter().all(|op| op.end_line != usize::MAX),
+        "register generator: every op returned"
+    );
     RegisterHistory {
         ops,
         lines,

@@ -105,7 +105,10 @@ where
     let Some(parts) = parts else {
         stats.partitions = 1;
         let result = wgl::PartCheck::new(all, init).advance(&limits, None, &mut stats);
-        debug_assert!(result.is_some(), "no step cap, so a verdict or Unknown");
+        assert!(
+            result.is_some(),
+            "search: no step cap, so a verdict or Unknown"
+        );
         let result = result.unwrap_or_else(|| CheckResult::Unknown("search stopped".into()));
         return (result, stats);
     };

@@ -93,7 +93,10 @@ where
         return None;
     }
     let tag = S::written_tag(&op.input)?;
-    debug_assert!(writers.get(&tag).is_some_and(|count| *count >= 1));
+    assert!(
+        writers.get(&tag).is_some_and(|count| *count >= 1),
+        "pin: an unknown write is counted among its tag's writers"
+    );
     observed_by
         .get(&tag)?
         .iter()

@@ -101,9 +101,9 @@ pub(super) fn first_unreadable<'w>(
         latest.push(next);
     }
     reads.iter().find_map(|read| {
-        debug_assert!(
+        assert!(
             read.call_rank < read.return_rank,
-            "a call precedes its return"
+            "read-from: a call precedes its return"
         );
         // The setters that must precede the read: returned before it was called.
         let before = by_return.partition_point(|setter| setter.return_rank < read.call_rank);

@@ -289,7 +289,10 @@ where
                     .filter(|op| S::partition_key(&op.input).as_ref() == Some(name))
                     .copied()
                     .collect();
-                debug_assert!(part.len() < self.ops.len(), "a part of several partitions");
+                assert!(
+                    part.len() < self.ops.len(),
+                    "wgl: a part of several partitions"
+                );
                 let name = name.clone();
                 match PartCheck::new(part, self.init.clone()).advance(limits, steps_max, stats) {
                     Some(CheckResult::NotLinearizable(mut precise)) => {
@@ -297,7 +300,7 @@ where
                         result = Some(CheckResult::NotLinearizable(precise));
                     }
                     Some(CheckResult::Linearizable) => {
-                        debug_assert!(false, "partition {name:?} failed as part of the whole");
+                        panic!("wgl: partition {name:?} failed as part of the whole, passes alone");
                     }
                     // Out of budget: the whole-history report stands.
                     Some(CheckResult::Unknown(_)) | None => {}
@@ -631,7 +634,7 @@ where
             });
             op_parts.push(id);
         }
-        debug_assert_eq!(op_parts.len(), ops.len(), "one entry per searched op");
+        assert_eq!(op_parts.len(), ops.len(), "wgl: one entry per searched op");
         if names.len() < 2 {
             return None;
         }
@@ -744,7 +747,11 @@ where
         self.ops[index as usize].linearized = false;
         if self.ops[index as usize].ret.is_none() {
             let popped = self.unknown_on_path.pop();
-            debug_assert_eq!(popped, Some(index), "lifts and unlifts are stack-ordered");
+            assert_eq!(
+                popped,
+                Some(index),
+                "wgl: lifts and unlifts are stack-ordered"
+            );
         }
         let op = &self.ops[index as usize];
         if let Some(parts) = &mut self.parts {
@@ -846,9 +853,10 @@ where
                 op.ret,
             ) {
                 if next.step(op.input, ret).is_some() {
-                    debug_assert!(
+                    // A second model step per candidate: --paranoid (and tests) only.
+                    kvsim_model::paranoid_assert!(
                         state.step(op.input, ret).is_none(),
-                        "the greedy step takes every read-only candidate the state accepts"
+                        "wgl: the greedy step takes every read-only candidate the state accepts"
                     );
                     return true;
                 }
@@ -1044,11 +1052,7 @@ where
         let mut violation = match result {
             Some(CheckResult::NotLinearizable(violation)) => violation,
             Some(CheckResult::Linearizable) => {
-                debug_assert!(
-                    false,
-                    "op {read} can have no source, yet the search linearized it"
-                );
-                return CheckResult::Linearizable;
+                panic!("wgl: op {read} can have no source, yet the search linearized it");
             }
             Some(CheckResult::Unknown(_)) => self.violation(&[]),
             None => {
@@ -1281,7 +1285,10 @@ where
                                 break;
                             }
                             let index = self.lists.unknown_op[node as usize];
-                            debug_assert!(self.ops[index as usize].call_rank < frontier);
+                            assert!(
+                                self.ops[index as usize].call_rank < frontier,
+                                "wgl: an unknown op on the list was called before the frontier"
+                            );
                             let next_cursor = Cursor::Unknown {
                                 node: if S::STATE_IS_LAST_WRITE {
                                     self.unknown_called_after(node, frontier)
@@ -1351,18 +1358,18 @@ where
                     hash = next_hash;
                     continue;
                 }
-                debug_assert!(
+                assert!(
                     forced,
-                    "non-forced children are checked against the memo first"
+                    "wgl: non-forced children are checked against the memo first"
                 );
                 node_failed = true;
             }
 
-            debug_assert!(node_failed);
-            debug_assert_eq!(
+            assert!(node_failed, "wgl: the node is exhausted when it backtracks");
+            assert_eq!(
                 self.parts.is_some(),
                 failed_part != NONE,
-                "with partitions, every failure has a partition"
+                "wgl: with partitions, every failure has a partition"
             );
             // Backtrack to the nearest node with a choice left; with partitions, to the nearest
             // whose branching partition is the one that failed (`Parts`).
@@ -1407,9 +1414,9 @@ where
             .iter()
             .filter(|&&index| self.ops[index as usize].ret.is_some())
             .count();
-        debug_assert!(
+        assert!(
             placed <= self.required_total,
-            "a prefix of the searched ops"
+            "wgl: a prefix of the searched ops"
         );
         format!(
             "{why}; the longest linearizable prefix found holds {placed} of {} answered \
@@ -1436,9 +1443,9 @@ where
                 Some(ret) => state.step(op.input, ret),
                 None => state.step_unknown(op.input),
             };
-            debug_assert!(
+            assert!(
                 next.is_some(),
-                "the prefix was accepted step by step during the search"
+                "wgl: the prefix was accepted step by step during the search"
             );
             if let Some(next) = next {
                 state = next;

@@ -217,7 +217,7 @@ impl Mvcc {
         match result {
             Ok(response) => response,
             Err(e) => {
-                debug_assert!(!changed, "a failed write changed the store");
+                assert!(!changed, "mvcc: a failed write leaves the store unchanged");
                 Response::Error(e)
             }
         }

@@ -140,16 +140,20 @@ impl LogState {
         self.compacted_term = term;
     }
 
-    /// O(entries) on every change: on in tests (debug assertions), off in release fuzzing, where
-    /// it would cost more than the rest of the append.
+    /// The index scan is O(entries) on every change: under `--paranoid` (and in tests) only, as
+    /// in release fuzzing it would cost more than the rest of the append. The snapshot bound is
+    /// O(1) and always on.
     fn check(&self) {
-        debug_assert!(self
-            .entries
-            .iter()
-            .enumerate()
-            .all(|(i, e)| e.index == self.compacted_index + 1 + i as u64));
-        debug_assert!(
-            self.snapshot.get_metadata().index <= self.last_index().max(self.compacted_index)
+        crate::target::paranoid_assert!(
+            self.entries
+                .iter()
+                .enumerate()
+                .all(|(i, e)| e.index == self.compacted_index + 1 + i as u64),
+            "disk: the log's entries are contiguous from the compaction point"
+        );
+        assert!(
+            self.snapshot.get_metadata().index <= self.last_index().max(self.compacted_index),
+            "disk: the snapshot is no newer than the log"
         );
     }
 }
