@@ -3,7 +3,7 @@
 //! prints.
 //!
 //! - [`verdict`]: judging one history with every checker; [`campaign`]: a fuzz campaign; [`catalogue`]: the planted bugs and
-//!   their measurement; [`shrink`]: minimizing a failing seed; [`live`]: a scenario against real
+//!   their measurement; [`check_file`]: judging one recorded history file (`kvsim check`); [`shrink`]: minimizing a failing seed; [`live`]: a scenario against real
 //!   etcd; [`conformance`]: the differential test against real etcd; [`report`] and
 //!   [`report_files`]: the HTML report; [`run_dir`]: a run's output directory; [`cli`]: the
 //!   argument types every command shares; [`exit`]: the exit codes; [`stdout`]: output that
@@ -12,6 +12,7 @@
 
 pub mod campaign;
 pub mod catalogue;
+pub mod check_file;
 pub mod cli;
 pub mod conformance;
 pub mod exit;
