@@ -10,6 +10,8 @@
 //!   survives a closed pipe; [`history_files`]: the files `check` reads; [`memory`]: the
 //!   `--memory-max` budget; [`interrupt`]: SIGINT / SIGTERM.
 
+pub mod bench;
+pub mod bugs_measure;
 pub mod campaign;
 pub mod catalogue;
 pub mod check_file;
@@ -21,6 +23,7 @@ pub mod interrupt;
 pub mod live;
 pub mod memory;
 pub mod panic_hook;
+pub mod progress;
 pub mod report;
 pub mod report_files;
 pub mod run_dir;
