@@ -306,6 +306,7 @@ impl BugMeasurement {
 /// seeds are exact: every seed below them ran. After SIGINT / SIGTERM (once
 /// [`crate::interrupt::install`]ed) no new seed starts; the seeds in flight finish and the
 /// measurement so far is returned (the caller reports it as partial).
+///
 /// `on_seed` sees every seed as it ends (from a worker thread): its outcome, or `None` for a seed
 /// skipped that way.
 pub fn measure(
