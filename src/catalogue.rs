@@ -306,6 +306,9 @@ impl BugMeasurement {
 /// seeds are exact: every seed below them ran. After SIGINT / SIGTERM (once
 /// [`crate::interrupt::install`]ed) no new seed starts; the seeds in flight finish and the
 /// measurement so far is returned (the caller reports it as partial).
+///
+/// `on_seed` sees every seed as it ends (from a worker thread): its outcome, or `None` for a seed
+/// skipped that way.
 pub fn measure(
     selected: &[&CatalogueEntry],
     scenarios: &[Scenario],
@@ -313,6 +316,7 @@ pub fn measure(
     detections: usize,
     jobs: usize,
     check_timeout: Duration,
+    on_seed: impl Fn(&CatalogueEntry, Option<&SeedOutcome>) + Sync,
 ) -> Result<Vec<BugMeasurement>> {
     assert_eq!(selected.len(), scenarios.len());
     // Produced lazily: --seeds may be large.
@@ -332,13 +336,12 @@ pub fn measure(
             .detections_below(entry, seed)
             >= detections;
         if done {
+            on_seed(entry, None);
             return Flow::Continue;
         }
         match judge_seed(&scenarios[bug], seed, check_timeout) {
             Ok(outcome) => {
-                if let Some(property) = outcome.caught_by(entry.properties) {
-                    eprintln!("{}: seed {seed} caught by {property}", entry.bug);
-                }
+                on_seed(entry, Some(&outcome));
                 results.lock().expect("no worker panics holding the lock")[bug]
                     .outcomes
                     .insert(seed, outcome);

@@ -1,28 +1,27 @@
 //! `kvsim bench`: speed figures for the checker and the simulator. Speed goals live here, not in
-//! timed tests. Run in release: `cargo run --release -- bench check`.
+//! timed tests. Run in release: `cargo run --release -- bench check`. The benchmarks are
+//! [`kvsim::bench`]; this file reads the flags, shows progress and prints.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use kvsim_checker::bench::porcupine::Porcupine;
-use kvsim_checker::bench::register::bench_registers;
-use kvsim_checker::bench::{bench_check, BenchConfig};
-use kvsim_checker::generate::register::register_families;
-use kvsim_sim::runner;
 
+use kvsim::bench::check::{CheckBench, CheckEvent, RegisterBench};
+use kvsim::bench::sim::{SimBench, SimBenchReport};
 use kvsim::cli::{load_scenario, parse_duration};
 use kvsim::exit::Exit;
 use kvsim::outln;
-use kvsim::verdict::{judge_run, Status};
 
 #[derive(Args)]
 pub struct BenchArgs {
     #[command(subcommand)]
     what: BenchWhat,
+    /// Print the figures as one JSON object on stdout when done (with `command`, `bench` and
+    /// `exit`); the human lines go to stderr.
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 /// Parts of `bench check`.
@@ -98,7 +97,13 @@ enum BenchWhat {
 }
 
 pub fn main(args: BenchArgs) -> Result<Exit> {
-    match args.what {
+    if args.json {
+        kvsim::stdout::json_mode();
+    }
+    if kvsim::bench::DEBUG_BUILD {
+        eprintln!("warning: a debug build; figures mean little (use cargo run --release)");
+    }
+    let (exit, mut value) = match args.what {
         BenchWhat::Check {
             anchors,
             timeout,
@@ -108,199 +113,102 @@ pub fn main(args: BenchArgs) -> Result<Exit> {
             register_out,
             porcupine,
             verbose,
-        } => bench_checker(CheckBench {
-            anchors,
-            timeout,
-            mvcc_ops,
-            cases,
-            register_files,
-            register_out,
-            porcupine,
-            verbose,
-        }),
+        } => {
+            let bench = CheckBench {
+                anchors: cases.contains(&BenchCase::Anchors).then_some(anchors),
+                mvcc_ops: cases.contains(&BenchCase::Mvcc).then_some(mvcc_ops),
+                registers: cases
+                    .contains(&BenchCase::Registers)
+                    .then_some(RegisterBench {
+                        files: register_files,
+                        out: register_out,
+                        porcupine,
+                    }),
+                timeout,
+            };
+            let report = bench.run(|event| print_check_event(event, verbose))?;
+            if report.wrong() > 0 {
+                outln!("{} verdicts differ from the expected ones", report.wrong());
+            }
+            (report.exit(), report.to_json())
+        }
         BenchWhat::Sim {
             scenario,
             seeds,
             jobs,
             with_check,
             target,
-        } => bench_sim(scenario, seeds, jobs, with_check, target),
-    }
-}
-
-/// What `bench check` was asked to do.
-struct CheckBench {
-    anchors: PathBuf,
-    timeout: Duration,
-    mvcc_ops: Vec<usize>,
-    cases: Vec<BenchCase>,
-    register_files: usize,
-    register_out: PathBuf,
-    porcupine: Option<PathBuf>,
-    verbose: bool,
-}
-
-fn bench_checker(args: CheckBench) -> Result<Exit> {
-    if cfg!(debug_assertions) {
-        eprintln!("warning: a debug build; figures mean little (use cargo run --release)");
-    }
-    let mut config = BenchConfig {
-        mvcc_ops: if args.cases.contains(&BenchCase::Mvcc) {
-            args.mvcc_ops
-        } else {
-            Vec::new()
-        },
-        ..BenchConfig::default()
+        } => {
+            if seeds == 0 {
+                bail!("--seeds must be at least 1");
+            }
+            let bench = SimBench {
+                scenario: load_scenario(&scenario, &[], target.as_deref())?,
+                seeds,
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                    .max(1),
+                with_check,
+            };
+            let progress = kvsim::progress::seeds_bar(seeds, args.json);
+            let report = bench.run(|_| progress.inc(1));
+            progress.finish_and_clear();
+            print_sim(&scenario, &report);
+            let mut value = serde_json::to_value(&report).expect("a report serializes");
+            value["bench"] = "sim".into();
+            value["scenario"] = scenario.display().to_string().into();
+            value["debug_build"] = kvsim::bench::DEBUG_BUILD.into();
+            (report.exit(), value)
+        }
     };
-    config.budget.timeout = Some(args.timeout);
-    let mut wrong = 0;
-    if args.cases.contains(&BenchCase::Anchors) || args.cases.contains(&BenchCase::Mvcc) {
-        outln!(
+    if args.json {
+        value["command"] = "bench".into();
+        value["exit"] = exit.code().into();
+        kvsim::stdout::write_json(&value);
+    }
+    Ok(exit)
+}
+
+fn print_check_event(event: CheckEvent<'_>, verbose: bool) {
+    match event {
+        CheckEvent::HistoriesStart => outln!(
             "{:<34} {:>11} {:>11} {:>17}  verdict",
             "history",
             "ops",
             "seconds",
             "search steps"
-        );
-        let anchors = args
-            .cases
-            .contains(&BenchCase::Anchors)
-            .then_some(args.anchors.as_path());
-        let lines = bench_check(anchors, &config, |line| outln!("{line}"))
-            .map_err(|error| anyhow::anyhow!(error))?;
-        let disagreements = lines
-            .iter()
-            .filter(|line| line.verdict.contains("disagree"))
-            .count();
-        if disagreements > 0 {
-            outln!("{disagreements} verdicts differ from porcupine's");
-            wrong += disagreements;
-        }
-    }
-    if args.cases.contains(&BenchCase::Registers) {
-        let mut porcupine = match &args.porcupine {
-            None => {
-                outln!("porcupine skipped: no --porcupine DIR (a checkout of its Go module)");
-                None
-            }
-            Some(dir) => {
-                let harness = PathBuf::from(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/tools/porcupine-bench"
-                ));
-                match Porcupine::start(&harness, dir) {
-                    Ok(porcupine) => Some(porcupine),
-                    Err(why) => {
-                        outln!("porcupine skipped: {why}");
-                        None
-                    }
-                }
-            }
-        };
-        outln!(
+        ),
+        CheckEvent::Line(line) => outln!("{line}"),
+        CheckEvent::Disagreements(count) => outln!("{count} verdicts differ from porcupine's"),
+        CheckEvent::PorcupineSkipped(why) => outln!("porcupine skipped: {why}"),
+        CheckEvent::RegistersStart(registers) => outln!(
             "cas-register families, {} files each, written to {}",
-            args.register_files,
-            args.register_out.display()
-        );
-        let verbose = args.verbose;
-        let families = bench_registers(
-            &register_families(),
-            args.register_files,
-            &args.register_out,
-            &config.budget,
-            porcupine.as_mut(),
-            |file| {
-                if verbose {
-                    outln!("{file}");
-                }
-            },
-        )
-        .map_err(|error| anyhow::anyhow!(error))?;
-        for family in &families {
-            outln!("{family}");
-            wrong += family.kvsim_wrong();
+            registers.files,
+            registers.out.display()
+        ),
+        CheckEvent::RegisterFile(file) => {
+            if verbose {
+                outln!("{file}");
+            }
         }
+        CheckEvent::Family(family) => outln!("{family}"),
     }
-    if wrong > 0 {
-        outln!("{wrong} verdicts differ from the expected ones");
-        return Ok(Exit::Violation);
-    }
-    Ok(Exit::Ok)
 }
 
-fn bench_sim(
-    scenario_path: PathBuf,
-    seeds: u64,
-    jobs: Option<usize>,
-    with_check: bool,
-    target: Option<String>,
-) -> Result<Exit> {
-    if cfg!(debug_assertions) {
-        eprintln!("warning: a debug build; figures mean little (use cargo run --release)");
-    }
-    if seeds == 0 {
-        bail!("--seeds must be at least 1");
-    }
-    let scenario = load_scenario(&scenario_path, &[], target.as_deref())?;
-    let jobs = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let next = AtomicU64::new(0);
-    let simulated_ms = AtomicU64::new(0);
-    let ops = AtomicU64::new(0);
-    let failures = Mutex::new(Vec::new());
-    let started = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| loop {
-                let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed >= seeds {
-                    break;
-                }
-                match runner::run(&scenario, seed) {
-                    Ok(output) => {
-                        simulated_ms.fetch_add(output.simulated_ms, Ordering::Relaxed);
-                        ops.fetch_add(output.stats.ops, Ordering::Relaxed);
-                        if with_check {
-                            let verdict = judge_run(&output, Duration::from_secs(60));
-                            if verdict.status != Status::Ok {
-                                failures
-                                    .lock()
-                                    .unwrap()
-                                    .push(format!("seed {seed}: {}", verdict.status));
-                            }
-                        }
-                    }
-                    Err(error) => failures
-                        .lock()
-                        .unwrap()
-                        .push(format!("seed {seed}: {error}")),
-                }
-            });
-        }
-    });
-    let wall_s = started.elapsed().as_secs_f64();
-    let simulated_s = simulated_ms.into_inner() as f64 / 1000.0;
+fn print_sim(scenario: &std::path::Path, report: &SimBenchReport) {
     outln!(
-        "scenario {} — {seeds} seeds, {jobs} workers{}",
-        scenario_path.display(),
-        if with_check { ", checked" } else { "" }
+        "scenario {} — {} seeds, {} workers{}",
+        scenario.display(),
+        report.seeds,
+        report.jobs,
+        if report.with_check { ", checked" } else { "" }
     );
-    outln!("wall time            {wall_s:>10.2} s");
-    outln!("simulated time       {simulated_s:>10.1} s");
-    outln!("simulated/wall       {:>10.0} ×", simulated_s / wall_s);
-    outln!(
-        "seeds per minute     {:>10.0}",
-        seeds as f64 * 60.0 / wall_s
-    );
-    outln!("operations           {:>10}", ops.into_inner());
-    let failures = failures.into_inner().unwrap();
-    for failure in &failures {
+    outln!("wall time            {:>10.2} s", report.wall_s);
+    outln!("simulated time       {:>10.1} s", report.simulated_s);
+    outln!("simulated/wall       {:>10.0} ×", report.simulated_per_wall);
+    outln!("seeds per minute     {:>10.0}", report.seeds_per_minute);
+    outln!("operations           {:>10}", report.ops);
+    for failure in &report.failures {
         outln!("  {failure}");
     }
-    Ok(if failures.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Violation
-    })
 }

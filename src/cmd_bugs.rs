@@ -1,21 +1,20 @@
 //! `kvsim bugs`: prints the planted-bug catalogue (`kvsim::catalogue`) and, with `--measure`,
-//! how many seeds each bug needs before a checker catches it.
+//! how many seeds each bug needs before a checker catches it. Selecting, measuring and
+//! summarizing are [`kvsim::bugs_measure`] and [`kvsim::catalogue::measure`]; this file reads the
+//! flags, shows progress and prints.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use clap::Args;
-use kvsim::catalogue::{
-    description, entry, load_scenario, measure, median, BugMeasurement, CatalogueEntry,
-    SeedOutcome, CATALOGUE,
-};
+use serde_json::json;
+
+use kvsim::bugs_measure::{self, Listed, MeasureSummary};
+use kvsim::catalogue::measure;
 use kvsim::cli::parse_duration;
 use kvsim::exit::Exit;
 use kvsim::outln;
-use kvsim::verdict::Status;
-use kvsim_sim::scenario::Scenario;
 
 #[derive(Args)]
 pub struct BugsArgs {
@@ -45,56 +44,39 @@ pub struct BugsArgs {
     /// The store whose planted bugs are listed and measured (`kvsim targets`); default raft-rs.
     #[arg(long, value_name = "NAME", default_value = kvsim_sim::targets::DEFAULT)]
     pub target: String,
+    /// Print the catalogue (or the measurement) as one JSON object on stdout when done (with
+    /// `command` and `exit`); the human lines go to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn main(args: BugsArgs) -> Result<Exit> {
+    if args.json {
+        kvsim::stdout::json_mode();
+    }
     kvsim::panic_hook::install_one_line();
-    for bug in &args.bugs {
-        if entry(bug).is_none() {
-            let known: Vec<&str> = CATALOGUE.iter().map(|entry| entry.bug).collect();
-            bail!(
-                "--bug {bug:?}: unknown bug, expected one of {}",
-                known.join(", ")
-            );
-        }
-    }
-    let target = kvsim_sim::targets::by_name(&args.target)
-        .map_err(|error| anyhow::anyhow!("--target: {error}"))?;
-    let planted = target.planted_bugs();
-    for bug in &args.bugs {
-        if !planted.contains(&bug.as_str()) {
-            bail!(
-                "--bug {bug:?}: target {} has no such planted bug (it has: {})",
-                target.name(),
-                planted.join(", ")
-            );
-        }
-    }
-    let selected: Vec<&CatalogueEntry> = CATALOGUE
-        .iter()
-        .filter(|entry| planted.contains(&entry.bug))
-        .filter(|entry| args.bugs.is_empty() || args.bugs.iter().any(|bug| bug == entry.bug))
-        .collect();
+    let selected = bugs_measure::select(&args.bugs, &args.target)?;
     if !args.measure {
-        print_catalogue(&selected);
+        let listed: Vec<Listed> = selected.iter().map(|entry| Listed::of(entry)).collect();
+        print_catalogue(&listed);
+        if args.json {
+            kvsim::stdout::write_json(&json!({
+                "command": "bugs",
+                "target": args.target,
+                "bugs": listed,
+                "exit": Exit::Ok.code(),
+            }));
+        }
         return Ok(Exit::Ok);
     }
     if args.seeds == 0 || args.detections == 0 {
         bail!("--seeds and --detections: expected at least 1");
     }
-    let scenarios = selected
-        .iter()
-        .map(|entry| {
-            let scenario = load_scenario(&args.scenarios, entry, true)?;
-            kvsim::cli::with_flags(scenario, &[], Some(target.name()))
-                .map_err(|error| anyhow::anyhow!("bug {}: {error:#}", entry.bug))
-        })
-        .collect::<Result<Vec<Scenario>>>()?;
+    let scenarios = bugs_measure::scenarios(&args.scenarios, &selected, &args.target)?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let check_timeout = args.check_timeout;
     eprintln!(
         "measuring {} bugs, up to {} seeds each until {} detection(s), {jobs} workers",
         selected.len(),
@@ -103,42 +85,66 @@ pub fn main(args: BugsArgs) -> Result<Exit> {
     );
     kvsim::interrupt::install();
     let started = Instant::now();
+    let progress = kvsim::progress::seeds_bar(selected.len() as u64 * args.seeds, args.json);
     let measured = measure(
         &selected,
         &scenarios,
         args.seeds,
         args.detections,
         jobs,
-        check_timeout,
-    )?;
-    let missed = print_measurements(&selected, &measured, args.seeds, args.detections);
-    outln!("wall time {:.1} s", started.elapsed().as_secs_f64());
-    if let Some(signal) = kvsim::interrupt::requested() {
-        // The table above is what ran; a bug shown as missed may just not have had its seeds.
-        outln!(
-            "interrupted by {}: the seeds in flight finished, later seeds did not run; the \
-             table is partial (run `kvsim bugs --measure` again for the full one)",
-            signal.name()
-        );
-        return Ok(Exit::from(signal));
+        args.check_timeout,
+        |entry, outcome| {
+            if let Some(outcome) = outcome {
+                if let Some(property) = outcome.caught_by(entry.properties) {
+                    progress.suspend(|| {
+                        eprintln!("{}: seed {} caught by {property}", entry.bug, outcome.seed)
+                    });
+                }
+            }
+            progress.inc(1);
+        },
+    );
+    progress.finish_and_clear();
+    let summary = MeasureSummary::of(&selected, &measured?, args.seeds, args.detections);
+    print_measurements(&summary);
+    let wall_s = started.elapsed().as_secs_f64();
+    outln!("wall time {wall_s:.1} s");
+    let signal = kvsim::interrupt::requested();
+    let exit = match signal {
+        Some(signal) => {
+            // The table above is what ran; a bug shown as missed may just not have had its seeds.
+            outln!(
+                "interrupted by {}: the seeds in flight finished, later seeds did not run; the \
+                 table is partial (run `kvsim bugs --measure` again for the full one)",
+                signal.name()
+            );
+            Exit::from(signal)
+        }
+        None => summary.exit(),
+    };
+    if args.json {
+        let mut value = serde_json::to_value(&summary).expect("a summary serializes");
+        value["command"] = "bugs".into();
+        value["measure"] = true.into();
+        value["target"] = args.target.clone().into();
+        value["wall_s"] = wall_s.into();
+        value["interrupted"] = signal.map(|signal| signal.name()).into();
+        value["exit"] = exit.code().into();
+        kvsim::stdout::write_json(&value);
     }
-    Ok(if missed > 0 {
-        Exit::Violation
-    } else {
-        Exit::Ok
-    })
+    Ok(exit)
 }
 
 /// The catalogue as a table: bug, description, expected properties, scenario.
-fn print_catalogue(selected: &[&CatalogueEntry]) {
-    let rows: Vec<[String; 4]> = selected
+fn print_catalogue(listed: &[Listed]) {
+    let rows: Vec<[String; 4]> = listed
         .iter()
         .map(|entry| {
             [
                 entry.bug.to_string(),
-                description(entry.bug).unwrap_or("").to_string(),
-                entry.properties.join(" | "),
-                entry.scenario_label(),
+                entry.description.to_string(),
+                entry.caught_by.join(" | "),
+                entry.scenario.clone(),
             ]
         })
         .collect();
@@ -156,70 +162,43 @@ fn print_catalogue(selected: &[&CatalogueEntry]) {
     }
 }
 
-/// Prints the measurement table and the median / max of seeds-until-first-detection; returns the
-/// number of bugs not caught within `seeds_max`.
-fn print_measurements(
-    selected: &[&CatalogueEntry],
-    measured: &[BugMeasurement],
-    seeds_max: u64,
-    detections: usize,
-) -> usize {
-    let mut rows: Vec<[String; 7]> = Vec::new();
-    let mut until_first: Vec<u64> = Vec::new();
-    for (entry, measurement) in selected.iter().zip(measured) {
-        let wall_s = measurement
-            .outcomes
-            .values()
-            .map(|outcome| outcome.wall_ms)
-            .sum::<u128>() as f64
-            / 1000.0;
-        let found: Vec<&SeedOutcome> = measurement.detections(entry).take(detections).collect();
-        let row = match found.first() {
-            None => {
-                let seen = summarize_properties(measurement);
-                [
-                    entry.bug.to_string(),
-                    entry.scenario_label(),
-                    format!(">{seeds_max}"),
-                    "NOT CAUGHT".to_string(),
-                    if seen.is_empty() {
-                        "-".to_string()
-                    } else {
-                        seen
-                    },
-                    "-".to_string(),
-                    format!("{wall_s:.1}"),
-                ]
-            }
-            Some(first) => {
-                until_first.push(first.seed + 1);
-                let caught_by = first.caught_by(entry.properties).expect("a detection");
-                let also: Vec<&str> = first
-                    .properties()
-                    .into_iter()
-                    .filter(|name| *name != caught_by)
-                    .collect();
-                let seeds: Vec<String> = found
+/// The measurement table and the median / max of seeds-until-first-detection.
+fn print_measurements(summary: &MeasureSummary) {
+    let dash_if_empty = |text: String| {
+        if text.is_empty() {
+            "-".to_string()
+        } else {
+            text
+        }
+    };
+    let rows: Vec<[String; 7]> = summary
+        .rows
+        .iter()
+        .map(|row| match (&row.seeds_until_first, &row.caught_by) {
+            (Some(seeds), Some(caught_by)) => [
+                row.bug.to_string(),
+                row.scenario.clone(),
+                seeds.to_string(),
+                caught_by.clone(),
+                dash_if_empty(row.also_fired.join(", ")),
+                row.detecting_seeds
                     .iter()
-                    .map(|outcome| outcome.seed.to_string())
-                    .collect();
-                [
-                    entry.bug.to_string(),
-                    entry.scenario_label(),
-                    (first.seed + 1).to_string(),
-                    caught_by,
-                    if also.is_empty() {
-                        "-".to_string()
-                    } else {
-                        also.join(", ")
-                    },
-                    seeds.join(" "),
-                    format!("{wall_s:.1}"),
-                ]
-            }
-        };
-        rows.push(row);
-    }
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                format!("{:.1}", row.wall_s),
+            ],
+            _ => [
+                row.bug.to_string(),
+                row.scenario.clone(),
+                format!(">{}", summary.seeds_max),
+                "NOT CAUGHT".to_string(),
+                dash_if_empty(row.seen.join(", ")),
+                "-".to_string(),
+                format!("{:.1}", row.wall_s),
+            ],
+        })
+        .collect();
     let header = [
         "bug",
         "scenario",
@@ -248,31 +227,13 @@ fn print_measurements(
             .collect();
         outln!("{}", line.join("  ").trim_end());
     }
-    let missed = selected.len() - until_first.len();
-    if let (Some(median), Some(max)) = (median(&until_first), until_first.iter().max()) {
+    if let (Some(median), Some(max)) = (summary.median, summary.max) {
         outln!(
-            "seeds until first detection: median {median}, max {max} ({} of {} bugs caught within {seeds_max} seeds)",
-            until_first.len(),
-            selected.len()
+            "seeds until first detection: median {median}, max {max} ({} of {} bugs caught \
+             within {} seeds)",
+            summary.caught,
+            summary.rows.len(),
+            summary.seeds_max
         );
     }
-    missed
-}
-
-/// What a bug's seeds violated when none violated the expected property: `property×count`.
-fn summarize_properties(measurement: &BugMeasurement) -> String {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for outcome in measurement.outcomes.values() {
-        for property in outcome.properties() {
-            *counts.entry(property).or_insert(0) += 1;
-        }
-        if outcome.status == Status::Inconclusive {
-            *counts.entry("inconclusive").or_insert(0) += 1;
-        }
-    }
-    counts
-        .iter()
-        .map(|(name, count)| format!("{name}×{count}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use kvsim_sim::scenario::Scenario;
 
 use kvsim::campaign::{self, Campaign, CampaignSummary, Resume};
@@ -129,13 +128,7 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
         stop_on_first: args.stop_on_first,
         time_budget: args.time_budget,
     };
-    let progress = ProgressBar::new(seeds_planned);
-    progress.set_style(
-        ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} seeds  {per_sec}  {msg}  [{elapsed_precise}, ETA {eta}]",
-        )
-        .expect("valid template"),
-    );
+    let progress = kvsim::progress::seeds_bar(seeds_planned, args.json);
     let failures = AtomicUsize::new(0);
     let outcome = campaign.run(campaign_seeds(args.seeds, args.shard), |result| {
         if result.status.is_failure() {

@@ -1,5 +1,6 @@
 //! `kvsim run` and `kvsim replay` end to end, in separate processes: the same seed gives a
-//! byte-identical history, and a replay from the report directory confirms it.
+//! byte-identical history, and a replay from the report directory confirms it; and every
+//! command's `--json` (run, fuzz, bench, bugs) prints one JSON object.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -345,4 +346,161 @@ fn run_replay_and_fuzz_print_one_json_object_with_json() {
             .is_file(),
         "{value}"
     );
+}
+
+/// `--json` output: exactly one JSON object on stdout, its `command` and `exit` (the process's
+/// exit code) checked; the human lines went to stderr.
+fn one_json_object(output: &Output, command: &str) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one JSON line on stdout:\n{}",
+        printed(output)
+    );
+    let value: serde_json::Value = serde_json::from_str(lines[0])
+        .unwrap_or_else(|error| panic!("{error}: {}", printed(output)));
+    assert!(value.is_object(), "{value}");
+    assert_eq!(value["command"], command, "{value}");
+    assert_eq!(value["exit"].as_i64(), output.status.code().map(i64::from));
+    value
+}
+
+#[test]
+fn bench_prints_one_json_object_with_json() {
+    let dir = scratch("bench-json");
+    let registers = dir.join("registers");
+    let check = kvsim(&[
+        "bench",
+        "check",
+        "--cases",
+        "mvcc,registers",
+        "--mvcc-ops",
+        "200",
+        "--register-files",
+        "2",
+        "--register-out",
+        registers.to_str().unwrap(),
+        "--json",
+    ]);
+    let value = one_json_object(&check, "bench");
+    assert_eq!(check.status.code(), Some(0), "{}", printed(&check));
+    assert_eq!(value["bench"], "check");
+    assert_eq!(value["wrong"], 0, "{value}");
+    assert_eq!(value["histories"][0]["ops"], 200, "{value}");
+    assert_eq!(value["histories"][0]["verdict"], "linearizable", "{value}");
+    let families = value["register_families"].as_array().expect("families");
+    assert!(!families.is_empty(), "{value}");
+    assert!(
+        families
+            .iter()
+            .all(|family| family["files"] == 2 && family["kvsim_wrong"] == 0),
+        "{value}"
+    );
+    assert!(
+        String::from_utf8_lossy(&check.stderr).contains("cas-register families, 2 files each"),
+        "the human lines go to stderr:\n{}",
+        printed(&check)
+    );
+
+    let scenario = short_scenario(&dir);
+    let sim = kvsim(&[
+        "bench",
+        "sim",
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--seeds",
+        "2",
+        "--jobs",
+        "1",
+        "--json",
+    ]);
+    let value = one_json_object(&sim, "bench");
+    assert_eq!(sim.status.code(), Some(0), "{}", printed(&sim));
+    assert_eq!(value["bench"], "sim");
+    assert_eq!(value["seeds"], 2, "{value}");
+    assert_eq!(value["jobs"], 1, "{value}");
+    assert!(value["ops"].as_u64().is_some_and(|ops| ops > 0), "{value}");
+    assert!(
+        value["simulated_s"].as_f64().is_some_and(|s| s > 0.0),
+        "{value}"
+    );
+    assert_eq!(value["failures"], serde_json::json!([]), "{value}");
+    assert!(
+        String::from_utf8_lossy(&sim.stderr).contains("seeds per minute"),
+        "{}",
+        printed(&sim)
+    );
+}
+
+#[test]
+fn bugs_listing_and_measure_print_one_json_object_with_json() {
+    let scenarios = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
+    let listing = kvsim(&["bugs", "--json"]);
+    let value = one_json_object(&listing, "bugs");
+    assert_eq!(listing.status.code(), Some(0), "{}", printed(&listing));
+    let bugs = value["bugs"].as_array().expect("a bug list");
+    assert!(bugs.len() >= 10, "{value}");
+    let watch_gap = bugs
+        .iter()
+        .find(|bug| bug["bug"] == "watch_gap")
+        .unwrap_or_else(|| panic!("watch_gap listed: {value}"));
+    assert_eq!(watch_gap["scenario"], "watch.toml");
+    assert_eq!(
+        watch_gap["caught_by"],
+        serde_json::json!(["watch.reliable"])
+    );
+    assert!(String::from_utf8_lossy(&listing.stderr).starts_with("bug "));
+
+    // Caught at seed 0: exit 0.
+    let measure = kvsim(&[
+        "bugs",
+        "--measure",
+        "--bug",
+        "watch_gap",
+        "--seeds",
+        "2",
+        "--jobs",
+        "1",
+        "--scenarios",
+        scenarios,
+        "--json",
+    ]);
+    let value = one_json_object(&measure, "bugs");
+    assert_eq!(measure.status.code(), Some(0), "{}", printed(&measure));
+    assert_eq!(value["measure"], true);
+    assert_eq!(value["caught"], 1, "{value}");
+    assert_eq!(value["missed"], 0, "{value}");
+    let row = &value["rows"][0];
+    assert_eq!(row["bug"], "watch_gap", "{value}");
+    assert_eq!(row["seeds_until_first"], 1, "{value}");
+    assert_eq!(row["caught_by"], "watch.reliable", "{value}");
+    assert_eq!(row["detecting_seeds"], serde_json::json!([0]), "{value}");
+    assert!(
+        String::from_utf8_lossy(&measure.stderr).contains("watch_gap: seed 0 caught by"),
+        "{}",
+        printed(&measure)
+    );
+
+    // Not caught within one seed (its first detecting seed is 20): exit 1.
+    let missed = kvsim(&[
+        "bugs",
+        "--measure",
+        "--bug",
+        "lease_late_expiry",
+        "--seeds",
+        "1",
+        "--scenarios",
+        scenarios,
+        "--json",
+    ]);
+    let value = one_json_object(&missed, "bugs");
+    assert_eq!(missed.status.code(), Some(1), "{}", printed(&missed));
+    assert_eq!(value["missed"], 1, "{value}");
+    assert_eq!(
+        value["rows"][0]["seeds_until_first"],
+        serde_json::Value::Null
+    );
+    assert!(String::from_utf8_lossy(&missed.stderr).contains("NOT CAUGHT"));
 }
