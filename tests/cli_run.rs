@@ -315,8 +315,8 @@ fn run_replay_and_fuzz_print_one_json_object_with_json() {
     // Replay (with the expensive invariants on): the same bytes, the same violation.
     let replay = kvsim(&["replay", out.to_str().unwrap(), "--json", "--paranoid"]);
     let stdout = String::from_utf8_lossy(&replay.stdout);
-    let value: serde_json::Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("{e}: {}", printed(&replay)));
+    let value: serde_json::Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", printed(&replay)));
     assert_eq!(value["command"], "replay");
     assert_eq!(value["history_identical"], true, "{value}");
     assert_eq!(value["status"], "violation", "{value}");
