@@ -260,27 +260,6 @@ fn seeds_that_found_target_bugs_stay_clean() {
     }
 }
 
-/// `--json`: stdout is exactly one JSON object, whose status and exit code are the process's;
-/// the human lines went to stderr.
-fn json_of(output: &Output) -> serde_json::Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "one JSON line on stdout:\n{}",
-        printed(output)
-    );
-    let value: serde_json::Value = serde_json::from_str(lines[0]).expect("stdout is JSON");
-    assert_eq!(value["exit"].as_i64(), output.status.code().map(i64::from));
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("reproduce: "),
-        "the human lines go to stderr:\n{}",
-        printed(output)
-    );
-    value
-}
-
 #[test]
 fn run_replay_and_fuzz_print_one_json_object_with_json() {
     let dir = scratch("json");
@@ -297,8 +276,12 @@ fn run_replay_and_fuzz_print_one_json_object_with_json() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let value = json_of(&run);
-    assert_eq!(value["command"], "run");
+    let value = one_json_object(&run, "run");
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("reproduce: "),
+        "the human lines go to stderr:\n{}",
+        printed(&run)
+    );
     assert_eq!(value["status"], "violation", "{value}");
     assert!(
         value["properties"].as_array().is_some_and(|all| all
@@ -314,10 +297,7 @@ fn run_replay_and_fuzz_print_one_json_object_with_json() {
 
     // Replay (with the expensive invariants on): the same bytes, the same violation.
     let replay = kvsim(&["replay", out.to_str().unwrap(), "--json", "--paranoid"]);
-    let stdout = String::from_utf8_lossy(&replay.stdout);
-    let value: serde_json::Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", printed(&replay)));
-    assert_eq!(value["command"], "replay");
+    let value = one_json_object(&replay, "replay");
     assert_eq!(value["history_identical"], true, "{value}");
     assert_eq!(value["status"], "violation", "{value}");
     assert_eq!(value["exit"].as_i64(), replay.status.code().map(i64::from));
@@ -334,10 +314,7 @@ fn run_replay_and_fuzz_print_one_json_object_with_json() {
         "--out",
         dir.join("fuzz").to_str().unwrap(),
     ]);
-    let stdout = String::from_utf8_lossy(&fuzz.stdout);
-    let value: serde_json::Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", printed(&fuzz)));
-    assert_eq!(value["command"], "fuzz");
+    let value = one_json_object(&fuzz, "fuzz");
     assert_eq!(value["seeds_run"], 2, "{value}");
     assert_eq!(value["exit"].as_i64(), fuzz.status.code().map(i64::from));
     assert!(
