@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Result};
+use kvsim_checker::property::Property;
+use kvsim_sim::bugs::Bug;
 use kvsim_sim::scenario::Scenario;
 use serde::Serialize;
 
-use crate::catalogue::{self, description, entry, median, BugMeasurement, CatalogueEntry};
+use crate::catalogue::{self, entry, median, BugMeasurement, CatalogueEntry};
 use crate::catalogue::{SeedOutcome, CATALOGUE};
 use crate::exit::Exit;
 use crate::verdict::Status;
@@ -18,31 +20,30 @@ use crate::verdict::Status;
 /// The catalogue entries of `target`'s planted bugs, restricted to `bugs` unless empty. Errors
 /// name an unknown bug or one `target` does not plant.
 pub fn select(bugs: &[String], target: &str) -> Result<Vec<&'static CatalogueEntry>> {
-    for bug in bugs {
-        if entry(bug).is_none() {
-            let known: Vec<&str> = CATALOGUE.iter().map(|entry| entry.bug).collect();
-            bail!(
-                "--bug {bug:?}: unknown bug, expected one of {}",
-                known.join(", ")
-            );
-        }
+    let bugs: Vec<Bug> = bugs
+        .iter()
+        .map(|name| crate::cli::parse_bug(name))
+        .collect::<Result<_>>()?;
+    for bug in &bugs {
+        assert!(entry(*bug).is_some(), "every bug has a catalogue entry");
     }
     let target = kvsim_sim::targets::by_name(target)
         .map_err(|error| anyhow::anyhow!("--target: {error}"))?;
     let planted = target.planted_bugs();
-    for bug in bugs {
-        if !planted.contains(&bug.as_str()) {
+    for bug in &bugs {
+        if !planted.contains(bug) {
+            let names: Vec<&str> = planted.iter().map(|bug| bug.as_str()).collect();
             bail!(
-                "--bug {bug:?}: target {} has no such planted bug (it has: {})",
+                "--bug {bug}: target {} has no such planted bug (it has: {})",
                 target.name(),
-                planted.join(", ")
+                names.join(", ")
             );
         }
     }
     Ok(CATALOGUE
         .iter()
         .filter(|entry| planted.contains(&entry.bug))
-        .filter(|entry| bugs.is_empty() || bugs.iter().any(|bug| bug == entry.bug))
+        .filter(|entry| bugs.is_empty() || bugs.contains(&entry.bug))
         .collect())
 }
 
@@ -61,10 +62,10 @@ pub fn scenarios(dir: &Path, selected: &[&CatalogueEntry], target: &str) -> Resu
 /// One catalogue entry as `kvsim bugs` lists it.
 #[derive(Serialize)]
 pub struct Listed {
-    pub bug: &'static str,
+    pub bug: Bug,
     pub description: &'static str,
     /// The properties expected to catch it.
-    pub caught_by: &'static [&'static str],
+    pub caught_by: &'static [Property],
     pub scenario: String,
 }
 
@@ -72,7 +73,7 @@ impl Listed {
     pub fn of(entry: &CatalogueEntry) -> Listed {
         Listed {
             bug: entry.bug,
-            description: description(entry.bug).unwrap_or(""),
+            description: entry.bug.description(),
             caught_by: entry.properties,
             scenario: entry.scenario_label(),
         }
@@ -82,12 +83,12 @@ impl Listed {
 /// One bug's line of the measurement table.
 #[derive(Serialize)]
 pub struct BugRow {
-    pub bug: &'static str,
+    pub bug: Bug,
     pub scenario: String,
     /// Seeds run until the first detection (its seed + 1); `None`: not caught.
     pub seeds_until_first: Option<u64>,
     /// The expected property the first detecting seed violated.
-    pub caught_by: Option<String>,
+    pub caught_by: Option<Property>,
     /// The first detecting seed's other violated properties.
     pub also_fired: Vec<String>,
     /// Not caught: what the seeds violated instead, `property×count` (and `inconclusive×count`).
@@ -170,7 +171,7 @@ fn row(entry: &CatalogueEntry, measurement: &BugMeasurement, detections: usize) 
             row.also_fired = first
                 .properties()
                 .into_iter()
-                .filter(|name| *name != caught_by)
+                .filter(|name| *name != caught_by.as_str())
                 .map(str::to_string)
                 .collect();
             row.seeds_until_first = Some(first.seed + 1);

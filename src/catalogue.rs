@@ -10,21 +10,23 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Result};
-use kvsim_sim::bugs::BUG_LIST;
+use kvsim_sim::bugs::Bug;
 use kvsim_sim::runner::{self, RunError};
 use kvsim_sim::scenario::Scenario;
 
-use crate::verdict::{judge_run, Finding, Status};
+use kvsim_checker::property::Property;
+use kvsim_checker::Budget;
+
+use crate::verdict::{Finding, Status};
 use crate::work_queue::{self, Flow};
 
 /// One planted bug: where to look for it and what should see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CatalogueEntry {
-    /// The name in `kvsim_sim::bugs::BUG_LIST` and in scenario `[bugs]` tables.
-    pub bug: &'static str,
+    pub bug: Bug,
     /// The scenario file (in the scenarios directory) that exercises the bug best.
     pub scenario: &'static str,
     /// TOML merged over the scenario file (inline tables, one line), when no shipped scenario
@@ -32,98 +34,96 @@ pub struct CatalogueEntry {
     pub overrides: &'static str,
     /// The properties expected to catch it; a run violating any one of them counts as caught.
     /// The first is the one that usually fires first.
-    pub properties: &'static [&'static str],
+    pub properties: &'static [Property],
 }
 
-/// Every planted bug, in `BUG_LIST` order. Scenarios were chosen by measurement
+/// Every planted bug, in `Bug::ALL` order. Scenarios were chosen by measurement
 /// (`kvsim bugs --measure` over the candidate scenarios; see the figures in docs and the report).
 pub const CATALOGUE: &[CatalogueEntry] = &[
     // A deposed leader serving reads locally: needs leader isolation while the majority moves on
     // (etcd #20418 class). Only a linearizability check over reads and writes can see it.
     CatalogueEntry {
-        bug: "stale_read",
+        bug: Bug::StaleRead,
         scenario: "partitions.toml",
         overrides: "",
-        properties: &["linearizability"],
+        properties: &[Property::Linearizability],
     },
     // An isolated leader acknowledges writes the majority never commits: they vanish once it
     // rejoins, which the lost-write check names directly and linearizability sees as well.
     CatalogueEntry {
-        bug: "ack_before_commit",
+        bug: Bug::AckBeforeCommit,
         scenario: "partitions.toml",
         overrides: "",
-        properties: &["durability.lost-write", "linearizability"],
+        properties: &[Property::DurabilityLostWrite, Property::Linearizability],
     },
     // No fsync: a crash of a majority loses entries Raft counted as committed (etcd #14370 class).
     CatalogueEntry {
-        bug: "lost_fsync",
+        bug: Bug::LostFsync,
         scenario: "crashes.toml",
         overrides: "",
-        properties: &[
-            "durability.lost-write",
-            "linearizability",
-            "raft.invariant",
-            "quorum.revision-regress",
-            // raft-rs's own assertion: a follower that lost its log is told to commit past its end.
-            "simulation.panic",
-        ],
+        properties: &[Property::DurabilityLostWrite, Property::Linearizability, Property::RaftInvariant, Property::QuorumRevisionRegress, Property::SimulationPanic],
     },
     // Watch bugs fire on resumed polls: watch.toml has the most watchers and reconnects.
     CatalogueEntry {
-        bug: "watch_gap",
+        bug: Bug::WatchGap,
         scenario: "watch.toml",
         overrides: "",
-        properties: &["watch.reliable"],
+        properties: &[Property::WatchReliable],
     },
     CatalogueEntry {
-        bug: "watch_duplicate",
+        bug: Bug::WatchDuplicate,
         scenario: "watch.toml",
         overrides: "",
-        properties: &["watch.unique"],
+        properties: &[Property::WatchUnique],
     },
     CatalogueEntry {
-        bug: "watch_regress",
+        bug: Bug::WatchRegress,
         scenario: "watch.toml",
         overrides: "",
-        properties: &["watch.header-regress"],
+        properties: &[Property::WatchHeaderRegress],
     },
     // Leases expiring at half their TTL: keys vanish while the client's keep-alives say the
     // lease is live; linearizability (with the lease-expiry operations added) sees the early delete.
     CatalogueEntry {
-        bug: "lease_early_expiry",
+        bug: Bug::LeaseEarlyExpiry,
         scenario: "leases.toml",
         overrides: "",
-        properties: &["linearizability"],
+        properties: &[Property::Linearizability],
     },
     // Leases expiring at three times their TTL: nothing about a single history forbids a late
-    // expiry, so only the upper bound (`lease.expired-late`: no Ok read, put, keep-alive or
+    // expiry, so only the upper bound (`lease.expired_late`: no Ok read, put, keep-alive or
     // time-to-live sees the lease alive long after its deadline in a whole cluster) sees it.
     CatalogueEntry {
-        bug: "lease_late_expiry",
+        bug: Bug::LeaseLateExpiry,
         scenario: "leases.toml",
         overrides: "",
-        properties: &["lease.expired-late"],
+        properties: &[Property::LeaseExpiredLate],
     },
     // A restarted node that skips replay goes back in revision and diverges (etcd #17780 class).
     CatalogueEntry {
-        bug: "revision_regress_after_restart",
+        bug: Bug::RevisionRegressAfterRestart,
         scenario: "crashes.toml",
         overrides: "",
-        properties: &[
-            "quorum.revision-regress",
-            "replicas.converge",
-            "raft.invariant",
-            "linearizability",
-        ],
+        properties: &[Property::QuorumRevisionRegress, Property::ReplicasConverge, Property::RaftInvariant, Property::Linearizability],
     },
     // Reads at a compacted revision must fail with Compacted; needs compactions and historic reads.
     CatalogueEntry {
-        bug: "compacted_read",
+        bug: Bug::CompactedRead,
         scenario: "default.toml",
         // Shipped scenarios compact further back than their historic reads reach, so no read ever
         // asks for a compacted revision: read deeper, compact shallower and more often.
         overrides: "workload = { historic_depth_revisions = 40, compact_depth_revisions = 5, mix = { get_historic = 12, compact = 4 } }",
-        properties: &["linearizability"],
+        properties: &[Property::Linearizability],
+    },
+    // A watch from a compacted revision served from the oldest kept revision instead of refused:
+    // the events between its start and the compaction never arrive, which the watch checker sees
+    // as missing events inside the revisions the stream claims to cover. Needs watchers that fall
+    // behind a compaction (watch.toml: 8 watchers with reconnects, compactions).
+    CatalogueEntry {
+        bug: Bug::WatchCompactedSkip,
+        scenario: "watch.toml",
+        overrides: "",
+        properties: &[Property::WatchReliable],
     },
     // A deposed leader that has not stepped down yet answers keep-alives from its own lessor: it
     // denies a lease its successor granted (the client is told "not found" while the lease's keys
@@ -132,18 +132,18 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
     // isolation, leases, lockers) first catches it at seed 11 in 0.1 s of checking; partitions.toml
     // with a lease-heavy mix once in 150 seeds (seed 26, whose check takes over a minute).
     CatalogueEntry {
-        bug: "lease_renew_unconfirmed",
+        bug: Bug::LeaseRenewUnconfirmed,
         scenario: "live.toml",
         overrides: "",
-        properties: &["linearizability"],
+        properties: &[Property::Linearizability],
     },
     // A client-side bug of the lock recipe: a holder whose lease lapsed during a stall keeps writing
     // without the fence; the recipe checker sees writes outside the holder's tenure.
     CatalogueEntry {
-        bug: "lock_unfenced",
+        bug: Bug::LockUnfenced,
         scenario: "recipes.toml",
         overrides: "",
-        properties: &["lock.unfenced-write", "lock.mutual-exclusion"],
+        properties: &[Property::LockUnfencedWrite, Property::LockMutualExclusion],
     },
 ];
 
@@ -159,16 +159,8 @@ impl CatalogueEntry {
 }
 
 /// The catalogue entry of `bug`, if it has one.
-pub fn entry(bug: &str) -> Option<&'static CatalogueEntry> {
+pub fn entry(bug: Bug) -> Option<&'static CatalogueEntry> {
     CATALOGUE.iter().find(|entry| entry.bug == bug)
-}
-
-/// The one-line description of `bug` from `BUG_LIST`.
-pub fn description(bug: &str) -> Option<&'static str> {
-    BUG_LIST
-        .iter()
-        .find(|(name, _)| *name == bug)
-        .map(|(_, description)| *description)
 }
 
 /// Loads the catalogue scenario of `entry` from `dir`, its overrides applied, with its bug switched
@@ -190,7 +182,7 @@ pub fn load_scenario(dir: &Path, entry: &CatalogueEntry, with_bug: bool) -> Resu
         Scenario::parse(&label, &merged).map_err(|error| anyhow::anyhow!("{error}"))?
     };
     if with_bug {
-        scenario.bugs.insert(entry.bug.to_string(), true);
+        scenario.bugs.insert(entry.bug.as_str().to_string(), true);
         scenario
             .bugs()
             .map_err(|error| anyhow::anyhow!("bug {}: {error}", entry.bug))?;
@@ -235,32 +227,32 @@ impl SeedOutcome {
         let mut names: Vec<&str> = Vec::new();
         for finding in &self.findings {
             if !names.contains(&finding.property.as_str()) {
-                names.push(&finding.property);
+                names.push(finding.property.as_str());
             }
         }
         names
     }
 
     /// The first of `expected` this seed violated, in the order the findings came.
-    pub fn caught_by(&self, expected: &[&str]) -> Option<String> {
-        self.properties()
-            .into_iter()
-            .find(|name| expected.contains(name))
-            .map(str::to_string)
+    pub fn caught_by(&self, expected: &[Property]) -> Option<Property> {
+        self.findings
+            .iter()
+            .map(|finding| finding.property)
+            .find(|property| expected.contains(property))
     }
 }
 
 /// Runs and judges one seed. Errors only when the scenario itself is invalid.
-pub fn judge_seed(scenario: &Scenario, seed: u64, check_timeout: Duration) -> Result<SeedOutcome> {
+pub fn judge_seed(scenario: &Scenario, seed: u64, budget: Budget) -> Result<SeedOutcome> {
     let started = Instant::now();
     let (status, findings) = match runner::run(scenario, seed) {
         Ok(output) => {
-            let verdict = judge_run(&output, check_timeout);
+            let verdict = crate::memory::judge_run_within(&output, budget);
             (verdict.status, verdict.findings)
         }
         Err(RunError::Panicked { message, .. }) => {
             let finding = Finding {
-                property: "simulation.panic".into(),
+                property: Property::SimulationPanic,
                 message,
                 ops: Vec::new(),
             };
@@ -315,7 +307,7 @@ pub fn measure(
     seeds_max: u64,
     detections: usize,
     jobs: usize,
-    check_timeout: Duration,
+    budget: Budget,
     on_seed: impl Fn(&CatalogueEntry, Option<&SeedOutcome>) + Sync,
 ) -> Result<Vec<BugMeasurement>> {
     assert_eq!(selected.len(), scenarios.len());
@@ -339,7 +331,7 @@ pub fn measure(
             on_seed(entry, None);
             return Flow::Continue;
         }
-        match judge_seed(&scenarios[bug], seed, check_timeout) {
+        match judge_seed(&scenarios[bug], seed, budget) {
             Ok(outcome) => {
                 on_seed(entry, Some(&outcome));
                 results.lock().expect("no worker panics holding the lock")[bug]
@@ -374,10 +366,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_planted_bug_has_exactly_one_catalogue_entry_in_bug_list_order() {
-        let listed: Vec<&str> = BUG_LIST.iter().map(|(name, _)| *name).collect();
-        let catalogued: Vec<&str> = CATALOGUE.iter().map(|entry| entry.bug).collect();
-        assert_eq!(catalogued, listed);
+    fn every_planted_bug_has_exactly_one_catalogue_entry_in_bug_order() {
+        let catalogued: Vec<Bug> = CATALOGUE.iter().map(|entry| entry.bug).collect();
+        assert_eq!(catalogued, Bug::ALL);
     }
 
     #[test]
@@ -388,14 +379,13 @@ mod tests {
             let scenario =
                 load_scenario(&dir, entry, true).unwrap_or_else(|error| panic!("{error:#}"));
             assert_eq!(scenario.bugs().unwrap().enabled(), vec![entry.bug]);
-            assert!(description(entry.bug).is_some());
         }
     }
 
     #[test]
     fn caught_by_picks_the_first_expected_property_found() {
-        let finding = |property: &str| Finding {
-            property: property.into(),
+        let finding = |property: Property| Finding {
+            property,
             message: String::new(),
             ops: Vec::new(),
         };
@@ -403,23 +393,21 @@ mod tests {
             seed: 3,
             status: Status::Violation,
             findings: vec![
-                finding("liveness"),
-                finding("linearizability"),
-                finding("durability.lost-write"),
+                finding(Property::Liveness),
+                finding(Property::Linearizability),
+                finding(Property::DurabilityLostWrite),
             ],
             wall_ms: 0,
         };
         assert_eq!(
             outcome.properties(),
-            vec!["liveness", "linearizability", "durability.lost-write"]
+            vec!["liveness", "linearizability", "durability.lost_write"]
         );
         assert_eq!(
-            outcome
-                .caught_by(&["durability.lost-write", "linearizability"])
-                .as_deref(),
-            Some("linearizability")
+            outcome.caught_by(&[Property::DurabilityLostWrite, Property::Linearizability]),
+            Some(Property::Linearizability)
         );
-        assert_eq!(outcome.caught_by(&["watch.unique"]), None);
+        assert_eq!(outcome.caught_by(&[Property::WatchUnique]), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
+use kvsim_sim::bugs::Bug;
 use kvsim_sim::scenario::Scenario;
 
 /// The run a command starts from: a scenario, a seed and planted bugs. `run` and `shrink`
@@ -23,10 +24,73 @@ pub struct SeedArgs {
     /// The store under test (`raft-rs`, `openraft`); overrides the scenario's `target`.
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
+    #[command(flatten)]
+    pub invariants: InvariantArgs,
+}
+
+/// `--paranoid`, on every command that runs a simulation (run, fuzz, replay, shrink).
+#[derive(Args, Clone, Copy)]
+pub struct InvariantArgs {
     /// Also check the expensive invariants (O(n) scans of the store and the model on every
     /// step); slower, for hunting a store bug.
     #[arg(long)]
     pub paranoid: bool,
+}
+
+impl InvariantArgs {
+    /// Switches the expensive invariants on for this process when `--paranoid` was given (the
+    /// cheap ones are always on).
+    pub fn apply(self) {
+        if self.paranoid {
+            kvsim_model::paranoid::enable();
+        }
+    }
+}
+
+/// `--json`, on every command that prints a result.
+#[derive(Args, Clone, Copy)]
+pub struct JsonArgs {
+    /// Print the result as one JSON object on stdout when done: `command`, `status` where there
+    /// is a verdict, `exit`, and what the command made (the verdict, the summary, the files
+    /// written; docs/json-output.md lists the fields). The human lines go to stderr.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl JsonArgs {
+    /// With `--json`, sends the human lines of [`crate::outln`] to stderr from now on.
+    pub fn apply(self) {
+        if self.json {
+            crate::stdout::json_mode();
+        }
+    }
+}
+
+/// The linearizability check's budgets, the same on run, fuzz, replay, live and bugs.
+#[derive(Args, Clone, Copy)]
+pub struct CheckBudgetArgs {
+    /// Time budget of each linearizability check (250ms, 90s, 5m; a bare number is seconds); a
+    /// check not decided by then is `unknown`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub check_timeout: Duration,
+    /// Memory budget of the linearizability search's memo (sizes like 512M, 2G); a search that
+    /// would outgrow it ends `unknown` with the reason. Default: half the machine's memory
+    /// divided by the checks run at once (--jobs), at most 3G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub memory_max: Option<u64>,
+}
+
+impl CheckBudgetArgs {
+    /// `--memory-max`, or the default share of one of `workers` concurrent checks.
+    pub fn memory_max(self, workers: usize) -> u64 {
+        self.memory_max
+            .unwrap_or_else(|| crate::memory::default_memory_max(workers))
+    }
+
+    /// The search budget of one of `workers` concurrent checks.
+    pub fn budget(self, workers: usize) -> kvsim_checker::Budget {
+        crate::memory::budget(self.check_timeout, self.memory_max(workers))
+    }
 }
 
 impl SeedArgs {
@@ -61,7 +125,9 @@ pub fn with_flags(
     target: Option<&str>,
 ) -> Result<Scenario> {
     for bug in bugs {
-        scenario.bugs.insert(bug.clone(), true);
+        scenario
+            .bugs
+            .insert(parse_bug(bug)?.as_str().to_string(), true);
     }
     scenario
         .bugs()
@@ -83,6 +149,41 @@ pub fn with_flags(
         )
     })?;
     Ok(scenario)
+}
+
+/// A `--bug` value: a name of [`Bug::ALL`]. Names are snake_case like every name kvsim prints
+/// (ARCHITECTURE.md, "Names"); the kebab-case spelling a flag-minded user may type
+/// (`stale-read`) is accepted with a note on stderr.
+pub fn parse_bug(name: &str) -> Result<Bug> {
+    if let Ok(bug) = Bug::parse(name) {
+        return Ok(bug);
+    }
+    let snake = name.replace('-', "_");
+    match Bug::parse(&snake) {
+        Ok(bug) => {
+            eprintln!(
+                "kvsim: note: --bug {name}: bug names are snake_case; read as {bug} (write it so, \
+                 the kebab-case spelling may go)"
+            );
+            Ok(bug)
+        }
+        Err(unknown) => anyhow::bail!("--bug: {unknown}"),
+    }
+}
+
+/// A `--property` value: a property name (`kvsim_checker::property::Property`), returned in its
+/// snake_case spelling; the kebab-case rule names of earlier releases (`durability.lost-write`)
+/// are read with a note on stderr.
+pub fn parse_property(name: &str) -> Result<String, String> {
+    use kvsim_checker::property::Property;
+    let property = Property::parse(name)?;
+    if Property::is_old_spelling(name) {
+        eprintln!(
+            "kvsim: note: --property {name}: property names are snake_case now; read as \
+             {property}"
+        );
+    }
+    Ok(property.to_string())
 }
 
 /// The scenario's short name: its file stem.

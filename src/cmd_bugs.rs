@@ -4,7 +4,7 @@
 //! flags, shows progress and prints.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Result};
 use clap::Args;
@@ -12,7 +12,7 @@ use serde_json::json;
 
 use kvsim::bugs_measure::{self, Listed, MeasureSummary};
 use kvsim::catalogue::measure;
-use kvsim::cli::parse_duration;
+use kvsim::cli::{CheckBudgetArgs, JsonArgs};
 use kvsim::exit::Exit;
 use kvsim::outln;
 
@@ -37,29 +37,23 @@ pub struct BugsArgs {
     /// The directory holding the catalogue's scenario files.
     #[arg(long, value_name = "DIR", default_value = "scenarios")]
     pub scenarios: PathBuf,
-    /// Time budget of each seed's linearizability check (250ms, 90s, 5m; a bare number is
-    /// seconds); a check not decided by then is `unknown`.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
-    pub check_timeout: Duration,
+    #[command(flatten)]
+    pub budget: CheckBudgetArgs,
     /// The store whose planted bugs are listed and measured (`kvsim targets`); default raft-rs.
     #[arg(long, value_name = "NAME", default_value = kvsim_sim::targets::DEFAULT)]
     pub target: String,
-    /// Print the catalogue (or the measurement) as one JSON object on stdout when done (with
-    /// `command` and `exit`); the human lines go to stderr.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonArgs,
 }
 
 pub fn main(args: BugsArgs) -> Result<Exit> {
-    if args.json {
-        kvsim::stdout::json_mode();
-    }
+    args.output.apply();
     kvsim::panic_hook::install_one_line();
     let selected = bugs_measure::select(&args.bugs, &args.target)?;
     if !args.measure {
         let listed: Vec<Listed> = selected.iter().map(|entry| Listed::of(entry)).collect();
         print_catalogue(&listed);
-        if args.json {
+        if args.output.json {
             kvsim::stdout::write_json(&json!({
                 "command": "bugs",
                 "target": args.target,
@@ -85,14 +79,14 @@ pub fn main(args: BugsArgs) -> Result<Exit> {
     );
     kvsim::interrupt::install();
     let started = Instant::now();
-    let progress = kvsim::progress::seeds_bar(selected.len() as u64 * args.seeds, args.json);
+    let progress = kvsim::progress::seeds_bar(selected.len() as u64 * args.seeds, args.output.json);
     let measured = measure(
         &selected,
         &scenarios,
         args.seeds,
         args.detections,
         jobs,
-        args.check_timeout,
+        args.budget.budget(jobs),
         |entry, outcome| {
             if let Some(outcome) = outcome {
                 if let Some(property) = outcome.caught_by(entry.properties) {
@@ -122,7 +116,7 @@ pub fn main(args: BugsArgs) -> Result<Exit> {
         }
         None => summary.exit(),
     };
-    if args.json {
+    if args.output.json {
         let mut value = serde_json::to_value(&summary).expect("a summary serializes");
         value["command"] = "bugs".into();
         value["measure"] = true.into();
@@ -143,7 +137,12 @@ fn print_catalogue(listed: &[Listed]) {
             [
                 entry.bug.to_string(),
                 entry.description.to_string(),
-                entry.caught_by.join(" | "),
+                entry
+                    .caught_by
+                    .iter()
+                    .map(|property| property.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | "),
                 entry.scenario.clone(),
             ]
         })
@@ -179,7 +178,7 @@ fn print_measurements(summary: &MeasureSummary) {
                 row.bug.to_string(),
                 row.scenario.clone(),
                 seeds.to_string(),
-                caught_by.clone(),
+                caught_by.to_string(),
                 dash_if_empty(row.also_fired.join(", ")),
                 row.detecting_seeds
                     .iter()

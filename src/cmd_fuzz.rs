@@ -12,8 +12,8 @@ use kvsim_sim::scenario::Scenario;
 
 use kvsim::campaign::{self, Campaign, CampaignSummary, Resume};
 use kvsim::cli::{
-    campaign_seed_count, campaign_seeds, load_scenario, parse_bytes, parse_duration,
-    parse_seed_range, scenario_name, with_flags, SeedRange, Shard,
+    campaign_seed_count, campaign_seeds, load_scenario, parse_duration, parse_seed_range,
+    scenario_name, with_flags, CheckBudgetArgs, InvariantArgs, JsonArgs, SeedRange, Shard,
 };
 use kvsim::exit::{internal, Exit};
 use kvsim::outln;
@@ -54,32 +54,17 @@ pub struct FuzzArgs {
     /// Where the campaign's directory goes.
     #[arg(long, value_name = "DIR", default_value = "reports")]
     pub out: PathBuf,
-    /// Time budget of each seed's linearizability check (250ms, 90s, 5m; a bare number is
-    /// seconds); a check not decided by then is `unknown`.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
-    pub check_timeout: Duration,
-    /// Memory budget of the linearizability search's memo (sizes like 512M, 2G); a search that
-    /// would outgrow it ends `unknown` with the reason. Default: half the machine's memory divided by --jobs,
-    /// at most 3G.
-    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
-    pub memory_max: Option<u64>,
-    /// Print the campaign's summary (summary.json's content, plus the directory and exit code)
-    /// as one JSON object on stdout when done; the human lines go to stderr.
-    #[arg(long)]
-    pub json: bool,
-    /// Also check the expensive invariants (O(n) scans of the store and the model on every
-    /// step); slower, for hunting a store bug.
-    #[arg(long)]
-    pub paranoid: bool,
+    #[command(flatten)]
+    pub budget: CheckBudgetArgs,
+    #[command(flatten)]
+    pub output: JsonArgs,
+    #[command(flatten)]
+    pub invariants: InvariantArgs,
 }
 
 pub fn main(args: FuzzArgs) -> Result<Exit> {
-    if args.json {
-        kvsim::stdout::json_mode();
-    }
-    if args.paranoid {
-        kvsim_model::paranoid::enable();
-    }
+    args.output.apply();
+    args.invariants.apply();
     kvsim::panic_hook::install_one_line();
     let base = match &args.scenario {
         Some(path) => load_scenario(path, &args.bugs, args.target.as_deref())?,
@@ -106,9 +91,7 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let memory_max = args
-        .memory_max
-        .unwrap_or_else(|| kvsim::memory::default_memory_max(jobs));
+    let memory_max = args.budget.memory_max(jobs);
     kvsim::memory::check_scenario_fits(&base, memory_max)?;
     let dir = kvsim::run_dir::fresh_dir(&args.out.join(&id))?;
     eprintln!(
@@ -123,12 +106,12 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
         base,
         swarm: args.swarm,
         dir,
-        check_budget: kvsim::memory::budget(args.check_timeout, memory_max),
+        check_budget: args.budget.budget(jobs),
         jobs,
         stop_on_first: args.stop_on_first,
         time_budget: args.time_budget,
     };
-    let progress = kvsim::progress::seeds_bar(seeds_planned, args.json);
+    let progress = kvsim::progress::seeds_bar(seeds_planned, args.output.json);
     let failures = AtomicUsize::new(0);
     let outcome = campaign.run(campaign_seeds(args.seeds, args.shard), |result| {
         if result.status.is_failure() {
@@ -168,7 +151,7 @@ pub fn main(args: FuzzArgs) -> Result<Exit> {
         Some(signal) => Exit::from(signal),
         None => summary.exit(),
     };
-    if args.json {
+    if args.output.json {
         let mut value = serde_json::to_value(&summary).expect("a summary serializes");
         value["command"] = "fuzz".into();
         value["dir"] = campaign.dir.display().to_string().into();

@@ -3,7 +3,6 @@
 //! recorded one, and judges it again.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -11,11 +10,11 @@ use kvsim_sim::runner::{self, RunError};
 use kvsim_sim::scenario::Scenario;
 use serde_json::json;
 
-use kvsim::cli::parse_duration;
+use kvsim::cli::{CheckBudgetArgs, InvariantArgs, JsonArgs};
 use kvsim::exit::Exit;
 use kvsim::outln;
 use kvsim::run_dir::SIMULATION_PANIC;
-use kvsim::verdict::{judge_run, Status};
+use kvsim::verdict::Status;
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -23,26 +22,17 @@ pub struct ReplayArgs {
     /// and history.jsonl).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
-    /// Time budget of the linearizability check (250ms, 90s, 5m; a bare number is seconds).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
-    pub check_timeout: Duration,
-    /// Also check the expensive invariants (O(n) scans of the store and the model on every
-    /// step); slower, for hunting a store bug.
-    #[arg(long)]
-    pub paranoid: bool,
-    /// Print one JSON object on stdout when done (seed, whether the history is identical, status,
-    /// exit code, the verdict); the human lines go to stderr.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub budget: CheckBudgetArgs,
+    #[command(flatten)]
+    pub invariants: InvariantArgs,
+    #[command(flatten)]
+    pub output: JsonArgs,
 }
 
 pub fn main(args: ReplayArgs) -> Result<Exit> {
-    if args.json {
-        kvsim::stdout::json_mode();
-    }
-    if args.paranoid {
-        kvsim_model::paranoid::enable();
-    }
+    args.output.apply();
+    args.invariants.apply();
     refuse_live_dir(&args.dir)?;
     let scenario_path = args.dir.join("scenario.toml");
     let scenario = Scenario::load(&scenario_path).map_err(|error| anyhow::anyhow!("{error}"))?;
@@ -60,7 +50,7 @@ pub fn main(args: ReplayArgs) -> Result<Exit> {
                 message.lines().next().unwrap_or("")
             );
             outln!("verdict: VIOLATION of {SIMULATION_PANIC}");
-            if args.json {
+            if args.output.json {
                 kvsim::stdout::write_json(&json!({
                     "command": "replay",
                     "dir": args.dir,
@@ -108,7 +98,7 @@ pub fn main(args: ReplayArgs) -> Result<Exit> {
             return Err(error).with_context(|| format!("{}: cannot read", history_path.display()))
         }
     }
-    let verdict = judge_run(&output, args.check_timeout);
+    let verdict = kvsim::memory::judge_run_within(&output, args.budget.budget(1));
     match verdict.status {
         Status::Ok => outln!("verdict: ok"),
         Status::Inconclusive => outln!("verdict: inconclusive ({})", verdict.inconclusive_line()),
@@ -129,7 +119,7 @@ pub fn main(args: ReplayArgs) -> Result<Exit> {
     } else {
         verdict.exit()
     };
-    if args.json {
+    if args.output.json {
         kvsim::stdout::write_json(&json!({
             "command": "replay",
             "dir": args.dir,

@@ -2,15 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
 use kvsim_sim::runner::{self, RunError, RunOutput};
 
-use kvsim::cli::{parse_bytes, parse_duration, scenario_name, SeedArgs};
+use kvsim::cli::{scenario_name, CheckBudgetArgs, JsonArgs, SeedArgs};
 use kvsim::exit::{internal, Exit};
-use kvsim::memory::{budget, judge_run_within};
+use kvsim::memory::judge_run_within;
 use kvsim::outln;
 use kvsim::run_dir::{
     replay_line, run_out_dir, write_panic, write_run, write_verdict, SIMULATION_PANIC,
@@ -26,38 +26,22 @@ pub struct RunArgs {
     /// `reports/<scenario>-<seed>`, or `...-run-2`, `-run-3` if that holds an earlier run.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Time budget of the linearizability check (250ms, 90s, 5m; a bare number is seconds);
-    /// a check not decided by then is `unknown`.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
-    pub check_timeout: Duration,
-    /// Memory budget of the linearizability search's memo (sizes like 512M, 2G); a search that
-    /// would outgrow it ends `unknown` with the reason. Default: half the machine's memory,
-    /// at most 3G.
-    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
-    pub memory_max: Option<u64>,
-    /// Print one JSON object on stdout when done (status, exit code, the verdict as verdict.json
-    /// holds it, the files written, the reproduce line); the human lines go to stderr.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub budget: CheckBudgetArgs,
+    #[command(flatten)]
+    pub output: JsonArgs,
 }
 
 pub fn main(args: RunArgs) -> Result<Exit> {
-    if args.json {
-        kvsim::stdout::json_mode();
-    }
-    if args.origin.paranoid {
-        kvsim_model::paranoid::enable();
-    }
+    args.output.apply();
+    args.origin.invariants.apply();
     let scenario = args.origin.load()?;
     let default_out = PathBuf::from("reports").join(format!(
         "{}-{}",
         scenario_name(&args.origin.scenario),
         args.origin.seed
     ));
-    let memory_max = args
-        .memory_max
-        .unwrap_or_else(|| kvsim::memory::default_memory_max(1));
-    kvsim::memory::check_scenario_fits(&scenario, memory_max)?;
+    kvsim::memory::check_scenario_fits(&scenario, args.budget.memory_max(1))?;
     let out = run_out_dir(args.out.as_deref(), &default_out)?;
     let started = Instant::now();
     let output = match runner::run(&scenario, args.origin.seed) {
@@ -75,7 +59,7 @@ pub fn main(args: RunArgs) -> Result<Exit> {
             outln!("report: {}", out.display());
             outln!("replay: {}", replay_line(&out));
             outln!("reproduce: {}", args.origin.reproduce_command());
-            if args.json {
+            if args.output.json {
                 kvsim::stdout::write_json(&json!({
                     "command": "run",
                     "seed": args.origin.seed,
@@ -94,7 +78,7 @@ pub fn main(args: RunArgs) -> Result<Exit> {
     };
     let run_s = started.elapsed().as_secs_f64();
     internal(write_run(&out, &output))?;
-    let verdict = judge_run_within(&output, budget(args.check_timeout, memory_max));
+    let verdict = judge_run_within(&output, args.budget.budget(1));
     internal(write_verdict(&out, &verdict))?;
     // As fuzz does for its failing seeds: a failing (or undecided) run gets its HTML report.
     let report = verdict.status != Status::Ok;
@@ -112,7 +96,7 @@ pub fn main(args: RunArgs) -> Result<Exit> {
         outln!("report: {}", out.join("report.html").display());
     }
     outln!("reproduce: {}", args.origin.reproduce_command());
-    if args.json {
+    if args.output.json {
         kvsim::stdout::write_json(&json!({
             "command": "run",
             "seed": args.origin.seed,

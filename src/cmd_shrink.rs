@@ -12,7 +12,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use kvsim::cli::{humanize, parse_duration};
-use kvsim::cli::{scenario_name, SeedArgs};
+use kvsim::cli::{scenario_name, JsonArgs, SeedArgs};
 use kvsim::exit::Exit;
 use kvsim::outln;
 use kvsim::shrink::search::{judge, Attempt, Config, Failure, Shrinker};
@@ -36,7 +36,7 @@ pub struct ShrinkArgs {
     #[arg(long, value_name = "K", default_value_t = 3)]
     pub tries_per_candidate: usize,
     /// Shrink for this property only (repeatable); default: every property the seed violates.
-    #[arg(long = "property", value_name = "NAME")]
+    #[arg(long = "property", value_name = "NAME", value_parser = kvsim::cli::parse_property)]
     pub properties: Vec<String>,
     /// Seeds of one candidate run in parallel; default one per core.
     #[arg(long, value_name = "N")]
@@ -48,19 +48,13 @@ pub struct ShrinkArgs {
     /// List every candidate tried (stderr).
     #[arg(long, short)]
     pub verbose: bool,
-    /// Print one JSON object on stdout when done (shrink.json's record without the candidate
-    /// list, plus the directory and exit code); the human lines go to stderr.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonArgs,
 }
 
 pub fn main(args: ShrinkArgs) -> Result<Exit> {
-    if args.json {
-        kvsim::stdout::json_mode();
-    }
-    if args.origin.paranoid {
-        kvsim_model::paranoid::enable();
-    }
+    args.output.apply();
+    args.origin.invariants.apply();
     if args.tries_per_candidate == 0 {
         bail!("--tries-per-candidate: expected at least 1");
     }
@@ -203,7 +197,7 @@ pub fn main(args: ShrinkArgs) -> Result<Exit> {
     outln!("report: {}", dir.display());
     outln!("reproduce: {}", written.reproduce);
     let exit = shrinker.interrupted.map_or(Exit::Violation, Exit::from);
-    if args.json {
+    if args.output.json {
         let mut value = written.record;
         value
             .as_object_mut()

@@ -54,7 +54,12 @@ pub fn main(args: TargetsArgs) -> Result<Exit> {
                     .join(", ")
             }
         );
-        outln!("  planted bugs: {}", target.planted_bugs().join(", "));
+        let planted: Vec<&str> = target
+            .planted_bugs()
+            .iter()
+            .map(|bug| bug.as_str())
+            .collect();
+        outln!("  planted bugs: {}", planted.join(", "));
     }
     Ok(Exit::Ok)
 }

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use crate::exit::Exit;
 use crate::live::etcd_process::EtcdCluster;
 use crate::live::{ops, watch};
+use crate::outln;
 
 #[derive(Args)]
 pub struct ConformanceArgs {
@@ -63,6 +64,8 @@ pub struct ConformanceArgs {
     /// reports it).
     #[arg(long, hide = true, value_name = "INDEX")]
     pub tamper: Option<usize>,
+    #[command(flatten)]
+    pub output: crate::cli::JsonArgs,
 }
 
 /// Per-request timeout against etcd: generous, a fresh loopback member answers in milliseconds.
@@ -75,6 +78,7 @@ const KEYS: [&str; 7] = ["a", "b", "c", "d/1", "d/2", "d/3", "e"];
 
 /// Runs the differential test `args` describe, printing what it compares and every difference.
 pub fn run(args: &ConformanceArgs) -> Result<Exit> {
+    args.output.apply();
     let target = match kvsim_sim::targets::by_name(&args.target) {
         Ok(target) => target,
         Err(error) => {
@@ -86,17 +90,17 @@ pub fn run(args: &ConformanceArgs) -> Result<Exit> {
     let lacks = capabilities.missing();
     let workload = Workload::for_capabilities(args.seed, args.ops, capabilities);
     if lacks.is_empty() {
-        println!("simulated target: {}", target.name());
+        outln!("simulated target: {}", target.name());
     } else {
         let names: Vec<&str> = lacks.iter().map(|f| f.name()).collect();
-        println!(
+        outln!(
             "simulated target: {} (lacks {}: {} operations needing it left out for all three)",
             target.name(),
             names.join(", "),
             workload.left_out
         );
     }
-    println!(
+    outln!(
         "kvsim conformance --seed {} --ops {}: {} operations ({} scripted), {} watches",
         args.seed,
         args.ops,
@@ -123,7 +127,7 @@ pub fn run(args: &ConformanceArgs) -> Result<Exit> {
         .filter(|feature| !exercised.contains(feature) && !lacked.contains(feature))
         .collect();
     let applicable = FEATURES.len() - lacked.len();
-    println!(
+    outln!(
         "features exercised: {}/{}{}{}",
         applicable - missing.len(),
         applicable,
@@ -145,7 +149,7 @@ pub fn run(args: &ConformanceArgs) -> Result<Exit> {
         .build()
         .context("starting the tokio runtime")?;
     let mut etcd = runtime.block_on(run_etcd(args, &workload))?;
-    println!(
+    outln!(
         "etcd: {} answers in {:.1} s",
         etcd.outcomes.len(),
         started.elapsed().as_secs_f64()
@@ -157,7 +161,7 @@ pub fn run(args: &ConformanceArgs) -> Result<Exit> {
                 workload.ops.len()
             );
         };
-        println!("test hook: altering etcd's answer to op {index}");
+        outln!("test hook: altering etcd's answer to op {index}");
         tamper(outcome);
     }
 
@@ -165,18 +169,28 @@ pub fn run(args: &ConformanceArgs) -> Result<Exit> {
     let sim = match run_sequential(&workload.ops, &workload.probes, args.seed, target) {
         Ok(sim) => sim,
         Err(panic) => {
-            println!("DIFFERENCE: the simulation panicked: {panic}");
+            outln!("DIFFERENCE: the simulation panicked: {panic}");
+            if args.output.json {
+                crate::stdout::write_json(&serde_json::json!({
+                    "command": "conformance",
+                    "seed": args.seed,
+                    "target": target.name(),
+                    "status": "violation",
+                    "exit": Exit::Violation.code(),
+                    "panic": panic,
+                }));
+            }
             return Ok(Exit::Violation);
         }
     };
-    println!(
+    outln!(
         "sim: {} answers in {:.1} s",
         sim.outcomes.len(),
         started.elapsed().as_secs_f64()
     );
 
     for (index, probe) in workload.probes.iter().enumerate() {
-        println!(
+        outln!(
             "watch {index} (key {:?}, range_end {:?}, from revision {}): etcd {}, sim {}",
             probe.key,
             probe.range_end,
@@ -189,23 +203,56 @@ pub fn run(args: &ConformanceArgs) -> Result<Exit> {
     let watch_differences = compare_watches(&workload.probes, &etcd.watches, &sim.watches);
     let total = differences.len() + watch_differences.len();
     for difference in differences.iter().take(args.differences_max) {
-        println!("{difference}");
+        outln!("{difference}");
     }
     for difference in watch_differences
         .iter()
         .take(args.differences_max.saturating_sub(differences.len()))
     {
-        println!("{difference}");
+        outln!("{difference}");
+    }
+    let exit = if total == 0 {
+        Exit::Ok
+    } else {
+        Exit::Violation
+    };
+    if args.output.json {
+        let shown: Vec<String> = differences
+            .iter()
+            .map(ToString::to_string)
+            .chain(watch_differences.iter().cloned())
+            .take(args.differences_max)
+            .collect();
+        crate::stdout::write_json(&serde_json::json!({
+            "command": "conformance",
+            "seed": args.seed,
+            "ops": workload.ops.len(),
+            "scripted": workload.scripted,
+            "watches": workload.probes.len(),
+            "target": target.name(),
+            "features": {
+                "exercised": applicable - missing.len(),
+                "applicable": applicable,
+                "missing": missing,
+                "not_tested_target_lacks": lacked,
+            },
+            "status": if total == 0 { "ok" } else { "violation" },
+            "exit": exit.code(),
+            "differences": total,
+            "differences_in_operations": differences.len(),
+            "differences_in_watches": watch_differences.len(),
+            "differences_shown": shown,
+        }));
     }
     if total == 0 {
-        println!(
+        outln!(
             "identical: etcd, the simulated cluster and the model agree on all {} operations and {} watches",
             workload.ops.len(),
             workload.probes.len()
         );
-        Ok(Exit::Ok)
+        Ok(exit)
     } else {
-        println!(
+        outln!(
             "{total} difference(s) ({} in operations, {} in watches); reproduce with: \
              kvsim conformance --spawn --seed {} --ops {}",
             differences.len(),
@@ -213,7 +260,7 @@ pub fn run(args: &ConformanceArgs) -> Result<Exit> {
             args.seed,
             args.ops
         );
-        Ok(Exit::Violation)
+        Ok(exit)
     }
 }
 
@@ -903,7 +950,7 @@ async fn run_etcd(args: &ConformanceArgs, workload: &Workload) -> Result<EtcdAns
     let endpoint = if args.spawn {
         let cluster = EtcdCluster::spawn(1, &args.etcd_bin, None).await?;
         let endpoint = cluster.endpoint(1)?;
-        println!("etcd: spawned one member at {endpoint}");
+        outln!("etcd: spawned one member at {endpoint}");
         _cluster = Some(cluster);
         endpoint
     } else {

@@ -48,7 +48,7 @@ pub fn write_panic(dir: &Path, scenario: &Scenario, seed: u64, message: &str) ->
 
 /// The property a panic inside the simulation violates: a node's assertion fired, or the
 /// simulated-time limit caught a hang. A finding like any other (exit 1), in every command.
-pub const SIMULATION_PANIC: &str = "simulation.panic";
+pub const SIMULATION_PANIC: &str = kvsim_checker::property::Property::SimulationPanic.as_str();
 
 /// Writes `scenario` as `dir/scenario.toml`, creating `dir`.
 pub fn write_scenario(dir: &Path, scenario: &Scenario) -> Result<()> {

@@ -14,6 +14,7 @@ use clap::ValueEnum;
 use kvsim_checker::durability::{check_durability, liveness_windows_judged, DurabilityOptions};
 use kvsim_checker::history::History;
 use kvsim_checker::lease_bound::{check_early_expiries, check_lease_bounds};
+use kvsim_checker::property::Property;
 use kvsim_checker::recipes::check_recipes;
 use kvsim_checker::watch::check_watches;
 use kvsim_checker::{check_with_stats, Budget, CheckOptions, CheckResult};
@@ -216,8 +217,9 @@ impl Checker {
     }
 
     /// The checker that reports a property (`watch.reliable` → watch).
-    pub fn of_property(property: &str) -> Checker {
-        let family = property.split('.').next().unwrap_or(property);
+    pub fn of_property(property: Property) -> Checker {
+        let name = property.as_str();
+        let family = name.split('.').next().unwrap_or(name);
         match family {
             "linearizability" => Checker::Linearizability,
             "watch" => Checker::Watch,
@@ -246,8 +248,7 @@ impl JudgeOptions {
 /// One violated property, named the way `kvsim bugs` and reports name it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
-    /// e.g. `linearizability`, `raft.invariant`, `watch.reliable`.
-    pub property: String,
+    pub property: Property,
     pub message: String,
     /// Operation ids involved, when the property is about operations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -308,8 +309,9 @@ impl Verdict {
     pub fn properties(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
         for finding in &self.findings {
-            if !names.contains(&finding.property) {
-                names.push(finding.property.clone());
+            let name = finding.property.as_str();
+            if !names.iter().any(|known| known == name) {
+                names.push(name.to_string());
             }
         }
         names
@@ -366,7 +368,7 @@ pub fn judge_with(
     let mut findings: Vec<Finding> = Vec::new();
     if options.runs(Checker::Raft) {
         findings.extend(invariant_violations.iter().map(|message| Finding {
-            property: "raft.invariant".into(),
+            property: Property::RaftInvariant,
             message: message.clone(),
             ops: Vec::new(),
         }));
@@ -384,7 +386,7 @@ pub fn judge_with(
         properties.extend(check_recipes(history));
     }
     findings.extend(properties.into_iter().map(|violation| Finding {
-        property: violation.property.to_string(),
+        property: violation.property,
         message: violation.to_string(),
         ops: violation.ops,
     }));
@@ -413,7 +415,7 @@ pub fn judge_with(
     match &linearizability {
         CheckResult::Linearizable => {}
         CheckResult::NotLinearizable(violation) => findings.push(Finding {
-            property: "linearizability".into(),
+            property: Property::Linearizability,
             message: violation.render(&with_expiries),
             ops: violation.stuck.clone(),
         }),

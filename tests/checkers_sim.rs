@@ -41,7 +41,7 @@ fn planted_watch_bugs_are_caught() {
     for (bug, property) in [
         ("watch_gap", "watch.reliable"),
         ("watch_duplicate", "watch.unique"),
-        ("watch_regress", "watch.header-regress"),
+        ("watch_regress", "watch.header_regress"),
     ] {
         let mut buggy = scenario("default.toml");
         buggy.bugs.insert(bug.to_string(), true);

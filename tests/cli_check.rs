@@ -229,7 +229,7 @@ fn durability_violation_exits_1() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|f| f["property"] == "durability.lost-write"),
+            .any(|f| f["property"] == "durability.lost_write"),
         "{report}"
     );
     // Only the watch checker: nothing to report.

@@ -614,3 +614,61 @@ fn a_scenario_this_machine_cannot_hold_is_refused_with_its_estimate() {
         }
     }
 }
+
+/// One spelling for names (ARCHITECTURE.md, "one name per thing"): snake_case, with the
+/// kebab-case spellings a user may type read and noted, and unknown names refused with the list.
+#[test]
+fn bug_and_property_names_are_snake_case_and_kebab_case_is_read_with_a_note() {
+    let listed = kvsim(&["bugs", "--bug", "stale-read", "--json"]);
+    let stderr = String::from_utf8_lossy(&listed.stderr);
+    assert_eq!(listed.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("note: --bug stale-read: bug names are snake_case; read as stale_read"),
+        "{stderr}"
+    );
+    let value: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("one JSON object");
+    assert_eq!(value["bugs"][0]["bug"], "stale_read");
+    assert_eq!(value["bugs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(value["bugs"][0]["caught_by"][0], "linearizability");
+
+    let unknown = kvsim(&["bugs", "--bug", "stale-write"]);
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(unknown.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("unknown bug \"stale_write\"") && stderr.contains("lost_fsync"),
+        "{stderr}"
+    );
+
+    // The properties' kebab-case rule names of before are still read by --property.
+    let old = kvsim(&[
+        "shrink",
+        "--scenario",
+        "/nonexistent/scenario.toml",
+        "--seed",
+        "0",
+        "--property",
+        "durability.lost-write",
+    ]);
+    let stderr = String::from_utf8_lossy(&old.stderr);
+    assert_eq!(old.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("note: --property durability.lost-write: property names are snake_case now; read as durability.lost_write"),
+        "{stderr}"
+    );
+    let bad = kvsim(&[
+        "shrink",
+        "--scenario",
+        "x.toml",
+        "--seed",
+        "0",
+        "--property",
+        "durability.lost",
+    ]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("unknown property \"durability.lost\"")
+            && stderr.contains("watch.reliable"),
+        "{stderr}"
+    );
+}

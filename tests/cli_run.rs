@@ -227,7 +227,7 @@ fn a_scenario_asking_for_what_the_target_lacks_is_bad_usage_naming_the_field() {
 /// stay clean (exit 0), or the fix regressed.
 /// - openraft, crashes.toml seed 36: a leader restored after a torn crash (same term, openraft's
 ///   restored leadership) answered a linearizable read below what its previous incarnation had
-///   acknowledged (`quorum.revision-regress`, `linearizability`); reads now also wait for the log
+///   acknowledged (`quorum.revision_regress`, `linearizability`); reads now also wait for the log
 ///   found on disk at boot (`sim/src/targets/openraft/server.rs`, `boot_log_end_index`).
 /// - raft-rs, live.toml seed 11 (in tests/bugs.rs's clean sweep as well): a deposed leader denied
 ///   a lease its successor granted; keep-alives now confirm leadership first.

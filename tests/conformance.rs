@@ -71,6 +71,27 @@ fn a_tampered_etcd_answer_is_reported_as_a_difference() {
     assert_eq!(output.status.code(), Some(1), "{printed}");
     assert!(printed.contains("DIFFERENCE at op 40 "), "{printed}");
     assert!(printed.contains("1 difference(s)"), "{printed}");
+
+    // --json: one object on stdout, the human lines on stderr.
+    let output = conformance(&["--seed", "2", "--ops", "50", "--tamper", "40", "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "one JSON line on stdout:\n{stdout}"
+    );
+    let value: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(value["command"], "conformance");
+    assert_eq!(value["status"], "violation");
+    assert_eq!(value["exit"], 1);
+    assert_eq!(value["differences"], 1);
+    assert_eq!(value["features"]["missing"], serde_json::json!([]));
+    let shown = value["differences_shown"][0]
+        .as_str()
+        .expect("a difference");
+    assert!(shown.contains("DIFFERENCE at op 40 "), "{shown}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("1 difference(s)"));
 }
 
 #[test]

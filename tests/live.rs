@@ -204,6 +204,9 @@ fn a_short_live_run_with_kills_and_pauses_passes_every_checker() {
         let log = out.join(format!("members/n{id}.log"));
         let size = std::fs::metadata(&log).map_or(0, |meta| meta.len());
         assert!(size > 0, "{} missing or empty:\n{printed}", log.display());
+        // A passing run's data directories are removed; only a violation keeps them.
+        let data = out.join(format!("members/n{id}.etcd"));
+        assert!(!data.exists(), "{} kept on a passing run", data.display());
     }
 
     // The same history with one successful read's value altered must not pass.
@@ -217,6 +220,46 @@ fn a_short_live_run_with_kills_and_pauses_passes_every_checker() {
         .output()
         .expect("kvsim check runs");
     assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// What `kvsim live` does with a violation's members: stopped, their logs copied, then their data
+/// directories (WAL and snapshots) moved into the report, and nothing left in the temporary
+/// directory. The verdict's side of it is `session::finish_members`.
+#[test]
+#[ignore = "needs a real etcd (apt-get install etcd-server); .ci/run runs it with --ignored"]
+fn a_violations_members_keep_their_data_directories() {
+    require_etcd();
+    let dir = scratch("keep-data");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut cluster = runtime
+        .block_on(kvsim::live::etcd_process::EtcdCluster::spawn(
+            1,
+            Path::new(ETCD_BIN),
+            None,
+        ))
+        .expect("one member starts");
+    let members = dir.join("members");
+    let logs = cluster.stop_keeping_logs(&members).expect("logs copied");
+    assert_eq!(logs, vec![members.join("n1.log")]);
+    let kept = cluster.keep_data(&members).expect("data kept");
+    assert_eq!(kept, vec![members.join("n1.etcd")]);
+    let wal = members.join("n1.etcd/member/wal");
+    let wal_files = std::fs::read_dir(&wal)
+        .unwrap_or_else(|error| panic!("{}: {error}", wal.display()))
+        .count();
+    assert!(wal_files >= 1, "{} is empty", wal.display());
+    let prefix = format!("kvsim-etcd-{}-", std::process::id());
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .expect("temp dir")
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "left in the temporary directory: {left:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -2,12 +2,12 @@
 //! must show however the nemesis treated the cluster.
 //!
 //! Properties (the `property` of each [`PropertyViolation`]):
-//! - `durability.lost-write`: an acknowledged write is neither in the final state nor superseded:
+//! - `durability.lost_write`: an acknowledged write is neither in the final state nor superseded:
 //!   the final revision is below its revision, its key ends with an older `mod_revision`, or its
 //!   key is gone although nothing after it could have deleted it (no delete of that key proven,
 //!   none attempted with an unknown outcome, no lease attached to it). Conservative by design: a
 //!   key that may have been deleted is never reported (etcd #14370 class);
-//! - `quorum.revision-regress`: a linearizable operation (put, delete, txn, non-serializable
+//! - `quorum.revision_regress`: a linearizable operation (put, delete, txn, non-serializable
 //!   range) that started after another returned reports a smaller header revision — per client
 //!   and across clients (etcd #17780, #20418 class);
 //! - `replicas.converge`: the up members of `final_state` differ in revision, HashKV or contents;
@@ -24,7 +24,7 @@ use kvsim_model::mvcc::{KeyValue, Op, RequestOp, Response, Ret, Revision, TxnReq
 use serde::Deserialize;
 
 use crate::history::{FaultEvent, History, OpId, Operation, Outcome};
-use crate::property::PropertyViolation;
+use crate::property::{Property, PropertyViolation};
 use crate::watch::changes::{write_effect, ChangeLog};
 use crate::watch::records::{self, contains, EventKind};
 
@@ -38,7 +38,7 @@ pub struct DurabilityOptions {
 
 impl DurabilityOptions {
     /// How long past a lease's deadline its expiry may take in a whole cluster before
-    /// `lease.expired-late` fires (`crate::lease_bound`): two election timeouts, i.e. 2 s in the
+    /// `lease.expired_late` fires (`crate::lease_bound`): two election timeouts, i.e. 2 s in the
     /// simulator (its lessor checks deadlines every tick, 100 ms, the revoke commits in a few
     /// round trips, and a lost revoke proposal is retried after 1 s) and 4 s live (etcd checks
     /// expiries every 500 ms and rate-limits revokes).
@@ -115,7 +115,7 @@ fn final_state(
             let message = format!(
                 "other record #{index}: expected {{\"type\":\"final_state\",\"nodes\":[{{\"node\",\"up\",\"revision\",\"hash_kv\",\"kvs\"}}..]}} ({error})"
             );
-            out.push(PropertyViolation::new("durability.record", message));
+            out.push(PropertyViolation::new(Property::DurabilityRecord, message));
             None
         }
     }
@@ -238,7 +238,7 @@ fn lost_writes(
         };
         let revision = effect.revision;
         let report = |message: String| {
-            PropertyViolation::new("durability.lost-write", message)
+            PropertyViolation::new(Property::DurabilityLostWrite, message)
                 .with_ops([op.id])
                 .with_time(op.call_ns)
         };
@@ -332,7 +332,7 @@ fn converge(nodes: &[NodeState], out: &mut Vec<PropertyViolation>) {
                 first.node,
                 differences.join(", ")
             );
-            out.push(PropertyViolation::new("replicas.converge", message));
+            out.push(PropertyViolation::new(Property::ReplicasConverge, message));
         }
     }
 }
@@ -384,7 +384,7 @@ fn revision_regress(history: &History<Op, Ret>, out: &mut Vec<PropertyViolation>
                     "op {id} started at t_ns {call_ns} and saw revision {revision}, but op {max_id} had already returned revision {max} (at t_ns {max_return_ns})"
                 );
                 out.push(
-                    PropertyViolation::new("quorum.revision-regress", message)
+                    PropertyViolation::new(Property::QuorumRevisionRegress, message)
                         .with_ops([id, max_id])
                         .with_time(call_ns),
                 );
@@ -567,7 +567,9 @@ fn liveness(
                     opts.liveness_bound_ns as f64 / 1e9,
                     window.from_ns as f64 / 1e9
                 );
-                out.push(PropertyViolation::new("liveness", message).with_time(window.from_ns));
+                out.push(
+                    PropertyViolation::new(Property::Liveness, message).with_time(window.from_ns),
+                );
             }
         }
     }

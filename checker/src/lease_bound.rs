@@ -1,6 +1,6 @@
 //! Lease lifetimes judged by direct observation, both ends:
-//! - `lease.expired-late`: a lease nobody renews must be gone soon after its TTL;
-//! - `lease.expired-early`: a lease must not be gone before its TTL has run from its last renewal,
+//! - `lease.expired_late`: a lease nobody renews must be gone soon after its TTL;
+//! - `lease.expired_early`: a lease must not be gone before its TTL has run from its last renewal,
 //!   unless someone revoked it (see [`check_early_expiries`]).
 //!
 //! The linearizability search bounds lease expiry from below only (`lease_expiry`: an expiry is
@@ -45,7 +45,7 @@ use kvsim_model::mvcc::{EtcdError, LeaseId, Op, Response, Ret};
 use crate::durability::{whole_windows, DurabilityOptions};
 use crate::history::{History, OpId, Operation, Outcome};
 use crate::lease_expiry::clock_error_ns;
-use crate::property::PropertyViolation;
+use crate::property::{Property, PropertyViolation};
 
 const NS_PER_S: u64 = 1_000_000_000;
 
@@ -83,7 +83,7 @@ impl Lease {
     }
 }
 
-/// Every `lease.expired-early` violation in `history` (at most one per lease: the first).
+/// Every `lease.expired_early` violation in `history` (at most one per lease: the first).
 ///
 /// An answer `O` that lease `L` does not exist is a violation when an Ok grant or keep-alive `R`
 /// of `L` returned before `O` was called, no revoke of `L` was called before `O` returned, and
@@ -144,7 +144,7 @@ pub fn check_early_expiries(history: &History<Op, Ret>) -> Vec<PropertyViolation
                 return_ns as f64 / 1e9,
             );
             out.push(
-                PropertyViolation::new("lease.expired-early", message)
+                PropertyViolation::new(Property::LeaseExpiredEarly, message)
                     .with_ops([renewal, op])
                     .with_time(return_ns),
             );
@@ -154,7 +154,7 @@ pub fn check_early_expiries(history: &History<Op, Ret>) -> Vec<PropertyViolation
     out
 }
 
-/// Every `lease.expired-late` violation in `history` (at most one per lease: the first).
+/// Every `lease.expired_late` violation in `history` (at most one per lease: the first).
 pub fn check_lease_bounds(
     history: &History<Op, Ret>,
     opts: &DurabilityOptions,
@@ -220,7 +220,7 @@ pub fn check_lease_bounds(
                 call_ns as f64 / 1e9,
             );
             out.push(
-                PropertyViolation::new("lease.expired-late", message)
+                PropertyViolation::new(Property::LeaseExpiredLate, message)
                     .with_ops([renewal, op])
                     .with_time(deadline_ns),
             );

@@ -18,9 +18,9 @@
 //! - a `prev_kv` of the instance returned by a put or delete at `header`: state `header - 1`.
 //!
 //! Under-approximating makes every report certain (no false positives):
-//! - `lock.mutual-exclusion` / `election.two-leaders`: instances `a < b` of one key with
+//! - `lock.mutual_exclusion` / `election.two_leaders`: instances `a < b` of one key with
 //!   `last(a) >= b`, i.e. the key had two owners at once — only a broken server does that;
-//! - `lock.unfenced-write`: a put on a protected key without any compare on its lock key, by a
+//! - `lock.unfenced_write`: a put on a protected key without any compare on its lock key, by a
 //!   holder other than the owner of an instance that provably existed in the state the write was
 //!   applied to (`c <= W - 1 <= last`). Fenced writes cannot land there on a correct server.
 //!
@@ -35,7 +35,7 @@ use kvsim_model::mvcc::{
 };
 
 use crate::history::{History, OpId, Operation, Outcome};
-use crate::property::PropertyViolation;
+use crate::property::{Property, PropertyViolation};
 
 /// The separator between the holder's name and a counter in protected values.
 pub const HOLDER_SEPARATOR: char = '#';
@@ -119,8 +119,8 @@ pub fn check_recipes(history: &History<Op, Ret>) -> Vec<PropertyViolation> {
     let mut violations = Vec::new();
     for (key, instances) in &tenures {
         let property = match declared.recipes.get(key) {
-            Some(Recipe::Election) => "election.two-leaders",
-            _ => "lock.mutual-exclusion",
+            Some(Recipe::Election) => Property::ElectionTwoLeaders,
+            _ => Property::LockMutualExclusion,
         };
         let ordered: Vec<(&Revision, &Tenure)> = instances.iter().collect();
         for (index, (created, tenure)) in ordered.iter().enumerate() {
@@ -166,7 +166,7 @@ pub fn check_recipes(history: &History<Op, Ret>) -> Vec<PropertyViolation> {
             }
             violations.push(
                 PropertyViolation::new(
-                    "lock.unfenced-write",
+                    Property::LockUnfencedWrite,
                     format!(
                         "{}: unfenced write by {} landed at revision {} while {} held {lock_key} \
                          (created at revision {created}, still held at revision {})",

@@ -177,7 +177,7 @@ fn clean() -> History<Op, Ret> {
 fn assert_reports(history: &History<Op, Ret>, expected: &[&str]) -> Vec<PropertyViolation> {
     let violations = check_durability(history, &OPTS);
     let rendered: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
-    let mut names: Vec<&str> = violations.iter().map(|v| v.property).collect();
+    let mut names: Vec<&str> = violations.iter().map(|v| v.property.as_str()).collect();
     names.sort_unstable();
     names.dedup();
     assert_eq!(names, expected, "{rendered:#?}");
@@ -213,7 +213,7 @@ fn lost_write_when_the_cluster_ends_below_an_acknowledged_revision() {
         &mut history,
         vec![node("n1", true, 3, 5, &end), node("n2", true, 3, 5, &end)],
     );
-    let violations = assert_reports(&history, &["durability.lost-write"]);
+    let violations = assert_reports(&history, &["durability.lost_write"]);
     assert_eq!(violations.len(), 1);
     assert_eq!(violations[0].ops, vec![2]);
 }
@@ -227,7 +227,7 @@ fn lost_write_when_a_key_ends_older_than_the_write() {
         &mut history,
         vec![node("n1", true, 5, 5, &end), node("n2", true, 5, 5, &end)],
     );
-    let violations = assert_reports(&history, &["durability.lost-write"]);
+    let violations = assert_reports(&history, &["durability.lost_write"]);
     assert_eq!(violations[0].ops, vec![5]);
 
     // Superseded by a later put of the same key: fine.
@@ -247,7 +247,7 @@ fn lost_write_when_a_key_vanishes_and_nothing_could_have_deleted_it() {
         &mut gone,
         vec![node("n1", true, 5, 5, &[kv("k2", "b", 3, 3, 1)])],
     );
-    let violations = assert_reports(&gone, &["durability.lost-write"]);
+    let violations = assert_reports(&gone, &["durability.lost_write"]);
     assert_eq!(violations[0].ops, vec![5]);
     assert!(
         violations[0].message.contains("nothing after"),
@@ -277,7 +277,7 @@ fn lost_write_when_a_key_vanishes_and_nothing_could_have_deleted_it() {
             error: "connection refused".into(),
         },
     });
-    assert_reports(&failed, &["durability.lost-write"]);
+    assert_reports(&failed, &["durability.lost_write"]);
     // A watcher saw k3 deleted at revision 6.
     let mut watched = gone.clone();
     set_final(
@@ -301,7 +301,7 @@ fn lost_delete_when_the_key_comes_back() {
     let mut history = clean();
     let end = [kv("k1", "a", 2, 2, 1), kv("k2", "b", 3, 3, 1)];
     set_final(&mut history, vec![node("n1", true, 4, 5, &end)]);
-    let violations = assert_reports(&history, &["durability.lost-write"]);
+    let violations = assert_reports(&history, &["durability.lost_write"]);
     assert_eq!(violations[0].ops, vec![2]);
 }
 
@@ -318,7 +318,7 @@ fn revision_regress_across_clients_in_real_time() {
         3,
         vec![kv("k2", "b", 3, 3, 1)],
     ));
-    let violations = assert_reports(&history, &["quorum.revision-regress"]);
+    let violations = assert_reports(&history, &["quorum.revision_regress"]);
     assert_eq!(
         violations[0].ops,
         vec![2, 5],

@@ -1,4 +1,4 @@
-//! `lease.expired-late` on hand-written histories: a lease seen alive long after its deadline in
+//! `lease.expired_late` on hand-written histories: a lease seen alive long after its deadline in
 //! a whole cluster is reported; the same observation is excused by anything that could make a
 //! real etcd expire it that late (a fault, a renewal nobody knows the time of, a serializable or
 //! historic read, a clock error).
@@ -123,7 +123,7 @@ fn history(read_s: f64) -> History<Op, Ret> {
 fn properties(history: &History<Op, Ret>) -> Vec<&'static str> {
     check_lease_bounds(history, &OPTS)
         .iter()
-        .map(|violation| violation.property)
+        .map(|violation| violation.property.as_str())
         .collect()
 }
 
@@ -132,7 +132,7 @@ fn a_lease_seen_alive_long_after_its_deadline_is_reported() {
     let late = history(14.5);
     let violations = check_lease_bounds(&late, &OPTS);
     assert_eq!(violations.len(), 1, "{violations:?}");
-    assert_eq!(violations[0].property, "lease.expired-late");
+    assert_eq!(violations[0].property, "lease.expired_late");
     assert_eq!(
         violations[0].ops,
         vec![0, 2],
@@ -193,7 +193,7 @@ fn anything_that_could_make_a_real_expiry_late_excuses_it() {
     );
     let mut healed_long_ago = history(19.5);
     healed_long_ago.faults = healed.faults.clone();
-    assert_eq!(properties(&healed_long_ago), vec!["lease.expired-late"]);
+    assert_eq!(properties(&healed_long_ago), vec!["lease.expired_late"]);
     // A keep-alive whose outcome is unknown: processed whenever.
     let mut unknown = history(15.5);
     unknown.ops.push(Operation {
@@ -225,14 +225,14 @@ fn anything_that_could_make_a_real_expiry_late_excuses_it() {
     assert!(properties(&skewed).is_empty(), "deadline 14.8 s");
     let mut skewed_later = history(15.0);
     skewed_later.faults = skewed.faults.clone();
-    assert_eq!(properties(&skewed_later), vec!["lease.expired-late"]);
+    assert_eq!(properties(&skewed_later), vec!["lease.expired_late"]);
     // An id granted twice: either incarnation may be the one seen.
     let mut regranted = history(15.5);
     regranted.ops.push(grant(3, 11 * S));
     assert!(properties(&regranted).is_empty());
 }
 
-// ---- lease.expired-early ---------------------------------------------------------------------
+// ---- lease.expired_early ---------------------------------------------------------------------
 
 fn keep_alive(id: u64, call_ns: u64) -> Operation<Op, Ret> {
     op(
@@ -286,7 +286,7 @@ fn early(extra: Vec<Operation<Op, Ret>>) -> History<Op, Ret> {
 fn early_properties(history: &History<Op, Ret>) -> Vec<&'static str> {
     check_early_expiries(history)
         .iter()
-        .map(|violation| violation.property)
+        .map(|violation| violation.property.as_str())
         .collect()
 }
 
@@ -296,7 +296,7 @@ fn a_lease_gone_before_its_ttl_ran_from_a_renewal_is_reported() {
     let history = early(vec![time_to_live_gone(2, 11 * S + 200 * MS)]);
     let violations = check_early_expiries(&history);
     assert_eq!(violations.len(), 1, "{violations:?}");
-    assert_eq!(violations[0].property, "lease.expired-early");
+    assert_eq!(violations[0].property, "lease.expired_early");
     assert_eq!(violations[0].ops, vec![1, 2], "the renewal and the answer");
     assert!(
         violations[0].message.contains("until at least 13.000 s"),
@@ -309,7 +309,7 @@ fn a_lease_gone_before_its_ttl_ran_from_a_renewal_is_reported() {
     for denied in [keep_alive_denied, put_denied] {
         assert_eq!(
             early_properties(&early(vec![denied])),
-            vec!["lease.expired-early"]
+            vec!["lease.expired_early"]
         );
     }
 }
@@ -338,7 +338,7 @@ fn a_revoke_a_late_answer_or_an_overlapping_renewal_excuses_it() {
     let overlapping = time_to_live_gone(2, 11 * S - 1);
     assert_eq!(
         early_properties(&early(vec![overlapping.clone()])),
-        vec!["lease.expired-early"],
+        vec!["lease.expired_early"],
         "the grant's own bound (12 s) still holds at 11 s"
     );
     let mut late_overlap = time_to_live_gone(2, 12 * S + 500 * MS);

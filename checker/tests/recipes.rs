@@ -175,7 +175,7 @@ impl Builder {
     fn properties(&self) -> Vec<&'static str> {
         check_recipes(&self.history)
             .into_iter()
-            .map(|violation| violation.property)
+            .map(|violation| violation.property.as_str())
             .collect()
     }
 }
@@ -208,7 +208,7 @@ fn unfenced_write_during_another_tenure_is_reported() {
         .fenced_write(4, "L1-1#1", 7);
     let violations = check_recipes(&b.history);
     assert_eq!(violations.len(), 1, "{violations:?}");
-    assert_eq!(violations[0].property, "lock.unfenced-write");
+    assert_eq!(violations[0].property, "lock.unfenced_write");
     assert_eq!(violations[0].ops, vec![1, 2, 3]);
     assert!(violations[0].message.contains("L0-1"), "{}", violations[0]);
 }
@@ -240,7 +240,7 @@ fn unknown_acquire_counts_once_a_read_proves_it() {
     b.unfenced_write("L0-1#1", 5);
     assert_eq!(b.properties(), Vec::<&str>::new());
     b.read(LOCK, "L1-1", 3, 6);
-    assert_eq!(b.properties(), vec!["lock.unfenced-write"]);
+    assert_eq!(b.properties(), vec!["lock.unfenced_write"]);
 }
 
 #[test]
@@ -253,7 +253,7 @@ fn overlapping_tenures_break_mutual_exclusion() {
         .fenced_write(2, "L0-1#1", 6);
     let violations = check_recipes(&b.history);
     assert_eq!(violations.len(), 1, "{violations:?}");
-    assert_eq!(violations[0].property, "lock.mutual-exclusion");
+    assert_eq!(violations[0].property, "lock.mutual_exclusion");
     assert_eq!(violations[0].ops, vec![0, 1, 2]);
 }
 
@@ -273,7 +273,7 @@ fn election_with_two_leaders_is_reported_and_a_clean_one_is_not() {
         .acquire(ELECTION, "E0-1", 2)
         .acquire(ELECTION, "E1-1", 3)
         .read(ELECTION, "E0-1", 2, 5);
-    assert_eq!(broken.properties(), vec!["election.two-leaders"]);
+    assert_eq!(broken.properties(), vec!["election.two_leaders"]);
 }
 
 #[test]

@@ -179,7 +179,7 @@ fn clean() -> History<Op, Ret> {
 }
 
 fn properties(violations: &[PropertyViolation]) -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = violations.iter().map(|v| v.property).collect();
+    let mut names: Vec<&'static str> = violations.iter().map(|v| v.property.as_str()).collect();
     names.sort_unstable();
     names.dedup();
     names
@@ -399,7 +399,7 @@ fn is_create_version_one_must_mean_a_new_key() {
     let index = find(&history, 1, "response", 0);
     history.other[index] = response(1, 5_100, "n3", 5, vec![put_event("k2", "b", 2, 3, 1)]);
     // Watcher 0 reported create_revision 3 for the same put: the watchers disagree too.
-    assert_reports(&history, &["watch.agreement", "watch.is-create"]);
+    assert_reports(&history, &["watch.agreement", "watch.is_create"]);
 }
 
 #[test]
@@ -407,13 +407,13 @@ fn prev_kv_must_be_the_state_just_before() {
     let mut history = clean();
     let index = find(&history, 0, "response", 1);
     history.other[index]["events"][0]["prev_kv"]["value"] = json!("zzz");
-    let violations = assert_reports(&history, &["watch.prev-kv"]);
+    let violations = assert_reports(&history, &["watch.prev_kv"]);
     assert!(violations[0].message.contains("value"), "{}", violations[0]);
 
     // A prev_kv that skips a known change: the delete at 5 claims the key was last written at 2.
     let mut history = clean();
     history.other[index]["events"][1]["prev_kv"] = json!(kv("k1", "a", 2, 2, 1));
-    let violations = assert_reports(&history, &["watch.prev-kv"]);
+    let violations = assert_reports(&history, &["watch.prev_kv"]);
     assert!(
         violations[0].message.contains("in between"),
         "{}",
@@ -426,7 +426,7 @@ fn prev_kv_must_be_the_state_just_before() {
         .as_object_mut()
         .unwrap()
         .remove("prev_kv");
-    let violations = assert_reports(&history, &["watch.prev-kv"]);
+    let violations = assert_reports(&history, &["watch.prev_kv"]);
     assert!(
         violations[0].message.contains("no prev_kv"),
         "{}",
@@ -556,7 +556,7 @@ fn header_regress_across_watchers_unless_the_node_restarted() {
         .other
         .push(open(1, 7_200, true, "n2", "k2", "", 4, false));
     history.other.push(response(1, 8_000, "n2", 3, vec![]));
-    let violations = assert_reports(&history, &["watch.header-regress"]);
+    let violations = assert_reports(&history, &["watch.header_regress"]);
     assert_eq!(violations[0].watcher, Some(1));
 
     let mut restarted = history.clone();
@@ -600,7 +600,7 @@ fn header_regress_of_a_stream_counts_from_the_stream_open() {
             object.remove("stream");
         }
     }
-    let violations = assert_reports(&polled, &["watch.header-regress"]);
+    let violations = assert_reports(&polled, &["watch.header_regress"]);
     assert_eq!(violations[0].watcher, Some(2));
 }
 

@@ -34,6 +34,11 @@ pub struct Bugs {
     pub revision_regress_after_restart: bool,
     /// A range at a compacted revision returns the oldest data still kept instead of `Compacted`.
     pub compacted_read: bool,
+    /// A watch from a compacted revision is served from the oldest revision still kept instead of
+    /// being cancelled with `Compacted`: the events in between are skipped without a word (the
+    /// watch guarantee etcd's robustness tests check: no event is missed, a watch that cannot
+    /// deliver them must fail).
+    pub watch_compacted_skip: bool,
     /// The leader renews a lease (or answers that it is gone) from its own lessor without first
     /// confirming that it is still the leader: a deposed leader that has not stepped down yet denies
     /// leases granted under its successor and renews ones its successor revoked (etcd #15247; etcd
@@ -45,76 +50,141 @@ pub struct Bugs {
     pub lock_unfenced: bool,
 }
 
-/// Every bug name as it appears in scenario files, with a one-line description.
-pub const BUG_LIST: &[(&str, &str)] = &[
-    (
-        "stale_read",
-        "linearizable reads are served locally by the leader without ReadIndex",
-    ),
-    (
-        "ack_before_commit",
-        "the leader acknowledges a write after appending it locally, before commit",
-    ),
-    (
-        "lost_fsync",
-        "fsync is a no-op, so a crash loses data Raft believed durable",
-    ),
-    (
-        "watch_gap",
-        "a resumed watch poll sometimes skips the first revision it should deliver",
-    ),
-    (
-        "watch_duplicate",
-        "a resumed watch poll sometimes repeats the last revision already delivered",
-    ),
-    (
-        "watch_regress",
-        "an empty watch poll sometimes reports a header revision that went backwards",
-    ),
-    (
-        "lease_early_expiry",
-        "the lessor expires leases at half their TTL",
-    ),
-    (
-        "lease_late_expiry",
-        "the lessor expires leases at three times their TTL",
-    ),
-    (
-        "revision_regress_after_restart",
-        "a restarted node skips replaying committed entries after its last snapshot",
-    ),
-    (
-        "compacted_read",
-        "a range at a compacted revision returns old data instead of the Compacted error",
-    ),
-    (
-        "lease_renew_unconfirmed",
-        "a leader answers keep-alives without confirming it is still the leader",
-    ),
-    (
-        "lock_unfenced",
-        "lock recipe holders write without a fence and ignore failed keep-alives (client side)",
-    ),
-];
+/// One planted bug, named once: [`Bug::as_str`] is its name in scenario `[bugs]` tables, on the
+/// command line (`--bug`), in JSON and in reports (snake_case, like every name kvsim prints; see
+/// ARCHITECTURE.md, "Names").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bug {
+    StaleRead,
+    AckBeforeCommit,
+    LostFsync,
+    WatchGap,
+    WatchDuplicate,
+    WatchRegress,
+    LeaseEarlyExpiry,
+    LeaseLateExpiry,
+    RevisionRegressAfterRestart,
+    CompactedRead,
+    WatchCompactedSkip,
+    LeaseRenewUnconfirmed,
+    LockUnfenced,
+}
 
-impl Bugs {
-    /// Turns on the bug called `name` (a name from [`BUG_LIST`]).
-    pub fn enable(&mut self, name: &str) -> Result<(), String> {
-        let flag = self.flag_mut(name).ok_or_else(|| {
-            let known: Vec<&str> = BUG_LIST.iter().map(|(n, _)| *n).collect();
-            format!("unknown bug {name:?}: expected one of {}", known.join(", "))
-        })?;
-        *flag = true;
-        Ok(())
+impl Bug {
+    /// Every bug, in the order `kvsim bugs` lists them.
+    pub const ALL: [Bug; 13] = [
+        Bug::StaleRead,
+        Bug::AckBeforeCommit,
+        Bug::LostFsync,
+        Bug::WatchGap,
+        Bug::WatchDuplicate,
+        Bug::WatchRegress,
+        Bug::LeaseEarlyExpiry,
+        Bug::LeaseLateExpiry,
+        Bug::RevisionRegressAfterRestart,
+        Bug::CompactedRead,
+        Bug::WatchCompactedSkip,
+        Bug::LeaseRenewUnconfirmed,
+        Bug::LockUnfenced,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bug::StaleRead => "stale_read",
+            Bug::AckBeforeCommit => "ack_before_commit",
+            Bug::LostFsync => "lost_fsync",
+            Bug::WatchGap => "watch_gap",
+            Bug::WatchDuplicate => "watch_duplicate",
+            Bug::WatchRegress => "watch_regress",
+            Bug::LeaseEarlyExpiry => "lease_early_expiry",
+            Bug::LeaseLateExpiry => "lease_late_expiry",
+            Bug::RevisionRegressAfterRestart => "revision_regress_after_restart",
+            Bug::CompactedRead => "compacted_read",
+            Bug::WatchCompactedSkip => "watch_compacted_skip",
+            Bug::LeaseRenewUnconfirmed => "lease_renew_unconfirmed",
+            Bug::LockUnfenced => "lock_unfenced",
+        }
     }
 
-    /// The names of the bugs that are on, in [`BUG_LIST`] order.
-    pub fn enabled(&self) -> Vec<&'static str> {
+    /// One line: what the bug does.
+    pub fn description(self) -> &'static str {
+        match self {
+            Bug::StaleRead => "linearizable reads are served locally by the leader without ReadIndex",
+            Bug::AckBeforeCommit => {
+                "the leader acknowledges a write after appending it locally, before commit"
+            }
+            Bug::LostFsync => "fsync is a no-op, so a crash loses data Raft believed durable",
+            Bug::WatchGap => "a resumed watch poll sometimes skips the first revision it should deliver",
+            Bug::WatchDuplicate => {
+                "a resumed watch poll sometimes repeats the last revision already delivered"
+            }
+            Bug::WatchRegress => {
+                "an empty watch poll sometimes reports a header revision that went backwards"
+            }
+            Bug::LeaseEarlyExpiry => "the lessor expires leases at half their TTL",
+            Bug::LeaseLateExpiry => "the lessor expires leases at three times their TTL",
+            Bug::RevisionRegressAfterRestart => {
+                "a restarted node skips replaying committed entries after its last snapshot"
+            }
+            Bug::CompactedRead => {
+                "a range at a compacted revision returns old data instead of the Compacted error"
+            }
+            Bug::WatchCompactedSkip => {
+                "a watch from a compacted revision skips to the oldest kept revision instead of failing"
+            }
+            Bug::LeaseRenewUnconfirmed => {
+                "a leader answers keep-alives without confirming it is still the leader"
+            }
+            Bug::LockUnfenced => {
+                "lock recipe holders write without a fence and ignore failed keep-alives (client side)"
+            }
+        }
+    }
+
+    /// The bug called `name`; the error lists every name.
+    pub fn parse(name: &str) -> Result<Bug, String> {
+        Bug::ALL
+            .into_iter()
+            .find(|bug| bug.as_str() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Bug::ALL.iter().map(|bug| bug.as_str()).collect();
+                format!("unknown bug {name:?}: expected one of {}", known.join(", "))
+            })
+    }
+}
+
+impl std::str::FromStr for Bug {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Bug, String> {
+        Bug::parse(name)
+    }
+}
+
+impl std::fmt::Display for Bug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Bug {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl Bugs {
+    /// Turns on `bug`.
+    pub fn enable(&mut self, bug: Bug) {
+        *self.flag_mut(bug) = true;
+    }
+
+    /// The bugs that are on, in [`Bug::ALL`] order.
+    pub fn enabled(&self) -> Vec<Bug> {
         let mut copy = *self;
-        BUG_LIST
-            .iter()
-            .filter(|(name, _)| copy.flag_mut(name).is_some_and(|flag| *flag))
-            .map(|(name, _)| *name)
+        Bug::ALL
+            .into_iter()
+            .filter(|bug| *copy.flag_mut(*bug))
             .collect()
     }
 
@@ -122,22 +192,22 @@ impl Bugs {
         !self.enabled().is_empty()
     }
 
-    fn flag_mut(&mut self, name: &str) -> Option<&mut bool> {
-        Some(match name {
-            "stale_read" => &mut self.stale_read,
-            "ack_before_commit" => &mut self.ack_before_commit,
-            "lost_fsync" => &mut self.lost_fsync,
-            "watch_gap" => &mut self.watch_gap,
-            "watch_duplicate" => &mut self.watch_duplicate,
-            "watch_regress" => &mut self.watch_regress,
-            "lease_early_expiry" => &mut self.lease_early_expiry,
-            "lease_late_expiry" => &mut self.lease_late_expiry,
-            "revision_regress_after_restart" => &mut self.revision_regress_after_restart,
-            "compacted_read" => &mut self.compacted_read,
-            "lease_renew_unconfirmed" => &mut self.lease_renew_unconfirmed,
-            "lock_unfenced" => &mut self.lock_unfenced,
-            _ => return None,
-        })
+    fn flag_mut(&mut self, bug: Bug) -> &mut bool {
+        match bug {
+            Bug::StaleRead => &mut self.stale_read,
+            Bug::AckBeforeCommit => &mut self.ack_before_commit,
+            Bug::LostFsync => &mut self.lost_fsync,
+            Bug::WatchGap => &mut self.watch_gap,
+            Bug::WatchDuplicate => &mut self.watch_duplicate,
+            Bug::WatchRegress => &mut self.watch_regress,
+            Bug::LeaseEarlyExpiry => &mut self.lease_early_expiry,
+            Bug::LeaseLateExpiry => &mut self.lease_late_expiry,
+            Bug::RevisionRegressAfterRestart => &mut self.revision_regress_after_restart,
+            Bug::CompactedRead => &mut self.compacted_read,
+            Bug::WatchCompactedSkip => &mut self.watch_compacted_skip,
+            Bug::LeaseRenewUnconfirmed => &mut self.lease_renew_unconfirmed,
+            Bug::LockUnfenced => &mut self.lock_unfenced,
+        }
     }
 }
 
@@ -146,19 +216,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_listed_bug_can_be_enabled_alone() {
-        for (name, description) in BUG_LIST {
-            assert!(!description.is_empty());
+    fn every_bug_can_be_enabled_alone_and_its_name_parses_back() {
+        for bug in Bug::ALL {
+            assert!(!bug.description().is_empty());
+            assert_eq!(Bug::parse(bug.as_str()), Ok(bug));
             let mut bugs = Bugs::default();
-            bugs.enable(name).unwrap();
-            assert_eq!(bugs.enabled(), vec![*name]);
+            bugs.enable(bug);
+            assert_eq!(bugs.enabled(), vec![bug]);
+            // The name is the serde field name of its switch.
+            let json = serde_json::to_value(bugs).unwrap();
+            assert_eq!(json[bug.as_str()], true, "{bug}");
         }
         assert!(!Bugs::default().any());
     }
 
     #[test]
     fn unknown_bug_is_an_error_naming_the_known_ones() {
-        let err = Bugs::default().enable("lost_write").unwrap_err();
+        let err = Bug::parse("lost_write").unwrap_err();
         assert!(
             err.contains("lost_write") && err.contains("stale_read"),
             "{err}"
@@ -168,7 +242,7 @@ mod tests {
     #[test]
     fn serde_round_trip_and_unknown_field_rejected() {
         let mut bugs = Bugs::default();
-        bugs.enable("watch_gap").unwrap();
+        bugs.enable(Bug::WatchGap);
         let json = serde_json::to_string(&bugs).unwrap();
         assert_eq!(serde_json::from_str::<Bugs>(&json).unwrap(), bugs);
         assert!(serde_json::from_str::<Bugs>(r#"{"nope":true}"#).is_err());

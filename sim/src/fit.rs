@@ -74,7 +74,10 @@ pub fn fit(
     }
     let planted = target.planted_bugs();
     for (name, on) in &scenario.bugs {
-        if *on && !planted.contains(&name.as_str()) {
+        // An unknown name is validate's error, not this one.
+        let known = crate::bugs::Bug::parse(name).ok();
+        if *on && known.is_some_and(|bug| !planted.contains(&bug)) {
+            let planted: Vec<&str> = planted.iter().map(|bug| bug.as_str()).collect();
             return Err(Invalid {
                 field: format!("bugs.{name}"),
                 value: "true".into(),

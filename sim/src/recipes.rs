@@ -510,7 +510,8 @@ mod tests {
             check_recipes(&output.history).iter().any(|violation| {
                 matches!(
                     violation.property,
-                    "lock.unfenced-write" | "lock.mutual-exclusion"
+                    kvsim_checker::property::Property::LockUnfencedWrite
+                        | kvsim_checker::property::Property::LockMutualExclusion
                 )
             })
         });

@@ -344,7 +344,7 @@ pub fn stats_of(history: &History<Op, Ret>, malformed_responses: u64) -> RunStat
         }
         *stats
             .ops_by_kind
-            .entry(op_kind(&op.input).to_string())
+            .entry(kvsim_model::mvcc::gen::kind_name(&op.input).to_string())
             .or_default() += 1;
     }
     for fault in &history.faults {
@@ -359,26 +359,6 @@ pub fn stats_of(history: &History<Op, Ret>, malformed_responses: u64) -> RunStat
         }
     }
     stats
-}
-
-/// A short name for an operation's kind, as the summary counts them.
-pub fn op_kind(op: &Op) -> &'static str {
-    match op {
-        Op::Put(put) if put.lease != 0 => "put_lease",
-        Op::Put(_) => "put",
-        Op::Range(range) if range.serializable => "range_serializable",
-        Op::Range(range) if range.revision != 0 => "range_historic",
-        Op::Range(range) if !range.range_end.is_empty() => "range_prefix",
-        Op::Range(_) => "range",
-        Op::DeleteRange(_) => "delete_range",
-        Op::Txn(_) => "txn",
-        Op::LeaseGrant { .. } => "lease_grant",
-        Op::LeaseRevoke { .. } => "lease_revoke",
-        Op::LeaseKeepAlive { .. } => "lease_keepalive",
-        Op::LeaseTimeToLive { .. } => "lease_ttl",
-        Op::LeaseExpire { .. } => "lease_expire",
-        Op::Compact { .. } => "compact",
-    }
 }
 
 /// The header's `meta`: the seed beside every knob that shaped the run (TigerBeetle VOPR style),

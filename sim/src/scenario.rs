@@ -468,7 +468,7 @@ impl Scenario {
         let mut bugs = crate::bugs::Bugs::default();
         for (name, on) in &self.bugs {
             if *on {
-                bugs.enable(name)?;
+                bugs.enable(crate::bugs::Bug::parse(name)?);
             }
         }
         Ok(bugs)
@@ -751,16 +751,14 @@ impl Scenario {
         }
 
         for name in self.bugs.keys() {
-            let known: Vec<&str> = crate::bugs::BUG_LIST
-                .iter()
-                .map(|(known, _)| *known)
-                .collect();
-            check(
-                known.contains(&name.as_str()),
-                &format!("bugs.{name}"),
-                "true",
-                &format!("unknown bug; expected one of {}", known.join(", ")),
-            )?;
+            if crate::bugs::Bug::parse(name).is_err() {
+                let known: Vec<&str> = crate::bugs::Bug::ALL
+                    .iter()
+                    .map(|bug| bug.as_str())
+                    .collect();
+                let expected = format!("unknown bug; expected one of {}", known.join(", "));
+                check(false, &format!("bugs.{name}"), "true", &expected)?;
+            }
         }
         let target = crate::targets::by_name(&self.target).map_err(|error| Invalid {
             field: "target".into(),

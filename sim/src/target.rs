@@ -35,7 +35,7 @@
 //! and `crate::rpc` it re-exports); it shares no code with `kvsim-model` nor with another target.
 //! `sim/tests/architecture.rs` checks the `use` lines.
 
-pub use crate::bugs::{Bugs, BUG_LIST};
+pub use crate::bugs::{Bug, Bugs};
 pub use crate::net::{Links, PeerNet, PeerNetStats};
 pub use crate::node_status::{fnv1a, InvariantLog, InvariantViolation, NodeStatus, Role};
 pub use crate::proto;
@@ -57,8 +57,8 @@ pub trait Target: Send + Sync {
     /// What the store implements; the workload never asks for anything else.
     fn capabilities(&self) -> Capabilities;
 
-    /// The planted bugs (names from [`crate::bugs::BUG_LIST`]) this store can switch on.
-    fn planted_bugs(&self) -> Vec<&'static str>;
+    /// The planted bugs this store can switch on.
+    fn planted_bugs(&self) -> Vec<Bug>;
 
     /// Builds members `env.members` (called once per run, inside the simulation, before any boot).
     /// The members outlive their incarnations: the harness boots, kills and reboots them.

@@ -14,7 +14,7 @@ use std::time::Duration;
 fn with_bug(name: &str) -> ClusterConfig {
     let mut bugs = Bugs::default();
     if !name.is_empty() {
-        bugs.enable(name).unwrap();
+        bugs.enable(kvsim_sim::bugs::Bug::parse(name).unwrap());
     }
     ClusterConfig {
         bugs,

@@ -20,8 +20,8 @@ impl Target for Partial {
             ..Capabilities::ETCD
         }
     }
-    fn planted_bugs(&self) -> Vec<&'static str> {
-        vec!["stale_read"]
+    fn planted_bugs(&self) -> Vec<kvsim_sim::bugs::Bug> {
+        vec![kvsim_sim::bugs::Bug::StaleRead]
     }
     fn members(&self, _: &ClusterEnv) -> Vec<Arc<dyn Member>> {
         unreachable!("fit never builds a cluster")

@@ -37,12 +37,13 @@ fn a_short_openraft_run_records_operations_faults_and_a_converged_final_state() 
     let stats = &output.stats;
     for kind in [
         "put",
-        "range",
-        "range_prefix",
-        "range_historic",
-        "range_serializable",
-        "delete_range",
-        "txn",
+        "get",
+        "get_prefix",
+        "get_historic",
+        "get_serializable",
+        "delete",
+        "txn_create",
+        "txn_cas",
         "compact",
     ] {
         assert!(

@@ -59,8 +59,8 @@ pub(super) fn judge_mvcc(
         let violated: Vec<String> = verdict
             .findings
             .iter()
-            .filter(|finding| Checker::of_property(&finding.property) == *checker)
-            .map(|finding| finding.property.clone())
+            .filter(|finding| Checker::of_property(finding.property) == *checker)
+            .map(|finding| finding.property.to_string())
             .fold(Vec::new(), |mut names, name| {
                 if !names.contains(&name) {
                     names.push(name);

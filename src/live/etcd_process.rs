@@ -321,11 +321,14 @@ impl EtcdCluster {
         }
     }
 
-    /// [`Self::shutdown`], after copying every member's log (stdout and stderr of each of its
-    /// runs, restarts included) to `dir/n<id>.log`: what a user reads to see what etcd did, e.g.
-    /// a resumed leader revoking leases. Returns the copies made; a log that cannot be copied is
-    /// reported as an error after the shutdown, which happens regardless.
-    pub fn shutdown_keeping_logs(&mut self, dir: &Path) -> Result<Vec<PathBuf>> {
+    /// Kills every member and removes the member network (namespaces, bridge, rules), after
+    /// copying every member's log (stdout and stderr of each of its runs, restarts included) to
+    /// `dir/n<id>.log`: what a user reads to see what etcd did, e.g. a resumed leader revoking
+    /// leases. The data directories stay until [`Self::keep_data`] or [`Self::shutdown`]: only
+    /// the verdict, which comes later, says whether they are worth keeping. Returns the copies
+    /// made; a log that cannot be copied is an error after the members are stopped, which
+    /// happens regardless.
+    pub fn stop_keeping_logs(&mut self, dir: &Path) -> Result<Vec<PathBuf>> {
         self.kill_members();
         let copied = fs::create_dir_all(dir)
             .with_context(|| format!("creating {}", dir.display()))
@@ -341,8 +344,35 @@ impl EtcdCluster {
                     })
                     .collect::<Result<Vec<_>>>()
             });
-        self.shutdown();
+        // Dropping the network deletes the namespaces, the veths and the bridge.
+        self.network = None;
         copied
+    }
+
+    /// Moves every stopped member's data directory (its WAL and snapshots: what a violation's
+    /// investigator replays with `etcdutl` or a patched etcd) to `dir/n<id>.etcd`, then
+    /// [`Self::shutdown`]s. Returns the directories kept. The members must be stopped
+    /// ([`Self::stop_keeping_logs`]): a running member's files change under the copy.
+    pub fn keep_data(&mut self, dir: &Path) -> Result<Vec<PathBuf>> {
+        assert!(
+            self.members.iter().all(|member| member.child.is_none()),
+            "keep_data needs stopped members"
+        );
+        let kept = fs::create_dir_all(dir)
+            .with_context(|| format!("creating {}", dir.display()))
+            .and_then(|()| {
+                self.members
+                    .iter()
+                    .filter(|member| member.data_dir.is_dir())
+                    .map(|member| {
+                        let to = dir.join(format!("n{}.etcd", member.id));
+                        move_dir(&member.data_dir, &to)?;
+                        Ok(to)
+                    })
+                    .collect::<Result<Vec<_>>>()
+            });
+        self.shutdown();
+        kept
     }
 
     fn kill_members(&mut self) {
@@ -434,6 +464,34 @@ async fn member_is_healthy(endpoint: &str) -> bool {
         tokio::time::timeout(Duration::from_secs(2), probe).await,
         Ok(Some(_))
     )
+}
+
+/// Renames `from` to `to`, or copies it file by file and removes it where a rename cannot (the
+/// temporary directory is often another file system than the report's).
+fn move_dir(from: &Path, to: &Path) -> Result<()> {
+    if fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    copy_dir(from, to)?;
+    fs::remove_dir_all(from).with_context(|| format!("removing {}", from.display()))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry.with_context(|| format!("reading {}", from.display()))?;
+        let target = to.join(entry.file_name());
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("reading {}", entry.path().display()))?;
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// A port base whose `PORTS_PER_CLUSTER` ports are free now, derived from the process id so

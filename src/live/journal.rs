@@ -65,21 +65,59 @@ impl Journal {
             .with_context(|| format!("{}: cannot write", self.path.display()))
     }
 
-    /// Saves every [`SNAPSHOT_EVERY_MS`] and prints a progress line (operations recorded, faults,
-    /// time left) until `deadline`; then returns (the caller saves the final history).
-    pub async fn keep_saving(self, deadline: Instant) {
+    /// Saves every [`SNAPSHOT_EVERY_MS`] and shows the run's progress until `deadline` (the
+    /// workload's end, `started` its start): a bar with operations recorded, failures, faults
+    /// and ETA where stderr is a terminal, else the same as one line each time (a CI log).
+    /// Returns at the deadline; the caller saves the final history.
+    pub async fn keep_saving(self, started: Instant, deadline: Instant) {
+        let total_s = deadline.saturating_duration_since(started).as_secs().max(1);
+        let bar = crate::progress::seconds_bar(total_s);
         loop {
             tokio::time::sleep(Duration::from_millis(SNAPSHOT_EVERY_MS)).await;
             if let Err(error) = self.save() {
-                eprintln!("kvsim live: {error:#}");
+                bar.suspend(|| eprintln!("kvsim live: {error:#}"));
             }
-            let history = self.recorder.history();
-            let ok = history
-                .ops
-                .iter()
-                .filter(|op| matches!(op.outcome, kvsim_checker::history::Outcome::Ok { .. }))
-                .count();
-            let faults = history
+            let counts = Counts::of(&self.recorder.history());
+            let elapsed_s = started.elapsed().as_secs().min(total_s);
+            let left_s = deadline.saturating_duration_since(Instant::now()).as_secs();
+            if bar.is_hidden() {
+                eprintln!("live: {elapsed_s}/{total_s} s, {counts}, ETA {left_s} s (then the settle and the check)");
+            } else {
+                bar.set_position(elapsed_s);
+                bar.set_message(counts.to_string());
+            }
+            if left_s == 0 {
+                bar.finish_and_clear();
+                return;
+            }
+        }
+    }
+}
+
+/// What the progress shows of the history so far.
+struct Counts {
+    ops: usize,
+    ok: usize,
+    fail: usize,
+    unknown: usize,
+    faults: usize,
+}
+
+impl Counts {
+    fn of(
+        history: &kvsim_checker::history::History<kvsim_model::mvcc::Op, kvsim_model::mvcc::Ret>,
+    ) -> Counts {
+        use kvsim_checker::history::Outcome;
+        let count = |wanted: fn(&Outcome<kvsim_model::mvcc::Ret>) -> bool| {
+            history.ops.iter().filter(|op| wanted(&op.outcome)).count()
+        };
+        Counts {
+            ops: history.ops.len(),
+            ok: count(|outcome| matches!(outcome, Outcome::Ok { .. })),
+            fail: count(|outcome| matches!(outcome, Outcome::Fail { .. })),
+            unknown: count(|outcome| matches!(outcome, Outcome::Unknown { .. })),
+            // Injections only: heals, restarts, resumes and skipped faults are not faults.
+            faults: history
                 .faults
                 .iter()
                 .filter(|fault| {
@@ -88,15 +126,17 @@ impl Journal {
                         "heal" | "heal_all" | "restart" | "resume" | "skipped"
                     )
                 })
-                .count();
-            let left_s = deadline.saturating_duration_since(Instant::now()).as_secs();
-            eprintln!(
-                "live: {} ops recorded ({ok} ok), {faults} faults, {left_s} s of workload left",
-                history.ops.len()
-            );
-            if left_s == 0 {
-                return;
-            }
+                .count(),
         }
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ops recorded ({} ok, {} fail, {} unknown), {} faults",
+            self.ops, self.ok, self.fail, self.unknown, self.faults
+        )
     }
 }

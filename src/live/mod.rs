@@ -14,6 +14,7 @@ pub mod netns;
 pub mod ops;
 pub mod recipes;
 pub mod run;
+pub mod session;
 pub mod trust;
 pub mod watch;
 

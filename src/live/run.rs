@@ -133,7 +133,7 @@ pub async fn run(
         keyspace: keyspace.clone(),
         revision_seen_max: AtomicI64::new(1),
     });
-    let saver = tokio::spawn(journal.keep_saving(shared.deadline));
+    let saver = tokio::spawn(journal.keep_saving(started, shared.deadline));
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..knobs.clients {
         let rng = task_rng(seed, ROLE_CLIENT, index);

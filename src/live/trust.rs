@@ -22,22 +22,6 @@ use crate::verdict::InconclusiveReason;
 /// run records thousands, a run whose cluster was unreachable most of the time a handful.
 pub const OK_OPS_MIN: usize = 100;
 
-/// The name of an operation's kind, as the reasons print it.
-fn kind_of(op: &Op) -> &'static str {
-    match op {
-        Op::Put(_) => "put",
-        Op::Range(_) => "range",
-        Op::DeleteRange(_) => "delete_range",
-        Op::Txn(_) => "txn",
-        Op::LeaseGrant { .. } => "lease_grant",
-        Op::LeaseRevoke { .. } => "lease_revoke",
-        Op::LeaseKeepAlive { .. } => "lease_keep_alive",
-        Op::LeaseTimeToLive { .. } => "lease_time_to_live",
-        Op::LeaseExpire { .. } => "lease_expire",
-        Op::Compact { .. } => "compact",
-    }
-}
-
 /// What the run showed beside the history: did the members agree, did anybody else write.
 pub struct RunFacts {
     pub members_agreed: bool,
@@ -54,7 +38,9 @@ pub fn reasons_inconclusive(
     // kind → (asked, succeeded)
     let mut kinds: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
     for op in &history.ops {
-        let entry = kinds.entry(kind_of(&op.input)).or_insert((0, 0));
+        let entry = kinds
+            .entry(kvsim_model::mvcc::gen::kind_name(&op.input))
+            .or_insert((0, 0));
         entry.0 += 1;
         entry.1 += usize::from(matches!(op.outcome, Outcome::Ok { .. }));
     }
@@ -175,7 +161,7 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert_eq!(reasons.len(), 3, "{reasons:?}");
-        assert!(reasons[0].contains("range (10 asked)"));
+        assert!(reasons[0].contains("get (10 asked)"), "{reasons:?}");
         assert!(reasons[1].starts_with("members never agreed"));
         assert!(reasons[2].contains("3 key(s) outside"));
     }

@@ -29,6 +29,7 @@ use std::collections::BTreeSet;
 
 use kvsim_checker::history::{History, Outcome};
 use kvsim_checker::CheckResult;
+use kvsim_model::mvcc::gen::{kind_name, KIND_NAMES};
 use kvsim_model::mvcc::{MvccModel, Op, Ret};
 use serde_json::{json, Value};
 
@@ -146,9 +147,9 @@ fn ops_blob(history: &History<Op, Ret>) -> Value {
                     None => (2, format!("unknown: {error}")),
                 },
             };
-            let kind = text::op_kind(&op.input);
-            let kind_index = text::OP_KINDS.iter().position(|k| *k == kind);
-            debug_assert!(kind_index.is_some(), "OP_KINDS lists every op_kind");
+            let kind = kind_name(&op.input);
+            let kind_index = KIND_NAMES.iter().position(|k| *k == kind);
+            assert!(kind_index.is_some(), "KIND_NAMES lists every kind_name");
             // -1: open-ended. An unknown outcome may take effect at any time after the call, even
             // after the client gave up, so it is drawn open-ended whatever its return time.
             // Times stay exact integers in JS up to 2^53 ns (104 days).
@@ -239,7 +240,7 @@ fn data_blob(input: &ReportInput) -> Value {
         .collect();
     json!({
         "v": 1,
-        "kinds": text::OP_KINDS,
+        "kinds": KIND_NAMES,
         "ops": ops_blob(input.history),
         "rows": lanes.rows,
         "spans": spans,

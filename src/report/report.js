@@ -8,9 +8,14 @@
 
   // ---- constants --------------------------------------------------------------------------
   const ROW_H = 16, AXIS_H = 22, GUTTER_W = 86, TOOLTIP_CHARS_MAX = 700;
+  // One colour per operation kind (kvsim_model::mvcc::gen::KIND_NAMES); kinds of one family
+  // (reads, txns, leases) share a hue.
   const KIND_COLORS = {
-    put: "#4e79a7", get: "#59a14f", delete: "#e15759", txn: "#b07aa1", lease_grant: "#76b7b2",
-    lease_revoke: "#9c755f", lease_keepalive: "#86bcb6", lease_ttl: "#a0cbe8",
+    put: "#4e79a7", lease_put: "#6f98c4",
+    get: "#59a14f", get_prefix: "#7fbf6f", get_historic: "#3d7a35", get_serializable: "#a4d38f",
+    delete: "#e15759",
+    txn_create: "#b07aa1", txn_cas: "#8e5b82", txn_multi: "#cfa2c3",
+    lease_grant: "#76b7b2", lease_revoke: "#9c755f", lease_keepalive: "#86bcb6", lease_ttl: "#a0cbe8",
     lease_expire: "#ff9da7", compact: "#bab0ac",
   };
   const FAULT_COLORS = {

@@ -17,36 +17,6 @@ pub const TEXT_CHARS_MAX: usize = 2_000;
 /// Keys listed in one model-state text before "... N more".
 pub const STATE_KEYS_MAX: usize = 200;
 
-/// The short name of an operation's kind: the report colours bars by it.
-pub fn op_kind(op: &Op) -> &'static str {
-    match op {
-        Op::Put(_) => "put",
-        Op::Range(_) => "get",
-        Op::DeleteRange(_) => "delete",
-        Op::Txn(_) => "txn",
-        Op::LeaseGrant { .. } => "lease_grant",
-        Op::LeaseRevoke { .. } => "lease_revoke",
-        Op::LeaseKeepAlive { .. } => "lease_keepalive",
-        Op::LeaseTimeToLive { .. } => "lease_ttl",
-        Op::LeaseExpire { .. } => "lease_expire",
-        Op::Compact { .. } => "compact",
-    }
-}
-
-/// Every value [`op_kind`] can return, in the order the report's legend lists them.
-pub const OP_KINDS: [&str; 10] = [
-    "put",
-    "get",
-    "delete",
-    "txn",
-    "lease_grant",
-    "lease_revoke",
-    "lease_keepalive",
-    "lease_ttl",
-    "lease_expire",
-    "compact",
-];
-
 /// The key ranges `op` reads or writes, as `[key, range_end]` with etcd's `range_end` convention
 /// ("" one key, `FROM_KEY` every key from `key`): the report's per-key view finds the operations
 /// on a violation's key with them. Transactions list their compares and every branch's requests

@@ -9,13 +9,13 @@
 //! - `watch.bookmarkable`: an event at or below a revision a progress notification already vouched for;
 //! - `watch.resumable`: a resume that does not continue right after the last event, or an event
 //!   below the requested start revision;
-//! - `watch.is-create`: a put's version 1 and create_revision == mod_revision disagree;
-//! - `watch.prev-kv`: a prev_kv that is not the key's state just before the event;
+//! - `watch.is_create`: a put's version 1 and create_revision == mod_revision disagree;
+//! - `watch.prev_kv`: a prev_kv that is not the key's state just before the event;
 //! - `watch.reliable`: an event missing from a revision range the stream covered;
 //! - `watch.agreement`: a watch event contradicts another watcher or an operation's response;
 //! - `watch.compacted`: a compaction reported for a revision that was not compacted;
 //! - `watch.header`: an event above its response's header revision;
-//! - `watch.header-regress`: a node's header revision went back in real time without a restart.
+//! - `watch.header_regress`: a node's header revision went back in real time without a restart.
 //!
 //! See [`stream`] for the per-stream rules and [`changes`] for how the history's changes are
 //! reconstructed.
@@ -30,7 +30,7 @@ use std::collections::BTreeSet;
 use kvsim_model::mvcc::{Op, Ret, Revision};
 
 use crate::history::{History, Outcome};
-use crate::property::PropertyViolation;
+use crate::property::{Property, PropertyViolation};
 use changes::ChangeLog;
 
 /// Every watch property the history breaks (empty when the watch streams are sound).
@@ -38,7 +38,7 @@ pub fn check_watches(history: &History<Op, Ret>) -> Vec<PropertyViolation> {
     let (records, malformed) = records::parse(&history.other);
     let mut out: Vec<PropertyViolation> = malformed
         .into_iter()
-        .map(|message| PropertyViolation::new("watch.record", message))
+        .map(|message| PropertyViolation::new(Property::WatchRecord, message))
         .collect();
     let log = ChangeLog::from_history(history, &records);
     for conflict in log
@@ -54,7 +54,7 @@ pub fn check_watches(history: &History<Op, Ret>) -> Vec<PropertyViolation> {
             conflict.revision,
             conflict.what
         );
-        let mut violation = PropertyViolation::new("watch.agreement", message)
+        let mut violation = PropertyViolation::new(Property::WatchAgreement, message)
             .with_ops(conflict.first.op().into_iter().chain(conflict.second.op()));
         if let changes::Source::Watch { watcher, t_ns } = conflict.second {
             violation = violation.with_watcher(watcher).with_time(t_ns);

@@ -17,7 +17,7 @@ use kvsim_model::mvcc::Revision;
 
 use super::records::{Action, WatchRecord};
 use crate::history::FaultEvent;
-use crate::property::PropertyViolation;
+use crate::property::{Property, PropertyViolation};
 
 /// Fault kinds after which a node may legitimately serve from an older state.
 const RESTART_KINDS: &[&str] = &["crash", "restart", "heal_all"];
@@ -110,7 +110,7 @@ fn check_epoch(node: &str, observations: &[Observation], out: &mut Vec<PropertyV
                     later.header, high.watcher, high.header, high.receive_ns
                 );
                 out.push(
-                    PropertyViolation::new("watch.header-regress", message)
+                    PropertyViolation::new(Property::WatchHeaderRegress, message)
                         .with_watcher(later.watcher)
                         .with_time(later.receive_ns),
                 );

@@ -14,7 +14,7 @@ use kvsim_model::mvcc::{Key, Revision};
 
 use super::changes::{Change, ChangeLog, Source};
 use super::records::{Action, Event, EventKind, KeyFilter, WatchRecord};
-use crate::property::PropertyViolation;
+use crate::property::{Property, PropertyViolation};
 
 /// What the stream checker needs besides the stream itself.
 pub struct Context<'a> {
@@ -50,7 +50,7 @@ struct Stream<'a> {
 }
 
 impl Stream<'_> {
-    fn report(&mut self, property: &'static str, t_ns: u64, message: String) {
+    fn report(&mut self, property: Property, t_ns: u64, message: String) {
         self.out.push(
             PropertyViolation::new(property, message)
                 .with_watcher(self.watcher)
@@ -85,7 +85,7 @@ pub fn check(
                 "other record #{}: a stream must begin with a \"start\" record",
                 record.index
             );
-            stream.report("watch.record", record.t_ns, message);
+            stream.report(Property::WatchRecord, record.t_ns, message);
             return;
         }
         match &record.action {
@@ -133,7 +133,7 @@ fn open(
                 "other record #{}: a second \"start\" for the same watcher",
                 record.index
             );
-            stream.report("watch.record", record.t_ns, message);
+            stream.report(Property::WatchRecord, record.t_ns, message);
         }
         stream.filter = Some(filter.clone());
         stream.prev_kv = prev_kv;
@@ -145,7 +145,7 @@ fn open(
             "other record #{}: the resume watches {:?}..{:?} (prev_kv {prev_kv}), not what the stream started with",
             record.index, filter.key, filter.range_end
         );
-        stream.report("watch.record", record.t_ns, message);
+        stream.report(Property::WatchRecord, record.t_ns, message);
     }
     if start_revision != stream.next {
         let after = match stream.last_event {
@@ -156,7 +156,7 @@ fn open(
             "resumed at revision {start_revision}, expected {} ({after})",
             stream.next
         );
-        stream.report("watch.resumable", record.t_ns, message);
+        stream.report(Property::WatchResumable, record.t_ns, message);
     }
     stream.next = start_revision;
 }
@@ -194,27 +194,27 @@ fn response(
                 "event on key {key:?} at revision {revision} outside the watched range {:?}..{:?}",
                 filter.key, filter.range_end
             );
-            stream.report("watch.filter", t_ns, message);
+            stream.report(Property::WatchFilter, t_ns, message);
         }
         if revision > header {
             let message = format!(
                 "event at revision {revision} above its response's header revision {header}"
             );
-            stream.report("watch.header", t_ns, message);
+            stream.report(Property::WatchHeader, t_ns, message);
         }
         if previous_in_response.is_some_and(|previous| revision < previous) {
             let message = format!(
                 "within one response, revision {revision} follows revision {}",
                 previous_in_response.unwrap_or_default()
             );
-            stream.report("watch.ordered", t_ns, message);
+            stream.report(Property::WatchOrdered, t_ns, message);
         }
         previous_in_response = Some(revision);
         if let Some(first) = stream.delivered.get(&(revision, key.clone())) {
             let message = format!(
                 "the event on {key:?} at revision {revision} was delivered again (first in response #{first}, again in #{index})"
             );
-            stream.report("watch.unique", t_ns, message);
+            stream.report(Property::WatchUnique, t_ns, message);
             continue;
         }
         stream.delivered.insert((revision, key.clone()), index);
@@ -222,20 +222,20 @@ fn response(
             let message = format!(
                 "event at revision {revision} below the poll's start revision {poll_start}"
             );
-            stream.report("watch.resumable", t_ns, message);
+            stream.report(Property::WatchResumable, t_ns, message);
         } else if last_before.is_some_and(|last| revision < last) {
             let message = format!(
                 "event at revision {revision} after an event at revision {} was delivered",
                 last_before.unwrap_or_default()
             );
-            stream.report("watch.ordered", t_ns, message);
+            stream.report(Property::WatchOrdered, t_ns, message);
         }
         match stream.revision_response.get(&revision) {
             Some(&other) if other != index => {
                 let message = format!(
                     "the events of revision {revision} were split between responses #{other} and #{index} (key {key:?})"
                 );
-                stream.report("watch.atomic", t_ns, message);
+                stream.report(Property::WatchAtomic, t_ns, message);
             }
             _ => {
                 stream.revision_response.insert(revision, index);
@@ -246,7 +246,7 @@ fn response(
                 let message = format!(
                     "event at revision {revision} arrived after a progress notification at revision {progress} (t_ns {progress_ns}) said nothing matched up to it"
                 );
-                stream.report("watch.bookmarkable", t_ns, message);
+                stream.report(Property::WatchBookmarkable, t_ns, message);
             }
         }
         is_create(stream, t_ns, event);
@@ -280,7 +280,7 @@ fn compacted(
         let message = format!(
             "the node reported start revision {start} compacted at revision {compact_revision}; only revisions below {compact_revision} are compacted"
         );
-        stream.report("watch.compacted", record.t_ns, message);
+        stream.report(Property::WatchCompacted, record.t_ns, message);
     }
     if context
         .compact_attempted_max()
@@ -293,7 +293,7 @@ fn compacted(
         let message = format!(
             "the node reported a compaction at revision {compact_revision}, but {attempted}"
         );
-        stream.report("watch.compacted", record.t_ns, message);
+        stream.report(Property::WatchCompacted, record.t_ns, message);
     }
     // What run_watcher does: restart at the compact revision, or just past it if it was refused.
     stream.next = if start >= compact_revision {
@@ -319,7 +319,7 @@ fn is_create(stream: &mut Stream, t_ns: u64, event: &Event) {
             "put of {:?} at revision {revision} has version {version} and create_revision {create_revision}",
             event.kv.key
         );
-        stream.report("watch.is-create", t_ns, message);
+        stream.report(Property::WatchIsCreate, t_ns, message);
     }
 }
 
@@ -394,7 +394,7 @@ fn prev_kv(stream: &mut Stream, t_ns: u64, event: &Event, log: &ChangeLog) {
             previous.mod_revision,
             problems.join("; ")
         );
-        stream.report("watch.prev-kv", t_ns, message);
+        stream.report(Property::WatchPrevKv, t_ns, message);
     }
 }
 
@@ -421,7 +421,7 @@ fn prev_kv_missing(
             event.kv.key,
             revision - 1
         );
-        stream.report("watch.prev-kv", t_ns, message);
+        stream.report(Property::WatchPrevKv, t_ns, message);
     }
 }
 
@@ -474,10 +474,10 @@ fn reliable(stream: &mut Stream, context: &Context) {
         // starts past that revision, so the rest can never arrive.
         let (property, what) = match stream.revision_response.get(&revision) {
             Some(index) => (
-                "watch.atomic",
+                Property::WatchAtomic,
                 format!("response #{index} delivered revision {revision} without"),
             ),
-            None => ("watch.reliable", "missing event:".to_string()),
+            None => (Property::WatchReliable, "missing event:".to_string()),
         };
         let message = format!(
             "{what} the {kind:?} of {key:?} at revision {revision} ({}), inside revisions {low}..={high} the stream covered",

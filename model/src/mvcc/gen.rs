@@ -71,7 +71,7 @@ impl OpKind {
     ];
 
     /// The name in scenario files (`[workload.mix]`) and run summaries.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             OpKind::Put => "put",
             OpKind::Get => "get",
@@ -91,6 +91,58 @@ impl OpKind {
         }
     }
 }
+
+impl OpKind {
+    /// The kind of a recorded operation, in this vocabulary (the scenario mix's): the one name an
+    /// operation's kind has in run statistics, live reasons and the report. Read from the
+    /// operation itself, so it also names what recipes and the conformance script ask: a txn
+    /// comparing one key's create revision is `txn_create`, one comparing its mod revision
+    /// `txn_cas`, any other `txn_multi`. `None` for the checker's synthetic lease expiry, which
+    /// no client asks ([`kind_name`] names it).
+    pub fn of(op: &Op) -> Option<OpKind> {
+        Some(match op {
+            Op::Put(put) if put.lease != 0 => OpKind::LeasePut,
+            Op::Put(_) => OpKind::Put,
+            Op::Range(range) if range.serializable => OpKind::GetSerializable,
+            Op::Range(range) if range.revision != 0 => OpKind::GetHistoric,
+            Op::Range(range) if !range.range_end.is_empty() => OpKind::GetPrefix,
+            Op::Range(_) => OpKind::Get,
+            Op::DeleteRange(_) => OpKind::Delete,
+            Op::Txn(txn) => match txn.compare.as_slice() {
+                [only] if matches!(only.target, CompareTarget::CreateRevision(_)) => {
+                    OpKind::TxnCreate
+                }
+                [only] if matches!(only.target, CompareTarget::ModRevision(_)) => OpKind::TxnCas,
+                _ => OpKind::TxnMulti,
+            },
+            Op::LeaseGrant { .. } => OpKind::LeaseGrant,
+            Op::LeaseRevoke { .. } => OpKind::LeaseRevoke,
+            Op::LeaseKeepAlive { .. } => OpKind::LeaseKeepalive,
+            Op::LeaseTimeToLive { .. } => OpKind::LeaseTtl,
+            Op::Compact { .. } => OpKind::Compact,
+            Op::LeaseExpire { .. } => return None,
+        })
+    }
+}
+
+/// The name of the synthetic lease expiry's kind (see [`OpKind::of`]).
+pub const LEASE_EXPIRE: &str = "lease_expire";
+
+/// The name of `op`'s kind: [`OpKind::of`]'s name, or [`LEASE_EXPIRE`].
+pub fn kind_name(op: &Op) -> &'static str {
+    OpKind::of(op).map_or(LEASE_EXPIRE, OpKind::name)
+}
+
+/// Every value [`kind_name`] can return, in [`OpKind::ALL`] order with [`LEASE_EXPIRE`] last.
+pub const KIND_NAMES: [&str; OpKind::ALL.len() + 1] = {
+    let mut names = [LEASE_EXPIRE; OpKind::ALL.len() + 1];
+    let mut index = 0;
+    while index < OpKind::ALL.len() {
+        names[index] = OpKind::ALL[index].name();
+        index += 1;
+    }
+    names
+};
 
 /// Relative weights of the operation kinds; 0 disables a kind. The field names are the
 /// [`OpKind`] names, so a scenario's `[workload.mix]` table reads straight into it.
@@ -614,21 +666,6 @@ mod tests {
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
 
-    fn op_kind(op: &Op) -> &'static str {
-        match op {
-            Op::Put(_) => "put",
-            Op::Range(_) => "range",
-            Op::DeleteRange(_) => "delete",
-            Op::Txn(_) => "txn",
-            Op::LeaseGrant { .. } => "grant",
-            Op::LeaseRevoke { .. } => "revoke",
-            Op::LeaseKeepAlive { .. } => "keepalive",
-            Op::LeaseTimeToLive { .. } => "ttl",
-            Op::LeaseExpire { .. } => "expire",
-            Op::Compact { .. } => "compact",
-        }
-    }
-
     #[test]
     fn drawn_ops_are_mostly_accepted_and_cover_every_kind() {
         let mut rng = SmallRng::seed_from_u64(7);
@@ -645,7 +682,7 @@ mod tests {
             if let Some(revision) = drawer.observe(&op, &ret) {
                 revision_seen = revision_seen.max(revision);
             }
-            kinds.insert(op_kind(&op));
+            kinds.insert(kind_name(&op));
             if matches!(ret, Ret::Err(_)) {
                 errors += 1;
             }
@@ -658,7 +695,10 @@ mod tests {
             }
         }
         model.check_invariants().unwrap();
-        assert_eq!(kinds.len(), 9, "every Op kind but LeaseExpire");
+        // Every kind drawn is named back as itself by OpKind::of (kind_name of what it drew).
+        let every: std::collections::BTreeSet<&str> =
+            OpKind::ALL.iter().map(|kind| kind.name()).collect();
+        assert_eq!(kinds, every, "every OpKind drawn, and only those");
         assert!(
             errors < 800,
             "{errors} errors out of 4000: the mix should mostly succeed"
@@ -668,6 +708,45 @@ mod tests {
             "writes dominate: revision {}",
             model.revision()
         );
+    }
+
+    #[test]
+    fn every_kind_drawn_alone_is_classified_as_itself() {
+        for kind in OpKind::ALL {
+            let mut knobs = DrawKnobs::over(&["a", "b", "c", "d/1", "d/2"]);
+            knobs.mix = OpMix::none();
+            *knobs.mix.weight_mut(kind) = 1;
+            let mut rng = SmallRng::seed_from_u64(11);
+            let mut model = MvccModel::new();
+            let mut drawer = OpDrawer::new(0, knobs);
+            let mut revision_seen = 0;
+            let mut as_itself = 0;
+            for _ in 0..200 {
+                let op = drawer.next(&mut rng, revision_seen);
+                let ret = model.apply(&op);
+                if let Some(revision) = drawer.observe(&op, &ret) {
+                    revision_seen = revision_seen.max(revision);
+                }
+                let classified = OpKind::of(&op).expect("a drawn op is not an expiry");
+                // The drawer's fallbacks: a lease kind with no lease held draws its grant, a
+                // compaction with nothing to compact a read.
+                let fallback = matches!(
+                    (kind, classified),
+                    (_, OpKind::LeaseGrant) | (OpKind::Compact, OpKind::Get)
+                );
+                assert!(classified == kind || fallback, "{kind:?} drew {op:?}");
+                as_itself += usize::from(classified == kind);
+            }
+            // Alone, a compaction has no writes to compact (the mixed test above draws it).
+            if kind != OpKind::Compact {
+                assert!(
+                    as_itself >= 20,
+                    "{kind:?}: only {as_itself} of 200 drawn as itself"
+                );
+            }
+        }
+        assert_eq!(KIND_NAMES.last(), Some(&LEASE_EXPIRE));
+        assert_eq!(KIND_NAMES.len(), OpKind::ALL.len() + 1);
     }
 
     #[test]

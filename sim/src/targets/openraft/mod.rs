@@ -62,13 +62,14 @@ impl Target for OpenRaft {
         }
     }
 
-    fn planted_bugs(&self) -> Vec<&'static str> {
+    fn planted_bugs(&self) -> Vec<crate::target::Bug> {
+        use crate::target::Bug;
         vec![
-            "stale_read",
-            "ack_before_commit",
-            "lost_fsync",
-            "watch_gap",
-            "watch_duplicate",
+            Bug::StaleRead,
+            Bug::AckBeforeCommit,
+            Bug::LostFsync,
+            Bug::WatchGap,
+            Bug::WatchDuplicate,
         ]
     }
 

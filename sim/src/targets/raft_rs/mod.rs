@@ -32,11 +32,8 @@ impl Target for RaftRs {
         Capabilities::ETCD
     }
 
-    fn planted_bugs(&self) -> Vec<&'static str> {
-        crate::target::BUG_LIST
-            .iter()
-            .map(|(name, _)| *name)
-            .collect()
+    fn planted_bugs(&self) -> Vec<crate::target::Bug> {
+        crate::target::Bug::ALL.to_vec()
     }
 
     fn members(&self, env: &ClusterEnv) -> Vec<Arc<dyn Member>> {

@@ -35,6 +35,13 @@ pub(crate) async fn handle_poll(ctx: &ServerContext, poll: WatchPoll) -> WatchRe
                 &poll.range_end,
                 poll.prev_kv,
             ) {
+                Err(compact_revision) if ctx.bugs.watch_compacted_skip => {
+                    // Planted bug: serve the watch from the oldest revision still kept instead of
+                    // refusing it, so the events between its start and the compaction are
+                    // silently skipped.
+                    start_revision = compact_revision;
+                    continue;
+                }
                 Err(compact_revision) => {
                     return WatchReply::Compacted { compact_revision };
                 }
