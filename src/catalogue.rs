@@ -125,6 +125,15 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
         overrides: "",
         properties: &[Property::WatchReliable],
     },
+    // A txn applied in part: every replica drops the same put (deterministic apply), so they agree
+    // and the Raft invariants hold; only a later read that misses the acknowledged put shows it,
+    // which is the linearizability search's to see. The default mix asks multi-write txns.
+    CatalogueEntry {
+        bug: Bug::TxnPartial,
+        scenario: "default.toml",
+        overrides: "",
+        properties: &[Property::Linearizability],
+    },
     // A deposed leader that has not stepped down yet answers keep-alives from its own lessor: it
     // denies a lease its successor granted (the client is told "not found" while the lease's keys
     // are live) or renews one its successor revoked (etcd #15247). Needs leader isolation while

@@ -33,6 +33,9 @@ const DETECTING_SEEDS: &[(&str, &[u64])] = &[
     ("compacted_read", &[0, 1]),
     // 36 of 40 watch.toml seeds, all by watch.reliable.
     ("watch_compacted_skip", &[0, 1]),
+    // 20 of 20 default.toml seeds, linearizability first (the watch checker sees the missing
+    // put too).
+    ("txn_partial", &[0, 1]),
     // The first detecting seed of live.toml (the window is a deposed leader's last election
     // timeout, so detections are rare: 1 in 60).
     ("lease_renew_unconfirmed", &[11]),

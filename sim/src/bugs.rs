@@ -39,6 +39,10 @@ pub struct Bugs {
     /// watch guarantee etcd's robustness tests check: no event is missed, a watch that cannot
     /// deliver them must fail).
     pub watch_compacted_skip: bool,
+    /// A txn whose taken branch writes more than once applies every write but its last put, and
+    /// answers as if it had applied it: an atomicity bug every replica shares (deterministic
+    /// apply), so replicas agree and only a client's later read shows it.
+    pub txn_partial: bool,
     /// The leader renews a lease (or answers that it is gone) from its own lessor without first
     /// confirming that it is still the leader: a deposed leader that has not stepped down yet denies
     /// leases granted under its successor and renews ones its successor revoked (etcd #15247; etcd
@@ -66,13 +70,14 @@ pub enum Bug {
     RevisionRegressAfterRestart,
     CompactedRead,
     WatchCompactedSkip,
+    TxnPartial,
     LeaseRenewUnconfirmed,
     LockUnfenced,
 }
 
 impl Bug {
     /// Every bug, in the order `kvsim bugs` lists them.
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 14] = [
         Bug::StaleRead,
         Bug::AckBeforeCommit,
         Bug::LostFsync,
@@ -84,6 +89,7 @@ impl Bug {
         Bug::RevisionRegressAfterRestart,
         Bug::CompactedRead,
         Bug::WatchCompactedSkip,
+        Bug::TxnPartial,
         Bug::LeaseRenewUnconfirmed,
         Bug::LockUnfenced,
     ];
@@ -101,6 +107,7 @@ impl Bug {
             Bug::RevisionRegressAfterRestart => "revision_regress_after_restart",
             Bug::CompactedRead => "compacted_read",
             Bug::WatchCompactedSkip => "watch_compacted_skip",
+            Bug::TxnPartial => "txn_partial",
             Bug::LeaseRenewUnconfirmed => "lease_renew_unconfirmed",
             Bug::LockUnfenced => "lock_unfenced",
         }
@@ -131,6 +138,9 @@ impl Bug {
             }
             Bug::WatchCompactedSkip => {
                 "a watch from a compacted revision skips to the oldest kept revision instead of failing"
+            }
+            Bug::TxnPartial => {
+                "a txn writing more than once applies all but its last put, and says it applied it"
             }
             Bug::LeaseRenewUnconfirmed => {
                 "a leader answers keep-alives without confirming it is still the leader"
@@ -205,6 +215,7 @@ impl Bugs {
             Bug::RevisionRegressAfterRestart => &mut self.revision_regress_after_restart,
             Bug::CompactedRead => &mut self.compacted_read,
             Bug::WatchCompactedSkip => &mut self.watch_compacted_skip,
+            Bug::TxnPartial => &mut self.txn_partial,
             Bug::LeaseRenewUnconfirmed => &mut self.lease_renew_unconfirmed,
             Bug::LockUnfenced => &mut self.lock_unfenced,
         }

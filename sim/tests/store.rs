@@ -1182,6 +1182,40 @@ fn snapshot_round_trip() {
         .contains("store snapshot"));
 }
 
+/// Planted bug `txn_partial`: a branch that writes twice loses its last put but answers for it;
+/// a branch that writes once, and a correct store, apply everything.
+#[test]
+fn planted_txn_partial_bug() {
+    let mut buggy = Store::new().with_bugs(StoreBugs {
+        txn_partial: true,
+        ..StoreBugs::default()
+    });
+    let answer = buggy.apply(&txn(
+        vec![],
+        vec![op_put("a", "1"), op_put("b", "2")],
+        vec![],
+    ));
+    assert!(
+        matches!(&answer, Response::Txn { succeeded: true, responses, .. } if responses.len() == 2),
+        "{answer:?}"
+    );
+    assert_eq!(get(&buggy, "a").map(|kv| kv.value), Some(b("1")));
+    assert_eq!(get(&buggy, "b"), None, "the last put is dropped");
+    buggy.apply(&txn(vec![], vec![op_put("c", "3")], vec![]));
+    assert_eq!(
+        get(&buggy, "c").map(|kv| kv.value),
+        Some(b("3")),
+        "one write applies"
+    );
+    let mut correct = Store::new();
+    correct.apply(&txn(
+        vec![],
+        vec![op_put("a", "1"), op_put("b", "2")],
+        vec![],
+    ));
+    assert_eq!(get(&correct, "b").map(|kv| kv.value), Some(b("2")));
+}
+
 #[test]
 fn planted_compacted_read_bug() {
     let build = |bugs: StoreBugs| {
@@ -1199,6 +1233,7 @@ fn planted_compacted_read_bug() {
     );
     let buggy = build(StoreBugs {
         compacted_read: true,
+        ..StoreBugs::default()
     });
     // The bug serves the oldest data it still has (the state at the compact revision).
     assert!(
@@ -1222,7 +1257,8 @@ fn planted_compacted_read_bug() {
     assert!(matches!(
         get_at(
             &restored.with_bugs(StoreBugs {
-                compacted_read: true
+                compacted_read: true,
+                ..StoreBugs::default()
             }),
             "k",
             2

@@ -85,6 +85,7 @@ pub(crate) async fn boot_and_run(ctx: NodeContext) {
     let bugs = ctx.config.bugs;
     let store_bugs = StoreBugs {
         compacted_read: bugs.compacted_read,
+        txn_partial: bugs.txn_partial,
     };
 
     // Rebuild the state machine: the snapshot, then the committed entries after it (etcd replays its WAL
@@ -471,6 +472,7 @@ impl RaftLoop {
             .unwrap_or_else(|e| panic!("n{id}: snapshot {index} from the leader is corrupt: {e}"))
             .with_bugs(StoreBugs {
                 compacted_read: self.ctx.config.bugs.compacted_read,
+                txn_partial: self.ctx.config.bugs.txn_partial,
             });
         self.ctx.disk.install_snapshot(&snapshot);
         self.ctx.shared().store = store;

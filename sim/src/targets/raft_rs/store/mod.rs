@@ -43,6 +43,9 @@ pub struct StoreBugs {
     /// A range at a compacted revision returns the oldest data still held (the state at the compact
     /// revision) instead of ErrCompacted.
     pub compacted_read: bool,
+    /// A txn whose taken branch writes more than once applies all its writes but the last put,
+    /// and answers as if it had applied that one too.
+    pub txn_partial: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

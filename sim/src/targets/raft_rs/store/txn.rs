@@ -156,9 +156,22 @@ impl<'s> Writer<'s> {
         };
         let mut nested_paths = path.nested.iter();
         let mut responses = Vec::with_capacity(ops.len());
-        for op in ops {
+        // Planted bug `txn_partial`: the branch's last put is answered but not applied when the
+        // branch writes more than once.
+        let writes = ops
+            .iter()
+            .filter(|op| matches!(op, TxnOp::Put(_) | TxnOp::DeleteRange(_)))
+            .count();
+        let dropped_put = (self.store.bugs.txn_partial && writes >= 2)
+            .then(|| ops.iter().rposition(|op| matches!(op, TxnOp::Put(_))))
+            .flatten();
+        for (index, op) in ops.iter().enumerate() {
             let response = match op {
                 TxnOp::Range(range) => self.range(range)?,
+                TxnOp::Put(_) if dropped_put == Some(index) => Response::Put {
+                    revision: self.begin_rev + 1,
+                    prev_kv: None,
+                },
                 TxnOp::Put(put) => self.put(put)?,
                 TxnOp::DeleteRange(delete) => self.delete_range(delete),
                 TxnOp::Txn(nested) => {
