@@ -94,6 +94,18 @@ where
         true
     }
 
+    /// For a read-only `op` (see [`Spec::is_read_only`]) answered `ret` that is not valid in this
+    /// state: `true` if no sequence of operations whatever leads from here to a state where it is
+    /// valid (etcd: the read shows a key version at or below the current revision that is not
+    /// that key's version now, and what the store held at or below its current revision never
+    /// changes). The search then gives up a node as soon as such a read is waiting: every
+    /// completion must place it in a state reachable from here. Must depend only on the part of
+    /// the state that `op`'s partition sees, and must be a sure `true`: a wrong one turns a
+    /// linearizable history into a false violation. The default, `false`, never prunes.
+    fn read_refuted(&self, _op: &Self::Op, _ret: &Self::Ret) -> bool {
+        false
+    }
+
     /// A measure of progress that no step ever decreases (etcd: the store's revision), or `None`
     /// (the default) when the model has none. Used with [`Spec::progress_max`] to prune.
     fn progress(&self) -> Option<i64> {

@@ -18,7 +18,8 @@
 //! - a read that is waiting (a candidate the model rejects now) ends the node when it can
 //!   never be answered: the model says no extending operation leads to its answer
 //!   (`Spec::may_still_read`, kv: appends) and no other operation can come before it
-//!   (`read_is_dead`);
+//!   (`read_is_dead`), or when the model refutes it from here whatever comes first
+//!   (`Spec::read_refuted`, etcd: it shows a key version the store has already passed);
 //! - models with a monotone progress measure (`Spec::progress`, etcd's revision) let the search
 //!   drop a successor as soon as an answered operation still to be placed can no longer fit
 //!   (`try_step`);
@@ -872,8 +873,18 @@ where
     /// (`Spec::only_extends`), and no extension can give the read its answer
     /// (`Spec::may_still_read`), then no completion of this node places it. Both facts concern
     /// the read's partition only, so with `parts` the node's projection on it fails.
+    ///
+    /// Third, whatever may come before it: the model refutes the read from this state
+    /// (`Spec::read_refuted`, etcd: it shows a key version at or below the current revision
+    /// that is not the key's version now). Every completion of this node places the read in a
+    /// state reached from this one, which the model says never accepts it. Also a fact of the
+    /// read's partition only.
     fn read_is_dead(&self, state: &S, index: u32) -> bool {
-        self.read_is_dead_by_extension(state, index) || self.read_is_dead_by_tag(index)
+        self.read_is_dead_by_extension(state, index)
+            || self.read_is_dead_by_tag(index)
+            || self.ops[index as usize]
+                .ret
+                .is_some_and(|ret| state.read_refuted(self.ops[index as usize].input, ret))
     }
 
     /// Whether the rejected read-only candidate `index` needs a tag (`Spec::read_needs_tag`)

@@ -100,6 +100,16 @@ impl Spec for MvccModel {
         op_names_lease(op, tag as LeaseId)
     }
 
+    /// [`MvccModel::range_refuted`]: linearizable ranges only.
+    fn read_refuted(&self, op: &Op, ret: &Ret) -> bool {
+        match (op, ret) {
+            (Op::Range(r), Ret::Ok(Response::Range(resp))) if !r.serializable => {
+                self.range_refuted(r, resp)
+            }
+            _ => false,
+        }
+    }
+
     /// [`MvccModel::changes_state_only_by_revision`].
     fn changes_only_with_progress(op: &Op) -> bool {
         MvccModel::changes_state_only_by_revision(op)
@@ -375,6 +385,50 @@ impl MvccModel {
     }
 }
 
+/// Whether a txn answer shows a write: a put, or a delete that deleted something, in the taken
+/// branch or a nested one.
+fn txn_response_writes(resp: &TxnResponse) -> bool {
+    resp.responses.iter().any(|op| match op {
+        ResponseOp::Put(_) => true,
+        ResponseOp::DeleteRange(d) => d.deleted > 0,
+        ResponseOp::Range(_) => false,
+        ResponseOp::Txn(nested) => txn_response_writes(nested),
+    })
+}
+
+impl MvccModel {
+    /// Whether the linearizable range `r` answered `resp` is valid in no state reachable from
+    /// this one ([`Spec::read_refuted`]). What it rests on: every step that changes a key (put,
+    /// delete, txn, a revoke or expiry deleting a lease's keys) writes it at a revision above the
+    /// current one (`bump`), so the records at or below the current revision `c` never change;
+    /// compaction only drops what reads at or above the compacted revision cannot see (and the
+    /// compacted revision never decreases); the revision never decreases. So:
+    /// - a header below `c` can never be the revision the range is answered at;
+    /// - a historic read at `0 < rv <= c` reads records that are fixed: it is refuted if it is
+    ///   below the compacted revision (Compacted, now and forever) or its answer differs now;
+    /// - otherwise (the current revision, or `rv > c`) it reads at some `at >= c`; a key it shows
+    ///   with `mod_revision <= c` was last written at that revision as of `at`, so nothing wrote
+    ///   the key between there and `at`, and its version as of `c` (the key's latest record now)
+    ///   must already be exactly that one. Keys it does not show say nothing (they may be
+    ///   deleted later), nor do shown keys written above `c`.
+    pub fn range_refuted(&self, r: &RangeRequest, resp: &RangeResponse) -> bool {
+        let current = self.revision;
+        if resp.header.revision < current {
+            return true;
+        }
+        if r.revision > 0 && r.revision <= current {
+            return r.revision < self.compacted || !self.range_matches(r, r.revision, resp);
+        }
+        resp.kvs.iter().any(|kv| {
+            kv.mod_revision <= current
+                && !self
+                    .store
+                    .live(&kv.key)
+                    .is_some_and(|live| live.matches(&kv.key, r.keys_only, kv))
+        })
+    }
+}
+
 fn is_now_or_next(header_revision: Revision, revision: Revision) -> bool {
     header_revision == revision || header_revision == revision + 1
 }
@@ -407,8 +461,15 @@ impl MvccModel {
             (Op::DeleteRange(_), Response::DeleteRange(resp)) => {
                 Some(resp.header.revision - i64::from(resp.deleted > 0))
             }
-            // Changed something (header - 1) or not (header): the larger is the bound.
-            (Op::Txn(_), Response::Txn(resp)) => Some(resp.header.revision),
+            // A txn whose answer shows a write (a put, or a delete that deleted something, in
+            // any nested branch) took a new revision: it ran at header - 1. The model's answer
+            // shows a put exactly where `write_put` ran, which always bumps (`bump`), and a
+            // positive `deleted` exactly where `delete_key` ran; an answer of another shape is
+            // valid nowhere, so any bound holds for it. Otherwise it may have changed nothing
+            // and ran at the header's revision: the larger bound.
+            (Op::Txn(_), Response::Txn(resp)) => {
+                Some(resp.header.revision - i64::from(txn_response_writes(resp)))
+            }
             (Op::LeaseGrant { .. }, Response::LeaseGrant { header, .. })
             | (Op::LeaseRevoke { .. }, Response::LeaseRevoke { header })
             | (Op::Compact { .. }, Response::Compact { header }) => Some(header.revision),
