@@ -85,7 +85,7 @@ impl Listed {
 pub struct BugRow {
     pub bug: Bug,
     pub scenario: String,
-    /// Seeds run until the first detection (its seed + 1); `None`: not caught.
+    /// Seeds run until the first detection (counted from the first seed of `--seeds`); `None`: not caught.
     pub seeds_until_first: Option<u64>,
     /// The expected property the first detecting seed violated.
     pub caught_by: Option<Property>,
@@ -102,7 +102,9 @@ pub struct BugRow {
 /// A measurement, summarized.
 #[derive(Serialize)]
 pub struct MeasureSummary {
+    /// Seeds tried per bug at most, from `first_seed`.
     pub seeds_max: u64,
+    pub first_seed: u64,
     pub detections: usize,
     pub rows: Vec<BugRow>,
     /// Median and max of `seeds_until_first` over the caught bugs.
@@ -116,17 +118,18 @@ impl MeasureSummary {
     pub fn of(
         selected: &[&CatalogueEntry],
         measured: &[BugMeasurement],
-        seeds_max: u64,
+        seeds: crate::cli::SeedRange,
         detections: usize,
     ) -> MeasureSummary {
         let rows: Vec<BugRow> = selected
             .iter()
             .zip(measured)
-            .map(|(entry, measurement)| row(entry, measurement, detections))
+            .map(|(entry, measurement)| row(entry, measurement, seeds.start, detections))
             .collect();
         let until_first: Vec<u64> = rows.iter().filter_map(|r| r.seeds_until_first).collect();
         MeasureSummary {
-            seeds_max,
+            seeds_max: seeds.len(),
+            first_seed: seeds.start,
             detections,
             median: median(&until_first),
             max: until_first.iter().max().copied(),
@@ -146,7 +149,12 @@ impl MeasureSummary {
     }
 }
 
-fn row(entry: &CatalogueEntry, measurement: &BugMeasurement, detections: usize) -> BugRow {
+fn row(
+    entry: &CatalogueEntry,
+    measurement: &BugMeasurement,
+    first_seed: u64,
+    detections: usize,
+) -> BugRow {
     let wall_s = measurement
         .outcomes
         .values()
@@ -174,7 +182,7 @@ fn row(entry: &CatalogueEntry, measurement: &BugMeasurement, detections: usize) 
                 .filter(|name| *name != caught_by.as_str())
                 .map(str::to_string)
                 .collect();
-            row.seeds_until_first = Some(first.seed + 1);
+            row.seeds_until_first = Some(first.seed + 1 - first_seed);
             row.caught_by = Some(caught_by);
         }
     }

@@ -302,7 +302,7 @@ impl BugMeasurement {
     }
 }
 
-/// Runs seeds `0..seeds_max` of every selected bug in `jobs` workers. A seed is skipped once
+/// Runs `seeds` of every selected bug in `jobs` workers. A seed is skipped once
 /// `detections` smaller seeds of its bug have caught the bug, so the first `detections` detecting
 /// seeds are exact: every seed below them ran. After SIGINT / SIGTERM (once
 /// [`crate::interrupt::install`]ed) no new seed starts; the seeds in flight finish and the
@@ -313,7 +313,7 @@ impl BugMeasurement {
 pub fn measure(
     selected: &[&CatalogueEntry],
     scenarios: &[Scenario],
-    seeds_max: u64,
+    seeds: std::ops::Range<u64>,
     detections: usize,
     jobs: usize,
     budget: Budget,
@@ -321,7 +321,7 @@ pub fn measure(
 ) -> Result<Vec<BugMeasurement>> {
     assert_eq!(selected.len(), scenarios.len());
     // Produced lazily: --seeds may be large.
-    let tasks = (0..selected.len()).flat_map(|bug| (0..seeds_max).map(move |seed| (bug, seed)));
+    let tasks = (0..selected.len()).flat_map(|bug| seeds.clone().map(move |seed| (bug, seed)));
     let results: Mutex<Vec<BugMeasurement>> = Mutex::new(
         (0..selected.len())
             .map(|_| BugMeasurement::default())

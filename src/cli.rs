@@ -16,7 +16,7 @@ pub struct SeedArgs {
     #[arg(long, value_name = "FILE")]
     pub scenario: PathBuf,
     /// The seed: everything random in the run is drawn from it.
-    #[arg(long)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
     /// Switch on a planted bug in the simulated server (repeatable); adds to the scenario's [bugs].
     #[arg(long = "bug", value_name = "NAME")]
@@ -341,6 +341,19 @@ pub fn parse_seed_range(text: &str) -> Result<SeedRange, String> {
             })
         }
     }
+}
+
+/// A `--seeds A..B` of `bugs` and `bench sim`, where a bare number `N` once meant "seeds 0..N": it
+/// is refused with that hint instead of being read as the single seed N (what `fuzz --seeds N`
+/// means), so an old command line cannot silently measure something else.
+pub fn parse_seed_span(text: &str) -> Result<SeedRange, String> {
+    if !text.contains("..") {
+        return Err(format!(
+            "expected a seed range A..B, got {text:?} (for the first N seeds write 0..N; a bare \
+             count is no longer accepted here)"
+        ));
+    }
+    parse_seed_range(text)
 }
 
 /// One of N disjoint slices of a seed range (`I/N`, 1-based): seed ≡ start + I-1 (mod N).

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use kvsim::bench::check::{CheckBench, CheckEvent, RegisterBench};
@@ -81,9 +81,9 @@ enum BenchWhat {
     Sim {
         #[arg(long, value_name = "FILE", default_value = "scenarios/default.toml")]
         scenario: PathBuf,
-        /// Seeds 0..N.
-        #[arg(long, default_value_t = 20)]
-        seeds: u64,
+        /// The seeds run, `A..B` (B excluded).
+        #[arg(long, value_name = "A..B", value_parser = kvsim::cli::parse_seed_span, default_value = "0..20")]
+        seeds: kvsim::cli::SeedRange,
         /// Parallel workers (default: one per core).
         #[arg(long)]
         jobs: Option<usize>,
@@ -139,9 +139,6 @@ pub fn main(args: BenchArgs) -> Result<Exit> {
             with_check,
             target,
         } => {
-            if seeds == 0 {
-                bail!("--seeds must be at least 1");
-            }
             let bench = SimBench {
                 scenario: load_scenario(&scenario, &[], target.as_deref())?,
                 seeds,
@@ -150,7 +147,7 @@ pub fn main(args: BenchArgs) -> Result<Exit> {
                     .max(1),
                 with_check,
             };
-            let progress = kvsim::progress::seeds_bar(seeds, args.json);
+            let progress = kvsim::progress::seeds_bar(seeds.len(), args.json);
             let report = bench.run(|_| progress.inc(1));
             progress.finish_and_clear();
             print_sim(&scenario, &report);

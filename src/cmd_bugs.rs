@@ -21,9 +21,10 @@ pub struct BugsArgs {
     /// Run each bug's scenario with the bug on, seeds 0.., until the expected property is violated.
     #[arg(long)]
     pub measure: bool,
-    /// Most seeds tried per bug (with --measure).
-    #[arg(long, value_name = "N", default_value_t = 50)]
-    pub seeds: u64,
+    /// The seeds tried per bug, `A..B` (B excluded), in order until --detections caught it (with
+    /// --measure).
+    #[arg(long, value_name = "A..B", value_parser = kvsim::cli::parse_seed_span, default_value = "0..50")]
+    pub seeds: kvsim::cli::SeedRange,
     /// Detecting seeds to find per bug before stopping (with --measure); more than 1 lists seeds
     /// for regression tests.
     #[arg(long, value_name = "K", default_value_t = 1)]
@@ -63,8 +64,8 @@ pub fn main(args: BugsArgs) -> Result<Exit> {
         }
         return Ok(Exit::Ok);
     }
-    if args.seeds == 0 || args.detections == 0 {
-        bail!("--seeds and --detections: expected at least 1");
+    if args.detections == 0 {
+        bail!("--detections: expected at least 1");
     }
     let scenarios = bugs_measure::scenarios(&args.scenarios, &selected, &args.target)?;
     let jobs = args
@@ -72,18 +73,20 @@ pub fn main(args: BugsArgs) -> Result<Exit> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     eprintln!(
-        "measuring {} bugs, up to {} seeds each until {} detection(s), {jobs} workers",
+        "measuring {} bugs, seeds {}..{} each until {} detection(s), {jobs} workers",
         selected.len(),
-        args.seeds,
+        args.seeds.start,
+        args.seeds.end,
         args.detections
     );
     kvsim::interrupt::install();
     let started = Instant::now();
-    let progress = kvsim::progress::seeds_bar(selected.len() as u64 * args.seeds, args.output.json);
+    let progress =
+        kvsim::progress::seeds_bar(selected.len() as u64 * args.seeds.len(), args.output.json);
     let measured = measure(
         &selected,
         &scenarios,
-        args.seeds,
+        args.seeds.start..args.seeds.end,
         args.detections,
         jobs,
         args.budget.budget(jobs),

@@ -44,7 +44,7 @@ pub struct LiveArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Seeds what clients ask and which faults the nemesis draws (not etcd's own scheduling).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
     /// Output directory; default `reports/live-<scenario>-<seed>`.
     #[arg(long, value_name = "DIR")]

@@ -35,13 +35,17 @@ use crate::outln;
 
 #[derive(Args)]
 pub struct ConformanceArgs {
-    /// Start a fresh single-member etcd on loopback for the test (removed afterwards).
+    /// Start a fresh etcd of N members on loopback for the test (removed afterwards). The test
+    /// is sequential, so N is 1 (`--spawn` alone means `--spawn 1`, as before).
     #[arg(
         long,
+        value_name = "N",
+        num_args = 0..=1,
+        default_missing_value = "1",
         conflicts_with = "endpoints",
         required_unless_present = "endpoints"
     )]
-    pub spawn: bool,
+    pub spawn: Option<usize>,
     /// Use an existing, EMPTY etcd (revision 1) at these client URLs (the first one is used).
     #[arg(long, value_delimiter = ',', value_name = "URL,...")]
     pub endpoints: Vec<String>,
@@ -49,7 +53,7 @@ pub struct ConformanceArgs {
     #[arg(long, value_name = "PATH", default_value = "/usr/bin/etcd")]
     pub etcd_bin: PathBuf,
     /// Seeds the random part of the workload and the simulation.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
     /// Random operations after the fixed script.
     #[arg(long, default_value_t = 300)]
@@ -79,6 +83,12 @@ const KEYS: [&str; 7] = ["a", "b", "c", "d/1", "d/2", "d/3", "e"];
 /// Runs the differential test `args` describe, printing what it compares and every difference.
 pub fn run(args: &ConformanceArgs) -> Result<Exit> {
     args.output.apply();
+    if let Some(members) = args.spawn.filter(|members| *members != 1) {
+        bail!(
+            "--spawn {members}: the conformance test is sequential and runs against one member; \
+             use --spawn 1"
+        );
+    }
     let target = match kvsim_sim::targets::by_name(&args.target) {
         Ok(target) => target,
         Err(error) => {
@@ -254,7 +264,7 @@ pub fn run(args: &ConformanceArgs) -> Result<Exit> {
     } else {
         outln!(
             "{total} difference(s) ({} in operations, {} in watches); reproduce with: \
-             kvsim conformance --spawn --seed {} --ops {}",
+             kvsim conformance --spawn 1 --seed {} --ops {}",
             differences.len(),
             watch_differences.len(),
             args.seed,
@@ -947,7 +957,7 @@ struct EtcdAnswers {
 async fn run_etcd(args: &ConformanceArgs, workload: &Workload) -> Result<EtcdAnswers> {
     // Kept alive until the end of this function: dropping it stops etcd and removes its data.
     let mut _cluster = None;
-    let endpoint = if args.spawn {
+    let endpoint = if args.spawn.is_some() {
         let cluster = EtcdCluster::spawn(1, &args.etcd_bin, None).await?;
         let endpoint = cluster.endpoint(1)?;
         outln!("etcd: spawned one member at {endpoint}");
@@ -972,7 +982,7 @@ async fn run_etcd(args: &ConformanceArgs, workload: &Workload) -> Result<EtcdAns
             output: Ret::Ok(Response::Range(answer)),
         } => bail!(
             "etcd at {endpoint} is at revision {}: conformance needs an empty etcd (revision 1); \
-             use --spawn",
+             use --spawn 1",
             answer.header.revision
         ),
         other => bail!("etcd at {endpoint} does not answer a read: {other:?}"),

@@ -672,3 +672,42 @@ fn bug_and_property_names_are_snake_case_and_kebab_case_is_read_with_a_note() {
         "{stderr}"
     );
 }
+
+/// One CLI convention (issue 12): seed ranges are `A..B` on every command (a bare count, which
+/// `bugs` and `bench sim` once took, is refused with the hint instead of read as one seed), a
+/// single seed is `--seed N` defaulting to 0 everywhere, spawned members are `--spawn N`.
+#[test]
+fn seed_ranges_single_seeds_and_spawn_follow_one_convention() {
+    for args in [
+        &["bugs", "--measure", "--seeds", "5"][..],
+        &["bench", "sim", "--seeds", "5"][..],
+    ] {
+        let output = kvsim(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("expected a seed range A..B") && stderr.contains("0..N"),
+            "{args:?}: {stderr}"
+        );
+    }
+    for command in [&["run"][..], &["shrink"], &["live"], &["conformance"]] {
+        let output = kvsim(&[command, &["--help"]].concat());
+        let help = String::from_utf8_lossy(&output.stdout);
+        let seed = help
+            .lines()
+            .skip_while(|line| !line.trim_start().starts_with("--seed <N>"))
+            .take_while(|line| !line.trim_start().starts_with("--") || line.contains("--seed <N>"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            seed.contains("[default: 0]"),
+            "{command:?}: {seed:?}\n{help}"
+        );
+    }
+    let output = kvsim(&["conformance", "--spawn", "3"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("use --spawn 1"), "{stderr}");
+    let help = String::from_utf8_lossy(&kvsim(&["conformance", "--help"]).stdout).to_string();
+    assert!(help.contains("--spawn [<N>]"), "{help}");
+}

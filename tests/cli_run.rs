@@ -165,7 +165,7 @@ fn an_unknown_target_is_bad_usage_naming_the_known_ones() {
             "--seeds",
             "0..1",
         ],
-        vec!["bench", "sim", "--seeds", "1"],
+        vec!["bench", "sim", "--seeds", "0..1"],
     ] {
         let mut args = command.clone();
         args.extend(["--target", "tikv"]);
@@ -388,7 +388,7 @@ fn bench_prints_one_json_object_with_json() {
         "--scenario",
         scenario.to_str().unwrap(),
         "--seeds",
-        "2",
+        "0..2",
         "--jobs",
         "1",
         "--json",
@@ -437,7 +437,7 @@ fn bugs_listing_and_measure_print_one_json_object_with_json() {
         "--bug",
         "watch_gap",
         "--seeds",
-        "2",
+        "0..2",
         "--jobs",
         "1",
         "--scenarios",
@@ -467,7 +467,7 @@ fn bugs_listing_and_measure_print_one_json_object_with_json() {
         "--bug",
         "lease_late_expiry",
         "--seeds",
-        "1",
+        "0..1",
         "--scenarios",
         scenarios,
         "--json",

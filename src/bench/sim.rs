@@ -15,8 +15,8 @@ use crate::verdict::{judge_run, Status};
 /// What `bench sim` is asked to do.
 pub struct SimBench {
     pub scenario: Scenario,
-    /// Seeds `0..seeds`, at least 1.
-    pub seeds: u64,
+    /// The seeds run (not empty).
+    pub seeds: crate::cli::SeedRange,
     /// Parallel workers, at least 1.
     pub jobs: usize,
     /// Also judge every seed (seeds per minute end to end).
@@ -26,7 +26,9 @@ pub struct SimBench {
 /// What `bench sim` measured.
 #[derive(Serialize)]
 pub struct SimBenchReport {
+    /// How many seeds ran, from `first_seed`.
     pub seeds: u64,
+    pub first_seed: u64,
     pub jobs: usize,
     pub with_check: bool,
     pub wall_s: f64,
@@ -49,10 +51,11 @@ impl SimBench {
         std::thread::scope(|scope| {
             for _ in 0..self.jobs.max(1) {
                 scope.spawn(|| loop {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= self.seeds {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= self.seeds.len() {
                         break;
                     }
+                    let seed = self.seeds.start + index;
                     match runner::run(&self.scenario, seed) {
                         Ok(output) => {
                             simulated_ms.fetch_add(output.simulated_ms, Ordering::Relaxed);
@@ -79,13 +82,14 @@ impl SimBench {
         let wall_s = started.elapsed().as_secs_f64();
         let simulated_s = simulated_ms.into_inner() as f64 / 1000.0;
         SimBenchReport {
-            seeds: self.seeds,
+            seeds: self.seeds.len(),
+            first_seed: self.seeds.start,
             jobs: self.jobs,
             with_check: self.with_check,
             wall_s,
             simulated_s,
             simulated_per_wall: simulated_s / wall_s,
-            seeds_per_minute: self.seeds as f64 * 60.0 / wall_s,
+            seeds_per_minute: self.seeds.len() as f64 * 60.0 / wall_s,
             ops: ops.into_inner(),
             failures: failures.into_inner().unwrap(),
         }
