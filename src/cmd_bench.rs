@@ -51,12 +51,18 @@ enum BenchWhat {
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
         timeout: Duration,
         /// Sizes of the generated MVCC histories (32 clients, 1% unknown outcomes).
-        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        #[arg(
+            long,
+            value_name = "OPS,...",
+            value_delimiter = ',',
+            default_value = "10000,100000"
+        )]
         mvcc_ops: Vec<usize>,
         /// Which parts to run.
         #[arg(
             long,
             value_enum,
+            value_name = "CASE,...",
             value_delimiter = ',',
             default_value = "anchors,mvcc,registers"
         )]
@@ -85,7 +91,7 @@ enum BenchWhat {
         #[arg(long, value_name = "A..B", value_parser = kvsim::cli::parse_seed_span, default_value = "0..20")]
         seeds: kvsim::cli::SeedRange,
         /// Parallel workers (default: one per core).
-        #[arg(long)]
+        #[arg(long, value_name = "N")]
         jobs: Option<usize>,
         /// Also run the checkers on every seed (seeds per minute end to end).
         #[arg(long)]

@@ -25,7 +25,7 @@ use kvsim::verdict::Checker;
 #[derive(Args)]
 pub struct CheckArgs {
     /// The sequential model; inferred from the format (and a JSONL header) when omitted.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, value_name = "MODEL")]
     model: Option<ModelName>,
     /// The history format; inferred from each file's content when omitted.
     #[arg(long, value_enum)]

@@ -56,10 +56,10 @@ pub struct ConformanceArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
     /// Random operations after the fixed script.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, value_name = "N", default_value_t = 300)]
     pub ops: usize,
     /// Differences printed at most.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, value_name = "N", default_value_t = 10)]
     pub differences_max: usize,
     /// The simulated store compared with etcd and the model (`raft-rs`, `openraft`).
     #[arg(long, value_name = "NAME", default_value = kvsim_sim::targets::DEFAULT)]
