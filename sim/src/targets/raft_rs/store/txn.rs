@@ -158,13 +158,17 @@ impl<'s> Writer<'s> {
         let mut responses = Vec::with_capacity(ops.len());
         // Planted bug `txn_partial`: the branch's last put is answered but not applied when the
         // branch writes more than once.
-        let writes = ops
-            .iter()
-            .filter(|op| matches!(op, TxnOp::Put(_) | TxnOp::DeleteRange(_)))
-            .count();
-        let dropped_put = (self.store.bugs.txn_partial && writes >= 2)
-            .then(|| ops.iter().rposition(|op| matches!(op, TxnOp::Put(_))))
-            .flatten();
+        let dropped_put = if self.store.bugs.txn_partial {
+            let writes = ops
+                .iter()
+                .filter(|op| matches!(op, TxnOp::Put(_) | TxnOp::DeleteRange(_)))
+                .count();
+            (writes >= 2)
+                .then(|| ops.iter().rposition(|op| matches!(op, TxnOp::Put(_))))
+                .flatten()
+        } else {
+            None
+        };
         for (index, op) in ops.iter().enumerate() {
             let response = match op {
                 TxnOp::Range(range) => self.range(range)?,
