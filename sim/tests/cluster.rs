@@ -680,3 +680,64 @@ fn madsim_determinism_check_with_every_fault_and_rpc_kind() {
     .join()
     .expect("nondeterminism detected");
 }
+
+/// Raft §5.2: "Raft uses randomized election timeouts to ensure that split votes are rare and that
+/// they are resolved quickly." Here the two followers of a 3-node cluster crash and restart at the same
+/// instant while the deposed leader holds a longer log, so it denies them its vote: one of the two
+/// must win the other's vote, which a split vote prevents. Each election draws a fresh timeout, so a
+/// split does not repeat and a leader follows within a few timeouts.
+///
+/// Regression: each raft-rs boot once drew one timeout for good. Two nodes that drew the same one and
+/// restarted together split every vote while their vote requests kept resetting the old leader's
+/// timer (`crashes` seed 1677 and `partitions` seed 1170 had no leader for over 5 s after the heal).
+#[test]
+fn followers_restarted_together_elect_a_leader_promptly() {
+    const SEEDS: u64 = 6;
+    const ROUNDS: usize = 8;
+    // Election timeouts lie in [1 s, 2 s) (10–20 ticks of 100 ms): 5 s allows a couple of split rounds.
+    const LEADER_WITHIN: Duration = Duration::from_secs(5);
+    for seed in 0..SEEDS {
+        simulate(seed, move || async move {
+            let cluster = Cluster::start(ClusterConfig::default(), &RaftRs).await;
+            let client = Client::new(1);
+            client.put(&cluster, "k", "v").await;
+            for round in 0..ROUNDS {
+                let leader = cluster.wait_for_leader(10_000).await.expect("a leader");
+                let followers: Vec<u64> = (1..=3).filter(|n| *n != leader).collect();
+                for follower in &followers {
+                    cluster.crash(*follower, false);
+                }
+                // The leader appends a write it cannot commit: its log is now longer than theirs.
+                let addr = cluster.client_addr(leader);
+                let writer = client.node.spawn(async move {
+                    let ep = Endpoint::bind("10.0.1.1:7100".parse::<SocketAddr>().unwrap())
+                        .await
+                        .unwrap();
+                    let request = put(&format!("uncommitted-{round}"), "x");
+                    let _ = ep.call_timeout(addr, KvCall { request }, RPC_TIMEOUT).await;
+                });
+                // check_quorum deposes the leader within two election timeouts.
+                let deadline = madsim::time::Instant::now() + Duration::from_secs(5);
+                while cluster.leader().is_some() {
+                    assert!(
+                        madsim::time::Instant::now() < deadline,
+                        "the leader stepped down"
+                    );
+                    madsim::time::sleep(Duration::from_millis(100)).await;
+                }
+                writer.await.unwrap();
+                for follower in &followers {
+                    cluster.restart(*follower);
+                }
+                let restarted = madsim::time::Instant::now();
+                let new = cluster.wait_for_leader(30_000).await;
+                let took = restarted.elapsed();
+                assert!(
+                    new.is_some() && took < LEADER_WITHIN,
+                    "seed {seed}, round {round}: no leader {took:?} after restarting {followers:?} \
+                     together (leader before: n{leader})"
+                );
+            }
+        });
+    }
+}

@@ -63,6 +63,7 @@ struct PendingRead {
 struct RaftLoop {
     ctx: NodeContext,
     raw: RawNode<super::super::disk::DiskStorage>,
+    election_timer: ElectionTimer,
     lessor: Arc<Mutex<Lessor>>,
     /// Wakes watch polls after every apply round.
     apply_notify: Arc<Notify>,
@@ -133,16 +134,16 @@ pub(crate) async fn boot_and_run(ctx: NodeContext) {
         shared.store = store;
     }
 
-    // raft-rs draws its timeout from an unseeded RNG; pinning min/max to [et, et + 1) with et from the seeded
-    // RNG keeps runs deterministic while still randomizing timeouts across nodes and boots.
+    // Raft §5.2: every election timeout is drawn afresh from [et, 2·et) whenever a node resets its term
+    // state, so split votes are rare and short. raft-rs draws it from an unseeded RNG; `ElectionTimer`
+    // overwrites every such draw with one from the seeded RNG before a tick can read it.
     let et = ctx.config.election_tick;
-    let election_timeout = madsim::rand::thread_rng().gen_range(et..2 * et);
     let config = raft::Config {
         id,
         election_tick: et,
         heartbeat_tick: ctx.config.heartbeat_tick,
-        min_election_tick: election_timeout,
-        max_election_tick: election_timeout + 1,
+        min_election_tick: et,
+        max_election_tick: 2 * et,
         applied,
         pre_vote: true,
         check_quorum: true,
@@ -151,8 +152,10 @@ pub(crate) async fn boot_and_run(ctx: NodeContext) {
         ..raft::Config::default()
     };
     let logger = slog::Logger::root(slog::Discard, slog::o!());
-    let raw = RawNode::new(&config, ctx.disk.storage(), &logger)
+    let mut raw = RawNode::new(&config, ctx.disk.storage(), &logger)
         .unwrap_or_else(|e| panic!("n{id}: raft refused to start from its disk: {e}"));
+    let mut election_timer = ElectionTimer::new(et);
+    election_timer.pin(&mut raw.raft);
 
     let (input_tx, input_rx) = unbounded_channel();
     ctx.net.register(id, input_tx.clone());
@@ -169,11 +172,15 @@ pub(crate) async fn boot_and_run(ctx: NodeContext) {
             bugs,
         },
     );
-    spawn_ticker(ctx.config.tick_ms, input_tx);
+    // A random phase, as real nodes' clocks have: nodes restarted at the same instant must not tick in
+    // lockstep (with equal timeouts they would split every vote).
+    let tick_phase_ms = madsim::rand::thread_rng().gen_range(0..ctx.config.tick_ms);
+    spawn_ticker(ctx.config.tick_ms, tick_phase_ms, input_tx);
 
     let mut rl = RaftLoop {
         ctx,
         raw,
+        election_timer,
         lessor,
         apply_notify: applied_notify,
         nonce: madsim::rand::random(),
@@ -189,8 +196,51 @@ pub(crate) async fn boot_and_run(ctx: NodeContext) {
     rl.run(input_rx).await;
 }
 
-fn spawn_ticker(tick_ms: u64, input: UnboundedSender<Input>) {
+/// The randomized election timeout, drawn from the seeded RNG.
+///
+/// raft-rs redraws its timeout (`reset_randomized_election_timeout`) from `rand::thread_rng()` every time
+/// it resets its term state: on becoming follower, pre-candidate, candidate or leader. Each of those
+/// changes the (term, role) pair, so `pin`, called after every input Raft handles, sees each reset and
+/// replaces raft-rs' draw with one from madsim's seeded RNG. raft-rs reads the timeout only in
+/// `tick_election`, which runs after `pin`, so an unseeded draw never decides anything.
+///
+/// Pinning one timeout per boot instead (min = max − 1) is not Raft: two nodes that drew the same value
+/// and restarted together split every vote forever, and a third with a longer timeout is reset by their
+/// vote requests before it fires (seed 1677 of `crashes` had no leader for 5 s this way).
+struct ElectionTimer {
+    election_tick: usize,
+    /// The (term, role) at the last draw.
+    drawn_for: Option<(u64, StateRole)>,
+    timeout_ticks: usize,
+}
+
+impl ElectionTimer {
+    fn new(election_tick: usize) -> ElectionTimer {
+        ElectionTimer {
+            election_tick,
+            drawn_for: None,
+            timeout_ticks: election_tick,
+        }
+    }
+
+    fn pin<S: raft::Storage>(&mut self, raft: &mut raft::Raft<S>) {
+        let key = (raft.term, raft.state);
+        if self.drawn_for != Some(key) {
+            self.drawn_for = Some(key);
+            let et = self.election_tick;
+            self.timeout_ticks = madsim::rand::thread_rng().gen_range(et..2 * et);
+        }
+        // Also undoes a reset that left (term, role) unchanged, should raft-rs ever make one: the value
+        // raft-rs drew is unseeded and must not reach a tick.
+        if raft.randomized_election_timeout() != self.timeout_ticks {
+            raft.set_randomized_election_timeout(self.timeout_ticks);
+        }
+    }
+}
+
+fn spawn_ticker(tick_ms: u64, phase_ms: u64, input: UnboundedSender<Input>) {
     madsim::task::spawn(async move {
+        madsim::time::sleep(Duration::from_millis(phase_ms)).await;
         loop {
             madsim::time::sleep(Duration::from_millis(tick_ms)).await;
             if input.send(Input::Tick).is_err() {
@@ -250,6 +300,11 @@ impl RaftLoop {
     }
 
     fn handle(&mut self, input: Input) {
+        self.handle_raft(input);
+        self.election_timer.pin(&mut self.raw.raft);
+    }
+
+    fn handle_raft(&mut self, input: Input) {
         match input {
             Input::Tick => {
                 self.raw.tick();
@@ -657,5 +712,81 @@ fn role_of(role: raft::StateRole) -> Role {
         raft::StateRole::PreCandidate => Role::PreCandidate,
         raft::StateRole::Candidate => Role::Candidate,
         raft::StateRole::Leader => Role::Leader,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ElectionTimer;
+    use raft::storage::MemStorage;
+    use raft::{RawNode, StateRole};
+
+    const ELECTION_TICK: usize = 10;
+
+    /// One node of a 3-voter cluster that campaigns `elections` times (it never wins: no peer answers)
+    /// and returns the election timeout in force after each campaign.
+    fn timeouts_over_elections(seed: u64, elections: usize) -> Vec<usize> {
+        std::thread::spawn(move || {
+            let rt =
+                madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            rt.block_on(async move {
+                let config = raft::Config {
+                    id: 1,
+                    election_tick: ELECTION_TICK,
+                    heartbeat_tick: 2,
+                    min_election_tick: ELECTION_TICK,
+                    max_election_tick: 2 * ELECTION_TICK,
+                    pre_vote: true,
+                    ..raft::Config::default()
+                };
+                let storage = MemStorage::new_with_conf_state((vec![1, 2, 3], vec![]));
+                let logger = slog::Logger::root(slog::Discard, slog::o!());
+                let mut raw = RawNode::new(&config, storage, &logger).unwrap();
+                let mut timer = ElectionTimer::new(ELECTION_TICK);
+                timer.pin(&mut raw.raft);
+                let mut timeouts = Vec::new();
+                for _ in 0..elections {
+                    // A timeout ends: the node campaigns (pre-vote first, Raft thesis §9.6).
+                    raw.campaign().unwrap();
+                    timer.pin(&mut raw.raft);
+                    assert_eq!(raw.raft.state, StateRole::PreCandidate);
+                    timeouts.push(raw.raft.randomized_election_timeout());
+                    // No answer: it stays pre-candidate; a higher-term message makes it a follower.
+                    raw.raft
+                        .become_follower(raw.raft.term + 1, raft::INVALID_ID);
+                    timer.pin(&mut raw.raft);
+                    timeouts.push(raw.raft.randomized_election_timeout());
+                }
+                timeouts
+            })
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// Raft §5.2: each election restarts a randomized timeout, so two nodes that split a vote are
+    /// unlikely to split the next one. A timeout fixed for a whole boot let two nodes split forever.
+    #[test]
+    fn every_election_draws_a_fresh_timeout_from_the_seeded_rng() {
+        let timeouts = timeouts_over_elections(7, 40);
+        assert!(timeouts
+            .iter()
+            .all(|t| (ELECTION_TICK..2 * ELECTION_TICK).contains(t)));
+        let distinct: std::collections::BTreeSet<_> = timeouts.iter().collect();
+        assert!(
+            distinct.len() >= 8,
+            "80 draws from 10 values should cover most of them: {timeouts:?}"
+        );
+        // raft-rs' own draws come from an unseeded RNG; none of them survives a `pin`.
+        assert_eq!(
+            timeouts,
+            timeouts_over_elections(7, 40),
+            "same seed, same timeouts"
+        );
+        assert_ne!(
+            timeouts,
+            timeouts_over_elections(8, 40),
+            "another seed, other timeouts"
+        );
     }
 }
