@@ -76,6 +76,10 @@ pub fn draw(base: &Scenario, seed: u64) -> Scenario {
         &mut weights.packet_loss,
         &mut weights.latency,
         &mut weights.clock_skew,
+        // The aimed kinds (a leader paused or with a stalled disk, a follower paused).
+        &mut weights.pause_leader,
+        &mut weights.pause_follower,
+        &mut weights.disk_stall_leader,
     ] {
         *weight = if rng.gen_bool(0.6) {
             rng.gen_range(1..=5)

@@ -402,7 +402,7 @@ pub struct HealedWindow {
 }
 
 /// Every window after a heal made the cluster whole again (every crashed node restarted, every
-/// paused one resumed, the network healed, packet loss off). Latency and clock skew do not stop
+/// paused one resumed, every stalled disk released, the network healed, packet loss off). Latency and clock skew do not stop
 /// progress and are ignored.
 pub fn healed_windows(faults: &[FaultEvent]) -> Vec<HealedWindow> {
     let mut windows = whole_windows(faults);
@@ -415,14 +415,16 @@ pub fn healed_windows(faults: &[FaultEvent]) -> Vec<HealedWindow> {
 pub fn whole_windows(faults: &[FaultEvent]) -> Vec<HealedWindow> {
     let mut ordered: Vec<&FaultEvent> = faults.iter().collect();
     ordered.sort_by_key(|fault| fault.t_ns);
-    let (mut crashed, mut paused) = (BTreeSet::new(), BTreeSet::new());
+    let (mut crashed, mut paused, mut stalled) =
+        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     let (mut network, mut loss) = (false, false);
     let mut windows: Vec<HealedWindow> = vec![HealedWindow {
         from_ns: 0,
         until_ns: None,
     }];
     for fault in ordered {
-        let disrupted_before = network || loss || !crashed.is_empty() || !paused.is_empty();
+        let disrupted_before =
+            network || loss || !crashed.is_empty() || !paused.is_empty() || !stalled.is_empty();
         match fault.kind.as_str() {
             "crash" => crashed.extend(fault.nodes.iter().cloned()),
             "restart" => fault.nodes.iter().for_each(|node| {
@@ -431,6 +433,10 @@ pub fn whole_windows(faults: &[FaultEvent]) -> Vec<HealedWindow> {
             "pause" => paused.extend(fault.nodes.iter().cloned()),
             "resume" => fault.nodes.iter().for_each(|node| {
                 paused.remove(node);
+            }),
+            "disk_stall" => stalled.extend(fault.nodes.iter().cloned()),
+            "disk_release" => fault.nodes.iter().for_each(|node| {
+                stalled.remove(node);
             }),
             "partition" | "partition_one_way" => network = true,
             "heal" => network = false,
@@ -445,12 +451,14 @@ pub fn whole_windows(faults: &[FaultEvent]) -> Vec<HealedWindow> {
             "heal_all" => {
                 crashed.clear();
                 paused.clear();
+                stalled.clear();
                 network = false;
                 loss = false;
             }
             _ => {}
         }
-        let disrupted = network || loss || !crashed.is_empty() || !paused.is_empty();
+        let disrupted =
+            network || loss || !crashed.is_empty() || !paused.is_empty() || !stalled.is_empty();
         match (disrupted_before, disrupted) {
             (true, false) => windows.push(HealedWindow {
                 from_ns: fault.t_ns,

@@ -9,8 +9,8 @@
 use crate::bugs::Bugs;
 use crate::proto::Kv;
 use crate::target::{
-    lock, member_client_addr, member_ip, Clock, ClusterEnv, InvariantViolation, Invariants, Links,
-    Member as TargetMember, NodeStatus, PeerNetStats, RaftTiming, Role, Target,
+    lock, member_client_addr, member_ip, Clock, ClusterEnv, DiskStall, InvariantViolation,
+    Invariants, Links, Member as TargetMember, NodeStatus, PeerNetStats, RaftTiming, Role, Target,
 };
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
@@ -87,6 +87,7 @@ struct Member {
     node: NodeId,
     target: Arc<dyn TargetMember>,
     clock: Clock,
+    disk_stall: DiskStall,
     liveness: Mutex<Liveness>,
     /// `status().boots` when the harness last restarted the member: until the new incarnation
     /// publishes its own status it is a follower that knows nothing new, so convergence waits for
@@ -136,6 +137,7 @@ impl Cluster {
         // Deliveries run on a node of their own that faults never touch.
         let net = Links::new(&handle.create_node().name("peer-net").build());
         let clocks: Vec<Clock> = ids.iter().map(|_| Clock::default()).collect();
+        let disk_stalls: Vec<DiskStall> = ids.iter().map(|_| DiskStall::default()).collect();
         let env = ClusterEnv {
             members: ids.clone(),
             timing: RaftTiming {
@@ -148,6 +150,7 @@ impl Cluster {
             bugs: config.bugs,
             links: net.clone(),
             clocks: clocks.clone(),
+            disk_stalls: disk_stalls.clone(),
             invariants: invariants.clone(),
         };
         let built = target.members(&env);
@@ -163,7 +166,7 @@ impl Cluster {
             target.name()
         );
         let mut members = Vec::new();
-        for (member, clock) in built.into_iter().zip(clocks) {
+        for ((member, clock), disk_stall) in built.into_iter().zip(clocks).zip(disk_stalls) {
             let id = member.id();
             assert!(
                 (1..=config.nodes as u64).contains(&id),
@@ -181,6 +184,7 @@ impl Cluster {
                 node: node.id(),
                 target: member,
                 clock,
+                disk_stall,
                 liveness: Mutex::new(Liveness::Up),
                 restarted_at_boots: Mutex::new(None),
             });
@@ -354,6 +358,11 @@ impl Cluster {
     /// Offsets member `id`'s clock (only its lessor reads it); survives restarts.
     pub fn set_clock_skew_ms(&self, id: u64, skew_ms: i64) {
         self.member(id).clock.set_skew_ms(skew_ms);
+    }
+
+    /// Stalls member `id`'s disk (no fsync completes) or releases it; survives restarts.
+    pub fn set_disk_stalled(&self, id: u64, stalled: bool) {
+        self.member(id).disk_stall.set_stalled(stalled);
     }
 
     // ---- observation ----

@@ -8,7 +8,8 @@
 //!
 //! Record kinds: `partition` (detail: `fault`, `groups`), `partition_one_way` (`from`, `to`),
 //! `heal` (network), `crash` (`torn`), `restart`, `pause`, `resume`, `packet_loss` (`rate`),
-//! `latency` (`min_ms`, `max_ms`), `clock_skew` (`skew_ms`), `heal_all`, `skipped` (`reason`).
+//! `latency` (`min_ms`, `max_ms`), `clock_skew` (`skew_ms`), `disk_stall`, `disk_release`,
+//! `heal_all`, `skipped` (`reason`).
 
 use crate::client::Recorder;
 use crate::cluster::Cluster;
@@ -105,6 +106,10 @@ impl<'a> Nemesis<'a> {
             Fault::PacketLoss { rate } => self.cluster.set_packet_loss(*rate),
             Fault::Latency { min_ms, max_ms } => self.cluster.set_latency_ms(*min_ms, *max_ms),
             Fault::ClockSkew { node, skew_ms } => self.cluster.set_clock_skew_ms(*node, *skew_ms),
+            Fault::DiskStall { node, .. } => {
+                self.cluster.set_disk_stalled(*node, true);
+                nodes.push(*node);
+            }
             Fault::AtLeader { .. } => unreachable!("aimed by Fault::at_leader"),
         }
         for record in fault.records() {
@@ -121,18 +126,22 @@ impl<'a> Nemesis<'a> {
             Heal::PacketLoss => self.cluster.set_packet_loss(0.0),
             Heal::Latency { min_ms, max_ms } => self.cluster.set_latency_ms(*min_ms, *max_ms),
             Heal::ClockSkew(node) => self.cluster.set_clock_skew_ms(*node, 0),
+            Heal::ReleaseDisk(node) => self.cluster.set_disk_stalled(*node, false),
         }
         for record in heal.records() {
             self.log(record);
         }
     }
 
-    /// Undoes every fault: network, crashed nodes, paused nodes, loss, latency, clock skew.
+    /// Undoes every fault: network, crashed nodes, paused nodes, stalled disks, loss, latency, clock skew.
     fn heal_all(&self, all: &HealAll) {
         self.cluster.heal_network();
         // Per-node records too, so a durability checker sees every restart the same way.
         self.heal(&Heal::Restart(all.crashed.clone()));
         self.heal(&Heal::Resume(all.paused.clone()));
+        for node in &all.stalled {
+            self.heal(&Heal::ReleaseDisk(*node));
+        }
         for node in &all.skewed {
             self.cluster.set_clock_skew_ms(*node, 0);
         }

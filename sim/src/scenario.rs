@@ -224,6 +224,9 @@ pub struct FaultWeights {
     /// leases the new leader renewed).
     pub pause_leader: u32,
     pub pause_follower: u32,
+    /// Aimed at a leader whose disk stops completing fsyncs: its Raft loop blocks, the others
+    /// elect a new leader, and it serves what it serves outside Raft (etcd#15247's lease renewals).
+    pub disk_stall_leader: u32,
     pub packet_loss: u32,
     pub latency: u32,
     pub clock_skew: u32,
@@ -243,6 +246,7 @@ impl Default for FaultWeights {
             pause: 2,
             pause_leader: 0,
             pause_follower: 0,
+            disk_stall_leader: 0,
             packet_loss: 1,
             latency: 1,
             clock_skew: 1,
@@ -251,7 +255,7 @@ impl Default for FaultWeights {
 }
 
 impl FaultWeights {
-    pub fn weights(&self) -> [(FaultKind, u32); 14] {
+    pub fn weights(&self) -> [(FaultKind, u32); 15] {
         [
             (FaultKind::PartitionRandom, self.partition_random),
             (FaultKind::IsolateLeader, self.isolate_leader),
@@ -268,6 +272,7 @@ impl FaultWeights {
             // Last, so that weights of 0 leave every earlier draw as it was.
             (FaultKind::PauseLeader, self.pause_leader),
             (FaultKind::PauseFollower, self.pause_follower),
+            (FaultKind::DiskStallLeader, self.disk_stall_leader),
         ]
     }
 }
@@ -301,6 +306,9 @@ pub enum FaultKind {
     PauseLeader,
     /// Pause one running node that is not the leader.
     PauseFollower,
+    /// Stall the current leader's disk: no fsync completes until the heal (see
+    /// `target::DiskStall`).
+    DiskStallLeader,
     /// Drop messages at `rate` (or `faults.packet_loss_rate`).
     PacketLoss,
     /// Raise one-way latency up to `latency_ms` (or `faults.latency_spike_ms`).
@@ -312,7 +320,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 15] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::PartitionRandom,
         FaultKind::IsolateLeader,
         FaultKind::IsolateOne,
@@ -324,6 +332,7 @@ impl FaultKind {
         FaultKind::Pause,
         FaultKind::PauseLeader,
         FaultKind::PauseFollower,
+        FaultKind::DiskStallLeader,
         FaultKind::PacketLoss,
         FaultKind::Latency,
         FaultKind::ClockSkew,
@@ -344,6 +353,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::PauseLeader => "pause_leader",
             FaultKind::PauseFollower => "pause_follower",
+            FaultKind::DiskStallLeader => "disk_stall_leader",
             FaultKind::PacketLoss => "packet_loss",
             FaultKind::Latency => "latency",
             FaultKind::ClockSkew => "clock_skew",
@@ -874,7 +884,7 @@ impl Scenario {
         }
         if matches!(
             fault.kind,
-            FaultKind::PauseLeader | FaultKind::PauseFollower
+            FaultKind::PauseLeader | FaultKind::PauseFollower | FaultKind::DiskStallLeader
         ) {
             check(
                 fault.nodes.is_empty(),

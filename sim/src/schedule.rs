@@ -56,6 +56,8 @@ pub struct HealAll {
     pub crashed: Vec<u64>,
     pub paused: Vec<u64>,
     pub skewed: Vec<u64>,
+    /// Nodes whose disk is stalled.
+    pub stalled: Vec<u64>,
     pub latency_ms: (u64, u64),
     /// Every member, for the `heal_all` record.
     pub nodes: Vec<u64>,
@@ -104,7 +106,13 @@ pub enum Fault {
         node: u64,
         skew_ms: i64,
     },
-    /// `isolate_leader`, `crash_leader` or `pause_leader`: aimed at the node the cluster names as
+    /// Stall this node's disk: no fsync completes until [`Heal::ReleaseDisk`]
+    /// (`disk_stall_leader`).
+    DiskStall {
+        kind: FaultKind,
+        node: u64,
+    },
+    /// `isolate_leader`, `crash_leader`, `pause_leader` or `disk_stall_leader`: aimed at the node the cluster names as
     /// leader when the step runs ([`Fault::at_leader`]), if it is running, else at `fallback`
     /// (drawn from the running nodes). `pause_follower`: aimed at `fallback` unless that is the
     /// leader, then at the next running node after it.
@@ -132,13 +140,15 @@ pub enum Heal {
         max_ms: u64,
     },
     ClockSkew(u64),
+    /// Let this node's disk complete fsyncs again.
+    ReleaseDisk(u64),
 }
 
 /// What the executing side reports after an [`Action::Inject`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Injected; `nodes` are the nodes a crash or pause actually took down (ignored for other
-    /// faults).
+    /// Injected; `nodes` are the nodes a crash or pause actually took down, or whose disk a
+    /// stall stopped (ignored for other faults).
     Injected { nodes: Vec<u64> },
     /// Nothing was injected (the side recorded why).
     NotInjected,
@@ -178,7 +188,7 @@ impl Fault {
             Fault::AtLeader { kind, .. } => *kind,
             Fault::Bridge { .. } => FaultKind::Bridge,
             Fault::OneWay { .. } => FaultKind::OneWay,
-            Fault::Pause { kind, .. } => *kind,
+            Fault::Pause { kind, .. } | Fault::DiskStall { kind, .. } => *kind,
             Fault::PacketLoss { .. } => FaultKind::PacketLoss,
             Fault::Latency { .. } => FaultKind::Latency,
             Fault::ClockSkew { .. } => FaultKind::ClockSkew,
@@ -221,6 +231,7 @@ impl Fault {
                 kind,
                 nodes: vec![node],
             },
+            FaultKind::DiskStallLeader => Fault::DiskStall { kind, node },
             _ => Fault::Partition {
                 kind,
                 side: vec![node],
@@ -278,6 +289,11 @@ impl Fault {
                 &[*node],
                 json!({ "fault": name, "skew_ms": skew_ms }),
             )],
+            Fault::DiskStall { node, .. } => vec![FaultRecord::new(
+                "disk_stall",
+                &[*node],
+                json!({ "fault": name }),
+            )],
             Fault::AtLeader { .. } => panic!("aim an AtLeader fault first (Fault::at_leader)"),
         }
     }
@@ -307,6 +323,9 @@ impl Heal {
                 &[*node],
                 json!({ "skew_ms": 0 }),
             )],
+            Heal::ReleaseDisk(node) => {
+                vec![FaultRecord::new("disk_release", &[*node], Value::Null)]
+            }
         }
     }
 }
@@ -384,6 +403,7 @@ pub struct Schedule {
     crashed: BTreeSet<u64>,
     paused: BTreeSet<u64>,
     skewed: BTreeSet<u64>,
+    stalled: BTreeSet<u64>,
     awaiting: Option<Awaiting>,
     finished: bool,
 }
@@ -429,6 +449,7 @@ impl Schedule {
             crashed: BTreeSet::new(),
             paused: BTreeSet::new(),
             skewed: BTreeSet::new(),
+            stalled: BTreeSet::new(),
             awaiting: None,
             finished: false,
         };
@@ -553,6 +574,17 @@ impl Schedule {
                 self.paused.extend(nodes.iter().copied());
                 Heal::Resume(nodes)
             }
+            Fault::AtLeader {
+                kind: FaultKind::DiskStallLeader,
+                ..
+            }
+            | Fault::DiskStall { .. } => {
+                let [node] = nodes[..] else {
+                    panic!("schedule: a disk stall reports its one node, got {nodes:?}");
+                };
+                self.stalled.insert(node);
+                Heal::ReleaseDisk(node)
+            }
             Fault::Crash { .. } | Fault::AtLeader { .. } => {
                 for node in &nodes {
                     self.crashed.insert(*node);
@@ -635,6 +667,7 @@ impl Schedule {
                     .collect(),
             ),
             Heal::ClockSkew(node) if !self.skewed.remove(&node) => return None,
+            Heal::ReleaseDisk(node) if !self.stalled.remove(&node) => return None,
             other => other,
         };
         match &heal {
@@ -648,6 +681,7 @@ impl Schedule {
             crashed: std::mem::take(&mut self.crashed).into_iter().collect(),
             paused: std::mem::take(&mut self.paused).into_iter().collect(),
             skewed: std::mem::take(&mut self.skewed).into_iter().collect(),
+            stalled: std::mem::take(&mut self.stalled).into_iter().collect(),
             latency_ms: self.latency_base_ms,
             nodes: self.nodes.clone(),
         }
@@ -731,7 +765,8 @@ impl Schedule {
             FaultKind::IsolateLeader
             | FaultKind::CrashLeader
             | FaultKind::PauseLeader
-            | FaultKind::PauseFollower => {
+            | FaultKind::PauseFollower
+            | FaultKind::DiskStallLeader => {
                 if kind == FaultKind::CrashLeader {
                     if let Some(node) = pinned.nodes.first() {
                         return self.crash(kind, vec![*node], pinned.torn);
@@ -907,6 +942,7 @@ mod tests {
                 let nodes = match fault.clone().at_leader(None) {
                     Fault::Crash { nodes, .. } => nodes.iter().map(|(n, _)| *n).collect(),
                     Fault::Pause { nodes, .. } => nodes,
+                    Fault::DiskStall { node, .. } => vec![node],
                     _ => Vec::new(),
                 };
                 schedule.report(Outcome::Injected { nodes });
@@ -1151,5 +1187,41 @@ mod tests {
             panic!("{step:?}");
         };
         assert!(matches!(fault.at_leader(None), Fault::Pause { nodes, .. } if nodes.len() == 1));
+    }
+
+    #[test]
+    fn an_aimed_disk_stall_hits_the_leader_and_is_released_by_its_heal_or_the_heal_all() {
+        let knobs = FaultKnobs {
+            interval_ms: 0,
+            timeline: vec![
+                timeline(1_000, FaultKind::DiskStallLeader, vec![], Some(500)),
+                // No duration: it lasts until the closing heal-all.
+                timeline(3_000, FaultKind::DiskStallLeader, vec![], None),
+            ],
+            ..knobs()
+        };
+        for leader in 1..=5 {
+            let mut schedule = schedule(&knobs, 10_000, 7);
+            let (mut stalled, mut released, mut healed_all) = (Vec::new(), Vec::new(), Vec::new());
+            while let Some(step) = schedule.next_step() {
+                match step.action {
+                    Action::Inject(fault) => {
+                        let aimed = fault.at_leader(Some(leader));
+                        let Fault::DiskStall { node, .. } = aimed else {
+                            panic!("an aimed disk stall stays a disk stall: {aimed:?}");
+                        };
+                        assert_eq!(aimed.records()[0].kind, "disk_stall");
+                        stalled.push(node);
+                        schedule.report(Outcome::Injected { nodes: vec![node] });
+                    }
+                    Action::Heal(Heal::ReleaseDisk(node)) => released.push(node),
+                    Action::HealAll(all) => healed_all = all.stalled,
+                    _ => {}
+                }
+            }
+            assert_eq!(stalled, vec![leader, leader]);
+            assert_eq!(released, vec![leader], "the first one's own heal");
+            assert_eq!(healed_all, vec![leader], "the second one's heal-all");
+        }
     }
 }

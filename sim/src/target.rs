@@ -216,6 +216,8 @@ pub struct ClusterEnv {
     pub links: Links,
     /// Each member's clock, by position in `members`.
     pub clocks: Vec<Clock>,
+    /// Each member's disk stall switch, by position in `members`.
+    pub disk_stalls: Vec<DiskStall>,
     /// Where members report Raft safety facts.
     pub invariants: Invariants,
 }
@@ -229,6 +231,62 @@ impl ClusterEnv {
             .position(|&m| m == id)
             .unwrap_or_else(|| panic!("no member n{id}"));
         self.clocks[position].clone()
+    }
+
+    /// Member `id`'s disk stall switch: await [`DiskStall::passed`] before an fsync completes.
+    pub fn disk_stall(&self, id: u64) -> DiskStall {
+        let position = self
+            .members
+            .iter()
+            .position(|&m| m == id)
+            .unwrap_or_else(|| panic!("no member n{id}"));
+        self.disk_stalls[position].clone()
+    }
+}
+
+/// A member's disk as the nemesis holds it (fault `disk_stall_leader`): while it is stalled no fsync
+/// completes, as with a device that stops answering (a failing SSD, a saturated cloud volume);
+/// writes still land in the page cache, and a crash loses them as usual. A target awaits
+/// [`DiskStall::passed`] in its fsync path, after the write and before the data counts as durable;
+/// that is all it takes for the fault to apply to it. It survives restarts (the disk is hardware).
+///
+/// Why this fault: a leader blocked in fsync stops its Raft loop (no heartbeats, so the others
+/// elect a new leader) but not its other tasks; whatever a store serves outside the Raft loop
+/// (etcd's lease renewals, etcd#15247) is then served by a deposed leader that cannot step down.
+#[derive(Clone, Debug, Default)]
+pub struct DiskStall {
+    inner: Arc<DiskStallInner>,
+}
+
+#[derive(Debug, Default)]
+struct DiskStallInner {
+    stalled: Mutex<bool>,
+    /// `tokio::sync::Notify`, not `watch`: madsim-safe (no unseeded waker choice).
+    released: tokio::sync::Notify,
+}
+
+impl DiskStall {
+    pub fn set_stalled(&self, stalled: bool) {
+        *lock(&self.inner.stalled) = stalled;
+        if !stalled {
+            self.inner.released.notify_waiters();
+        }
+    }
+
+    pub fn is_stalled(&self) -> bool {
+        *lock(&self.inner.stalled)
+    }
+
+    /// Returns once the disk is not stalled (at once if it is not).
+    pub async fn passed(&self) {
+        loop {
+            // Created before the check: a release between the check and the await still wakes it.
+            let released = self.inner.released.notified();
+            if !self.is_stalled() {
+                return;
+            }
+            released.await;
+        }
     }
 }
 

@@ -511,6 +511,41 @@ fn paused_leader_is_replaced_and_steps_down_on_resume() {
     });
 }
 
+/// A leader whose disk stops completing fsyncs (fault `disk_stall_leader`) blocks its Raft loop on
+/// the first write it must persist: no more heartbeats, so the others elect a new leader (Raft
+/// §5.2) while it still believes it leads. Released, it hears the higher term, steps down (§5.1)
+/// and catches up.
+#[test]
+fn leader_with_a_stalled_disk_is_replaced_and_catches_up_when_released() {
+    simulate(11, || async {
+        let cluster = Cluster::start(ClusterConfig::default(), &RaftRs).await;
+        let client = Client::new(1);
+        client.put(&cluster, "k", "1").await;
+        let old = cluster.leader().unwrap();
+        cluster.set_disk_stalled(old, true);
+        let stuck = client
+            .call(cluster.client_addr(old), put("k", "stuck"))
+            .await;
+        assert!(
+            !matches!(stuck, Some(KvReply::Ok(_))),
+            "a leader that cannot fsync acknowledged a write: {stuck:?}"
+        );
+        madsim::time::sleep(Duration::from_secs(4)).await;
+        let new = cluster.leader().expect("a leader beside the stalled one");
+        assert_ne!(new, old);
+        assert_eq!(
+            cluster.status()[old as usize - 1].role,
+            Role::Leader,
+            "blocked in fsync, it cannot step down"
+        );
+        client.put(&cluster, "k", "2").await;
+        cluster.set_disk_stalled(old, false);
+        wait_all_applied(&cluster, 10_000).await;
+        assert_ne!(cluster.status()[old as usize - 1].role, Role::Leader);
+        assert_converged_with_equal_hashes(&cluster).await;
+    });
+}
+
 #[test]
 fn five_nodes_survive_a_minority_crash_and_a_one_way_partition() {
     simulate(11, || async {
@@ -621,7 +656,7 @@ fn steady_write_load_makes_progress() {
 }
 
 /// Every fault kind and every RPC kind in one short run: watch polls waiting on applies, leases and
-/// keepalives, pause, packet loss, latency, clock skew, torn crash, partition.
+/// keepalives, pause, packet loss, latency, clock skew, disk stall, torn crash, partition.
 async fn run_with_everything() {
     let cluster = std::sync::Arc::new(Cluster::start(ClusterConfig::default(), &RaftRs).await);
     let leader = cluster.wait_for_leader(10_000).await.unwrap();
@@ -656,6 +691,9 @@ async fn run_with_everything() {
     cluster.pause(other);
     madsim::time::sleep(Duration::from_millis(700)).await;
     cluster.resume(other);
+    cluster.set_disk_stalled(leader, true);
+    madsim::time::sleep(Duration::from_millis(700)).await;
+    cluster.set_disk_stalled(leader, false);
     cluster.partition(&[vec![leader]]);
     madsim::time::sleep(Duration::from_millis(1_500)).await;
     cluster.heal_network();

@@ -6,8 +6,8 @@ use kvsim_sim::target::proto::{
 };
 use kvsim_sim::target::rpc::{KvCall, KvReply, WatchPoll, WatchReply};
 use kvsim_sim::target::{
-    member_client_addr, member_ip, Bugs, Clock, ClusterEnv, Invariants, Links, Member, RaftTiming,
-    Role, Target,
+    member_client_addr, member_ip, Bugs, Clock, ClusterEnv, DiskStall, Invariants, Links, Member,
+    RaftTiming, Role, Target,
 };
 use kvsim_sim::targets::openraft::OpenRaft;
 use madsim::net::Endpoint;
@@ -63,6 +63,8 @@ impl Cluster {
             bugs,
             links: Links::new(&courier),
             clocks: vec![Clock::default(), Clock::default(), Clock::default()],
+            // Three switches, not one cloned thrice (clones share the switch).
+            disk_stalls: (0..3).map(|_| DiskStall::default()).collect(),
             invariants: Invariants::default(),
         };
         let members = OpenRaft.members(&env);
@@ -539,6 +541,44 @@ fn an_isolated_leader_never_acknowledges_a_write_unless_ack_before_commit() {
         "{reply:?}"
     );
     assert_eq!(present, vec![], "acknowledged, then lost");
+}
+
+/// Fault `disk_stall_leader` on openraft: while the leader's disk is stalled its log flushes wait
+/// (what it writes stays unsynced, and a write through it is not acknowledged: openraft's leader
+/// keeps heartbeating, so nobody replaces it); once released, writes commit again and every
+/// member reads the same.
+#[test]
+fn a_stalled_leader_disk_holds_back_its_flushes_until_released() {
+    simulate(5, || async {
+        let cluster = Cluster::start(Bugs::default(), 0);
+        let old = cluster.wait_for_leader(10_000).await.expect("no leader");
+        let client = Client::new().await;
+        client.call(old, put("k", "v1")).await.expect("first write");
+        cluster.env.disk_stall(old).set_stalled(true);
+        let during = client.call(old, put("k", "v2")).await;
+        assert!(
+            !matches!(during, Some(KvReply::Ok(_))),
+            "acknowledged with the leader's log unflushed: {during:?}"
+        );
+        assert!(
+            cluster.member(old).unsynced_writes() > 0,
+            "the stalled disk kept the leader's writes unsynced"
+        );
+        cluster.env.disk_stall(old).set_stalled(false);
+        let response = client.run(put("k", "v3"), 40).await;
+        assert!(
+            matches!(response, Some(Response::Put { .. })),
+            "no write committed after the release: {response:?}"
+        );
+        madsim::time::sleep(Duration::from_secs(2)).await;
+        for id in 1..=3 {
+            let reply = client.call(id, get("k", true)).await;
+            let Some(KvReply::Ok(response)) = reply else {
+                panic!("n{id}: {reply:?}")
+            };
+            assert_eq!(values(&response), vec![("k".into(), "v3".into())], "n{id}");
+        }
+    });
 }
 
 /// Polls a watch from revision 3 on 24 times; returns the first revision of each answer.

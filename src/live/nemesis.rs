@@ -102,6 +102,11 @@ impl LiveNemesis {
                     .to_string(),
                 Err(why) => format!("needs a time namespace per member: {why}"),
             }),
+            FaultKind::DiskStallLeader => Some(
+                "needs a member disk kvsim can hold back (a dm-delay or FUSE device under its data \
+                 dir); the live nemesis does not set one up"
+                    .to_string(),
+            ),
             FaultKind::CrashOne
             | FaultKind::CrashLeader
             | FaultKind::CrashMajority
@@ -228,6 +233,7 @@ impl LiveNemesis {
             Fault::PacketLoss { .. }
             | Fault::Latency { .. }
             | Fault::ClockSkew { .. }
+            | Fault::DiskStall { .. }
             | Fault::AtLeader { .. } => {
                 // The schedule skips the kinds `unsupported` names; nothing else reaches here.
                 self.skip(kind, "not injected by the live nemesis");
@@ -287,7 +293,8 @@ impl LiveNemesis {
                 }
             }
             // Never injected here (unsupported), so never healed.
-            Heal::PacketLoss | Heal::Latency { .. } | Heal::ClockSkew(_) => {}
+            Heal::PacketLoss | Heal::Latency { .. } | Heal::ClockSkew(_) | Heal::ReleaseDisk(_) => {
+            }
         }
     }
 

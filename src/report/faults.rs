@@ -194,21 +194,21 @@ pub fn lanes(faults: &[FaultEvent], nodes: &[String]) -> Lanes {
                 }
             }
             "heal" => builder.close_class("partition", t_ns),
-            "crash" | "pause" => {
-                let class = if event.kind == "crash" {
-                    "crash"
-                } else {
-                    "pause"
+            "crash" | "pause" | "disk_stall" => {
+                let class = match event.kind.as_str() {
+                    "crash" => "crash",
+                    "pause" => "pause",
+                    _ => "disk",
                 };
                 for row in rows_of(event) {
                     builder.open(class, &row, t_ns, text.clone());
                 }
             }
-            "restart" | "resume" => {
-                let class = if event.kind == "restart" {
-                    "crash"
-                } else {
-                    "pause"
+            "restart" | "resume" | "disk_release" => {
+                let class = match event.kind.as_str() {
+                    "restart" => "crash",
+                    "resume" => "pause",
+                    _ => "disk",
                 };
                 for row in rows_of(event) {
                     if !builder.close(class, &row, t_ns) {
@@ -240,7 +240,15 @@ pub fn lanes(faults: &[FaultEvent], nodes: &[String]) -> Lanes {
                 }
             }
             "heal_all" => {
-                for class in ["partition", "crash", "pause", "loss", "latency", "skew"] {
+                for class in [
+                    "partition",
+                    "crash",
+                    "pause",
+                    "disk",
+                    "loss",
+                    "latency",
+                    "skew",
+                ] {
                     builder.close_class(class, t_ns);
                 }
                 builder.mark(NETWORK_ROW, t_ns, text);

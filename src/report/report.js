@@ -21,6 +21,7 @@
   const FAULT_COLORS = {
     partition: "#f28e2b", crash: "#d62728", pause: "#edc948", loss: "#9c755f", latency: "#b07aa1",
     skew: "#76b7b2",
+    disk: "#4e79a7",
   };
   const TICK_STYLES = {
     s: ["#2e7d32", 1.0, "start"], r: ["#66bb6a", 1.0, "resume"], e: ["#1f77b4", 0.8, "events"],

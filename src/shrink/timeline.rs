@@ -55,6 +55,7 @@ pub fn recorded_faults(records: &[FaultEvent]) -> Vec<TimelineFault> {
                 | FaultKind::CrashLeader
                 | FaultKind::PauseLeader
                 | FaultKind::PauseFollower
+                | FaultKind::DiskStallLeader
         );
         let detail = &record.detail;
         entries.push(TimelineFault {
@@ -132,7 +133,7 @@ fn is_crash(kind: FaultKind) -> bool {
 }
 
 /// Whether `later` undoes the injection `record` (targets `nodes`), following nemesis.rs's heal
-/// records: `heal` for any network fault, `restart` / `resume` per node, a `packet_loss` /
+/// records: `heal` for any network fault, `restart` / `resume` / `disk_release` per node, a `packet_loss` /
 /// `latency` / `clock_skew` record without a `fault` field, or the `heal_all` of everything.
 fn heals(record: &FaultEvent, nodes: &[u64], later: &FaultEvent) -> bool {
     if later.kind == "heal_all" {
@@ -146,6 +147,7 @@ fn heals(record: &FaultEvent, nodes: &[u64], later: &FaultEvent) -> bool {
         "partition" | "partition_one_way" => later.kind == "heal",
         "crash" => later.kind == "restart" && on_target(),
         "pause" => later.kind == "resume" && on_target(),
+        "disk_stall" => later.kind == "disk_release" && on_target(),
         "clock_skew" => later.kind == "clock_skew" && on_target(),
         "packet_loss" | "latency" => later.kind == record.kind,
         _ => false,

@@ -32,7 +32,7 @@ pub mod store;
 pub mod types;
 
 use crate::target::{
-    lock, member_client_addr, Bugs, Capabilities, Clock, ClusterEnv, Invariants, Member,
+    lock, member_client_addr, Bugs, Capabilities, Clock, ClusterEnv, DiskStall, Invariants, Member,
     NodeStatus, PeerNet, RaftTiming, Role, StoreState, Target,
 };
 use disk::Disk;
@@ -87,6 +87,7 @@ impl Target for OpenRaft {
                     bugs: env.bugs,
                     net: net.clone(),
                     clock: env.clock(id),
+                    disk_stall: env.disk_stall(id),
                     invariants: env.invariants.clone(),
                     disk: Disk::new(env.bugs.lost_fsync),
                     state: Arc::new(Mutex::new(MemberState::new(id))),
@@ -134,6 +135,7 @@ pub struct OpenRaftMember {
     /// Unused: without leases nothing in this target reads a wall clock.
     #[allow(dead_code)]
     clock: Clock,
+    disk_stall: DiskStall,
     invariants: Invariants,
     disk: Disk,
     state: Arc<Mutex<MemberState>>,
@@ -151,6 +153,7 @@ struct Incarnation {
     net: PeerNet<PeerMsg>,
     invariants: Invariants,
     disk: Disk,
+    disk_stall: DiskStall,
     state: Arc<Mutex<MemberState>>,
 }
 
@@ -170,6 +173,7 @@ impl Member for OpenRaftMember {
             net: self.net.clone(),
             invariants: self.invariants.clone(),
             disk: self.disk.clone(),
+            disk_stall: self.disk_stall.clone(),
             state: self.state.clone(),
         };
         Box::pin(incarnation.run())
@@ -284,11 +288,10 @@ impl Incarnation {
         let (inbox_tx, inbox) = tokio::sync::mpsc::unbounded_channel();
         self.net.register(id, inbox_tx);
         let syncer = Syncer::new(self.disk.clone());
-        madsim::task::spawn(
-            syncer
-                .clone()
-                .run(Duration::from_millis(self.fsync_latency_ms)),
-        );
+        madsim::task::spawn(syncer.clone().run(
+            Duration::from_millis(self.fsync_latency_ms),
+            self.disk_stall.clone(),
+        ));
         let applied = Arc::new(Notify::new());
         let pending = Pending::default();
         let log_store = LogStore {

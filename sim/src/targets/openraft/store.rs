@@ -13,7 +13,7 @@ use super::disk::{Disk, Record};
 use super::mvcc::Mvcc;
 use super::types::{Entry, Log, Membership, Meta, Snapshot, SnapshotImage, TypeConfig, Vote};
 use super::MemberState;
-use crate::target::{lock, Invariants};
+use crate::target::{lock, DiskStall, Invariants};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend, RaftLogReader, RaftSnapshotBuilder, StorageError};
 use std::collections::BTreeMap;
@@ -66,12 +66,13 @@ impl Syncer {
         self.dirty.notify_one();
     }
 
-    /// The syncer task: each round syncs what was written when it started, `latency` later, then
-    /// completes the writes it covered.
-    pub async fn run(self, latency: Duration) {
+    /// The syncer task: each round syncs what was written when it started, once `stall` lets it
+    /// and `latency` later, then completes the writes it covered.
+    pub async fn run(self, latency: Duration, stall: DiskStall) {
         loop {
             self.dirty.notified().await;
             let upto = self.disk.written();
+            stall.passed().await;
             madsim::time::sleep(latency).await;
             self.disk.sync(upto);
             let done: Vec<Waiter> = {

@@ -8,16 +8,19 @@
 //! The layout follows what etcd persists: the Raft log (entries after a compaction point), the hard state,
 //! the conf state and the latest snapshot (the state machine image at some applied index).
 
+use crate::target::DiskStall;
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState, StorageError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct DiskConfig {
     pub fsync_latency_ms: u64,
     /// Planted bug `lost_fsync`: `sync()` waits but never makes anything durable.
     pub lost_fsync: bool,
+    /// The nemesis's switch: while stalled, `sync()` does not complete.
+    pub stall: DiskStall,
 }
 
 /// Counters for reports and tests.
@@ -254,13 +257,19 @@ impl Disk {
         self.lock().stats.snapshots_saved += 1;
     }
 
-    /// fsync: after the simulated latency, every write made before the call is durable. A crash during
-    /// the wait (the node's task is dropped) leaves them unsynced.
+    /// fsync: once the disk is not stalled and after the simulated latency, every write made before
+    /// the call is durable. A crash during the wait (the node's task is dropped) leaves them
+    /// unsynced.
     pub async fn sync(&self) {
-        let (pending, latency_ms) = {
+        let (pending, latency_ms, stall) = {
             let inner = self.lock();
-            (inner.unsynced.len(), inner.config.fsync_latency_ms)
+            (
+                inner.unsynced.len(),
+                inner.config.fsync_latency_ms,
+                inner.config.stall.clone(),
+            )
         };
+        stall.passed().await;
         if latency_ms > 0 {
             madsim::time::sleep(Duration::from_millis(latency_ms)).await;
         }
@@ -510,6 +519,7 @@ mod tests {
             DiskConfig {
                 fsync_latency_ms: 0,
                 lost_fsync: true,
+                ..DiskConfig::default()
             },
             vec![1],
         );

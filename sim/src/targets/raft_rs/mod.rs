@@ -45,6 +45,7 @@ impl Target for RaftRs {
                     DiskConfig {
                         fsync_latency_ms: env.fsync_latency_ms,
                         lost_fsync: env.bugs.lost_fsync,
+                        stall: env.disk_stall(id),
                     },
                     env.members.clone(),
                 );
