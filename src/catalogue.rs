@@ -41,12 +41,15 @@ pub struct CatalogueEntry {
 /// (`kvsim bugs --measure` over the candidate scenarios; see the figures in docs and the report).
 pub const CATALOGUE: &[CatalogueEntry] = &[
     // A deposed leader serving reads locally: needs leader isolation while the majority moves on
-    // (etcd #20418 class). Only a linearizability check over reads and writes can see it.
+    // (etcd #20418 class). A linearizability check over reads and writes sees it, and often the
+    // quorum checker first (the read's revision is below one an earlier op returned).
+    // deposed-leader.toml isolates the leader back to back with 16 read-heavy clients on 6 keys:
+    // measured 15 of 30 seeds, against 12 of 100 on partitions.toml.
     CatalogueEntry {
         bug: Bug::StaleRead,
-        scenario: "partitions.toml",
+        scenario: "deposed-leader.toml",
         overrides: "",
-        properties: &[Property::Linearizability],
+        properties: &[Property::Linearizability, Property::QuorumRevisionRegress],
     },
     // An isolated leader acknowledges writes the majority never commits: they vanish once it
     // rejoins, which the lost-write check names directly and linearizability sees as well.

@@ -19,7 +19,9 @@ use kvsim_sim::scenario::Scenario;
 /// Seeds that caught each bug when measured (`kvsim bugs --measure --detections 3`). Runs are
 /// deterministic, so each must catch it again.
 const DETECTING_SEEDS: &[(&str, &[u64])] = &[
-    ("stale_read", &[11, 19]),
+    // deposed-leader.toml: 15 of 30 seeds, all by quorum.revision_regress, 7 by linearizability too
+    // (the others' searches ran out of time, as a violating search may).
+    ("stale_read", &[3, 13]),
     ("ack_before_commit", &[0, 1]),
     // All three are caught by raft-rs's own assertion (simulation.panic): a follower that lost
     // its log is told to commit past its end.
@@ -186,8 +188,8 @@ fn clean_scenarios_report_no_violation() {
         .collect();
     files.sort();
     assert!(
-        files.len() >= 7,
-        "expected the 7 shipped scenarios in {}",
+        files.len() >= 10,
+        "expected the 10 shipped scenarios in {}",
         dir.display()
     );
     let mut jobs = Vec::new();
