@@ -36,6 +36,7 @@ fn every_shipped_scenario_parses_and_validates() {
         [
             "crashes",
             "default",
+            "deposed-leader",
             "five-nodes",
             "leases",
             "live",
