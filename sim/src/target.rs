@@ -225,22 +225,20 @@ pub struct ClusterEnv {
 impl ClusterEnv {
     /// Member `id`'s clock.
     pub fn clock(&self, id: u64) -> Clock {
-        let position = self
-            .members
-            .iter()
-            .position(|&m| m == id)
-            .unwrap_or_else(|| panic!("no member n{id}"));
-        self.clocks[position].clone()
+        self.clocks[self.position(id)].clone()
     }
 
     /// Member `id`'s disk stall switch: await [`DiskStall::passed`] before an fsync completes.
     pub fn disk_stall(&self, id: u64) -> DiskStall {
-        let position = self
-            .members
+        self.disk_stalls[self.position(id)].clone()
+    }
+
+    /// Where member `id` is in `members` (and in every per-member list).
+    fn position(&self, id: u64) -> usize {
+        self.members
             .iter()
             .position(|&m| m == id)
-            .unwrap_or_else(|| panic!("no member n{id}"));
-        self.disk_stalls[position].clone()
+            .unwrap_or_else(|| panic!("no member n{id}"))
     }
 }
 
