@@ -522,10 +522,10 @@ pub fn with_lease_expiries(history: &History<Op, Ret>) -> History<Op, Ret> {
 
 /// [`with_lease_expiries`], also returning how many puts were pinned.
 fn prepared_for_search(history: &History<Op, Ret>) -> (History<Op, Ret>, usize) {
-    use kvsim_checker::lease_expiry::{add_lease_expiries_with_clock_error, clock_error_ns};
+    use kvsim_checker::lease_expiry::add_lease_expiries_under_faults;
     use kvsim_checker::observed_puts::pin_observed_puts;
     let mut prepared = history.clone();
     let pinned = pin_observed_puts(&mut prepared);
-    add_lease_expiries_with_clock_error(&mut prepared, clock_error_ns(&history.faults));
+    add_lease_expiries_under_faults(&mut prepared);
     (prepared, pinned)
 }

@@ -44,7 +44,7 @@ use kvsim_model::mvcc::{EtcdError, LeaseId, Op, Response, Ret};
 
 use crate::durability::{whole_windows, DurabilityOptions};
 use crate::history::{History, OpId, Operation, Outcome};
-use crate::lease_expiry::clock_error_ns;
+use crate::lease_expiry::{clock_error_ns, ClockJumps};
 use crate::property::{Property, PropertyViolation};
 
 const NS_PER_S: u64 = 1_000_000_000;
@@ -91,8 +91,10 @@ impl Lease {
 ///
 /// Sound (a legal history is never flagged): etcd sets the deadline when the leader processes
 /// `R`, at or after `R.call`, to that time plus the TTL; a new leader only extends deadlines
-/// (`Promote`: now + TTL + one election timeout); a lessor clock off by `e` expires up to `e`
-/// early in real time ([`clock_error_ns`]). So without a revoke, `L` exists until at least
+/// (`Promote`: now + TTL + one election timeout); a lessor clock that jumps by a total of `e`
+/// between `R.call` and `R.call + TTL` expires up to `e` early in real time
+/// ([`ClockJumps::error_within_ns`]; a steady offset measures the TTL exactly). So without a
+/// revoke, `L` exists until at least
 /// `R.call + TTL - e`, and `O`, which began after `R` ended, saw it gone before. A lease granted
 /// more than once (an id reused) is not judged. The linearizability search bounds expiry the
 /// same way (`lease_expiry`), so every finding here is also a linearizability violation; this
@@ -100,7 +102,7 @@ impl Lease {
 /// the resumed leader's lessor revokes leases its successor renewed).
 pub fn check_early_expiries(history: &History<Op, Ret>) -> Vec<PropertyViolation> {
     let leases = collect(&history.ops);
-    let clock_error = clock_error_ns(&history.faults);
+    let jumps = ClockJumps::of(&history.faults);
     let mut out = Vec::new();
     for (id, lease) in leases {
         if lease.grants != 1 || lease.ttl_s_min <= 0 {
@@ -123,6 +125,7 @@ pub fn check_early_expiries(history: &History<Op, Ret>) -> Vec<PropertyViolation
             else {
                 continue;
             };
+            let clock_error = jumps.error_within_ns(renewal_call_ns, renewal_call_ns + ttl_ns);
             let earliest_ns = (renewal_call_ns + ttl_ns).saturating_sub(clock_error);
             if return_ns >= earliest_ns {
                 continue;

@@ -51,11 +51,29 @@ pub fn add_lease_expiries(history: &mut History<Op, Ret>) {
 }
 
 /// [`add_lease_expiries`] for a cluster whose lessor clocks may be off by up to
-/// `clock_error_ns` from the history's time. etcd's lease safety assumes bounded clock error: a
-/// leader whose clock jumped forward by `e` expires leases `e` early in real time, which is etcd
-/// working as designed, not a bug. Each bound moves `clock_error_ns` earlier. See
-/// [`clock_error_ns`] for the bound the simulator's clock-skew faults imply.
+/// `clock_error_ns` from the history's time at any moment. etcd's lease safety assumes bounded
+/// clock error: a leader whose clock jumped forward by `e` expires leases `e` early in real time,
+/// which is etcd working as designed, not a bug. Each bound moves `clock_error_ns` earlier.
+/// [`add_lease_expiries_under_faults`] is tighter where the history records its clock jumps.
 pub fn add_lease_expiries_with_clock_error(history: &mut History<Op, Ret>, clock_error_ns: u64) {
+    add_expiries(history, |_, _| clock_error_ns);
+}
+
+/// [`add_lease_expiries`] allowing, for each bound, only the clock jumps the history's fault
+/// records show during that lease's life ([`ClockJumps::error_within_ns`]). What the verdict
+/// uses: a bound moved by every jump of the run would leave most leases' expiries free to go
+/// anywhere once one clock fault happened, which the search cannot afford and which hides
+/// early expiries from the check.
+pub fn add_lease_expiries_under_faults(history: &mut History<Op, Ret>) {
+    let jumps = ClockJumps::of(&history.faults);
+    add_expiries(history, |from_ns, until_ns| {
+        jumps.error_within_ns(from_ns, until_ns)
+    });
+}
+
+/// Appends the expiries; `clock_error_ns(from, until)` is the error to allow for a bound of
+/// `until` set by a renewal at or after `from`.
+fn add_expiries(history: &mut History<Op, Ret>, clock_error_ns: impl Fn(u64, u64) -> u64) {
     let leases = collect(&history.ops);
     let mut next_id = history.ops.iter().map(|op| op.id + 1).max().unwrap_or(0);
     let mut next_client = history
@@ -68,11 +86,11 @@ pub fn add_lease_expiries_with_clock_error(history: &mut History<Op, Ret>, clock
         if facts.already_has_expiry {
             continue;
         }
-        for call_ns in expiry_bounds_ns(&facts) {
+        for (from_ns, until_ns) in expiry_bounds_ns(&facts) {
             history.ops.push(Operation {
                 id: next_id,
                 client: next_client,
-                call_ns: call_ns.saturating_sub(clock_error_ns),
+                call_ns: until_ns.saturating_sub(clock_error_ns(from_ns, until_ns)),
                 return_ns: None,
                 input: Op::LeaseExpire { id },
                 outcome: Outcome::Unknown {
@@ -85,32 +103,92 @@ pub fn add_lease_expiries_with_clock_error(history: &mut History<Op, Ret>, clock
     }
 }
 
-/// The largest clock error the history's `clock_skew` fault records imply for any one node: the
-/// total variation of its skew (every jump counts, a jump back to 0 included), because a lease
-/// deadline set under one clock reading may be compared under another. Records carry the new
-/// offset as `detail.skew_ms`.
+/// The largest clock error the history's fault records imply for any one node over the whole
+/// run: the total variation of its skew (every jump counts, a jump back to 0 included), because a
+/// lease deadline set under one clock reading may be compared under another. Records carry the
+/// new offset as `detail.skew_ms`; a `heal_all` sets every skewed node back to 0.
 pub fn clock_error_ns(faults: &[FaultEvent]) -> u64 {
-    let mut per_node: BTreeMap<&str, (i64, u64)> = BTreeMap::new();
-    for fault in faults.iter().filter(|fault| fault.kind == "clock_skew") {
-        let Some(skew_ms) = fault
-            .detail
-            .get("skew_ms")
-            .and_then(serde_json::Value::as_i64)
-        else {
-            continue;
-        };
-        for node in &fault.nodes {
-            let (current_ms, variation_ms) = per_node.entry(node.as_str()).or_insert((0, 0));
-            *variation_ms += current_ms.abs_diff(skew_ms);
-            *current_ms = skew_ms;
-        }
-    }
-    per_node
-        .values()
-        .map(|(_, variation_ms)| variation_ms * 1_000_000)
-        .max()
-        .unwrap_or(0)
+    ClockJumps::of(faults).error_within_ns(0, u64::MAX)
 }
+
+/// Every jump of a node's lessor clock the history's fault records show, in record order: what
+/// a lease's expiry bound must allow for. Only jumps *during* a lease's life can make its
+/// lessor expire it early in real time; a clock that is off but steady from the renewal to the
+/// expiry measures the TTL exactly (`error_within_ns`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClockJumps {
+    /// (record time, node, size of the jump) — every entry's size is above 0.
+    jumps: Vec<(u64, String, u64)>,
+}
+
+impl ClockJumps {
+    /// Reads `clock_skew` records (`detail.skew_ms` is the node's new offset) and `heal_all`
+    /// records (every node whose offset is not 0 goes back to 0).
+    pub fn of(faults: &[FaultEvent]) -> Self {
+        let mut offset_ms: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut jumps = Vec::new();
+        for fault in faults {
+            match fault.kind.as_str() {
+                "clock_skew" => {
+                    let Some(skew_ms) = fault
+                        .detail
+                        .get("skew_ms")
+                        .and_then(serde_json::Value::as_i64)
+                    else {
+                        continue;
+                    };
+                    for node in &fault.nodes {
+                        let current_ms = offset_ms.entry(node.as_str()).or_insert(0);
+                        let jump_ms = current_ms.abs_diff(skew_ms);
+                        *current_ms = skew_ms;
+                        if jump_ms > 0 {
+                            jumps.push((fault.t_ns, node.clone(), jump_ms * NS_PER_MS));
+                        }
+                    }
+                }
+                "heal_all" => {
+                    for (node, current_ms) in &mut offset_ms {
+                        if *current_ms != 0 {
+                            let jump_ms = current_ms.unsigned_abs();
+                            *current_ms = 0;
+                            jumps.push((fault.t_ns, (*node).to_string(), jump_ms * NS_PER_MS));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Self { jumps }
+    }
+
+    /// The largest total of one node's clock jumps recorded in `[from_ns - JUMP_RECORD_SLACK_NS,
+    /// until_ns]`: how much earlier in real time than `until_ns` a lease can expire whose
+    /// deadline was set (by a leader's lessor processing a renewal) at or after `from_ns` and
+    /// that would expire at `until_ns` under a steady clock.
+    ///
+    /// Why only that window: a lessor whose clock reads `t + off(t)` sets the deadline
+    /// `r + off(r) + TTL` when it processes the renewal at `r`, and expires the lease at the first
+    /// `e` with `e + off(e) >= r + off(r) + TTL`, i.e. `e >= r + TTL - (off(e) - off(r))`. For
+    /// `e < until_ns = from_ns + TTL`, with `r >= from_ns`, only the jumps of `off` between `r`
+    /// and `e` count, all inside the window. A new leader only extends deadlines (etcd's
+    /// `Promote` sets now + TTL + one election timeout on its own clock), which the same
+    /// argument bounds from its promotion on.
+    pub fn error_within_ns(&self, from_ns: u64, until_ns: u64) -> u64 {
+        let from_ns = from_ns.saturating_sub(JUMP_RECORD_SLACK_NS);
+        let mut per_node: BTreeMap<&str, u64> = BTreeMap::new();
+        for (t_ns, node, jump_ns) in &self.jumps {
+            if (from_ns..=until_ns).contains(t_ns) {
+                *per_node.entry(node.as_str()).or_insert(0) += jump_ns;
+            }
+        }
+        per_node.into_values().max().unwrap_or(0)
+    }
+}
+
+/// The nemesis records a clock jump at the virtual instant it applies it; a millisecond of margin
+/// keeps the window safe should a recorder ever stamp the record a little after the jump.
+const JUMP_RECORD_SLACK_NS: u64 = 1_000_000;
+const NS_PER_MS: u64 = 1_000_000;
 
 fn collect(ops: &[Operation<Op, Ret>]) -> BTreeMap<LeaseId, LeaseFacts> {
     let mut leases: BTreeMap<LeaseId, LeaseFacts> = BTreeMap::new();
@@ -172,8 +250,9 @@ impl LeaseFacts {
     }
 }
 
-/// The call times of the expiry operations for one lease (none if it was never granted).
-fn expiry_bounds_ns(facts: &LeaseFacts) -> Vec<u64> {
+/// The expiry operations for one lease (none if it was never granted): for each, the call time of
+/// the renewal (or grant) it counts from and the bound under a steady clock, that time + TTL.
+fn expiry_bounds_ns(facts: &LeaseFacts) -> Vec<(u64, u64)> {
     let Some(ttl_s) = facts.granted_ttl_s.or(facts.requested_ttl_s) else {
         return Vec::new();
     };
@@ -186,11 +265,11 @@ fn expiry_bounds_ns(facts: &LeaseFacts) -> Vec<u64> {
                 .renewed_call_ns_max
                 .unwrap_or(*grant_call_ns)
                 .max(*grant_call_ns);
-            vec![from_ns.saturating_add(ttl_ns)]
+            vec![(from_ns, from_ns.saturating_add(ttl_ns))]
         }
         several => several
             .iter()
-            .map(|call_ns| call_ns.saturating_add(ttl_ns))
+            .map(|&call_ns| (call_ns, call_ns.saturating_add(ttl_ns)))
             .collect(),
     }
 }
@@ -420,6 +499,8 @@ mod tests {
 mod clock_error_tests {
     use super::*;
 
+    const S: u64 = NS_PER_S;
+
     fn skew(node: &str, skew_ms: i64) -> FaultEvent {
         FaultEvent {
             t_ns: 0,
@@ -427,6 +508,84 @@ mod clock_error_tests {
             nodes: vec![node.into()],
             detail: serde_json::json!({ "skew_ms": skew_ms }),
         }
+    }
+
+    #[test]
+    fn the_error_within_a_window_counts_only_that_windows_jumps() {
+        let mut faults = vec![skew("n1", 500), skew("n1", 0), skew("n2", 300)];
+        faults[0].t_ns = 10 * S;
+        faults[1].t_ns = 12 * S;
+        faults[2].t_ns = 30 * S;
+        let jumps = ClockJumps::of(&faults);
+        // Before, between and after: nothing, one jump, the other node.
+        assert_eq!(jumps.error_within_ns(0, 9 * S), 0);
+        assert_eq!(jumps.error_within_ns(11 * S, 13 * S), 500_000_000);
+        assert_eq!(jumps.error_within_ns(9 * S, 13 * S), 1_000_000_000);
+        assert_eq!(jumps.error_within_ns(13 * S, 29 * S), 0);
+        assert_eq!(jumps.error_within_ns(13 * S, 31 * S), 300_000_000);
+        // A jump recorded at the window's start counts (and one a hair before it).
+        assert_eq!(jumps.error_within_ns(10 * S, 11 * S), 500_000_000);
+        assert_eq!(jumps.error_within_ns(10 * S + 1, 11 * S), 500_000_000);
+    }
+
+    #[test]
+    fn heal_all_puts_every_skewed_clock_back_and_that_is_a_jump() {
+        let mut faults = vec![
+            skew("n1", -700),
+            FaultEvent {
+                t_ns: 30 * S,
+                kind: "heal_all".into(),
+                nodes: vec!["n1".into(), "n2".into(), "n3".into()],
+                detail: serde_json::Value::Null,
+            },
+        ];
+        faults[0].t_ns = 29 * S;
+        let jumps = ClockJumps::of(&faults);
+        assert_eq!(
+            jumps.error_within_ns(29 * S + 500_000_000, 31 * S),
+            700_000_000
+        );
+        assert_eq!(clock_error_ns(&faults), 1_400_000_000);
+    }
+
+    #[test]
+    fn each_expiry_bound_allows_only_its_own_lifes_jumps() {
+        use kvsim_model::mvcc::{Response, ResponseHeader};
+        let grant = |id, call_ns| Operation {
+            id: id as u64,
+            client: id as u64,
+            call_ns,
+            return_ns: Some(call_ns + 1),
+            input: Op::LeaseGrant { id, ttl_s: 2 },
+            outcome: Outcome::Ok {
+                output: Ret::Ok(Response::LeaseGrant {
+                    header: ResponseHeader { revision: 1 },
+                    id,
+                    ttl_s: 2,
+                }),
+            },
+        };
+        let mut h = History {
+            ops: vec![grant(1, 0), grant(2, 10 * S)],
+            ..History::default()
+        };
+        let mut jump = skew("n3", 400);
+        jump.t_ns = S;
+        h.faults = vec![jump];
+        add_lease_expiries_under_faults(&mut h);
+        let calls: Vec<(Op, u64)> = h
+            .ops
+            .iter()
+            .filter(|op| matches!(op.input, Op::LeaseExpire { .. }))
+            .map(|op| (op.input.clone(), op.call_ns))
+            .collect();
+        assert_eq!(
+            calls,
+            vec![
+                (Op::LeaseExpire { id: 1 }, 2 * S - 400_000_000),
+                (Op::LeaseExpire { id: 2 }, 12 * S),
+            ]
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Lease expiry through the whole search: synthetic expiries from `add_lease_expiries` let keys
 //! vanish after their lease's TTL, never before.
 
+use kvsim_checker::history::FaultEvent;
 use kvsim_checker::history::{History, Operation, Outcome};
-use kvsim_checker::lease_expiry::add_lease_expiries;
+use kvsim_checker::lease_expiry::{add_lease_expiries, add_lease_expiries_under_faults};
 use kvsim_checker::{check, Budget, CheckOptions, CheckResult};
 use kvsim_model::mvcc::{
     KeyValue, MvccModel, Op, PutRequest, PutResponse, RangeRequest, RangeResponse, Response,
@@ -233,4 +234,82 @@ fn the_granted_ttl_of_the_answer_is_used() {
         .ok(0, 2 * MS, put_with_lease(1), put_ok(2))
         .ok(1, 1500 * MS, get_k(), k_gone());
     assert!(matches!(b.verdict(), CheckResult::NotLinearizable(_)));
+}
+
+fn clock_skew(t_ns: u64, node: &str, skew_ms: i64) -> FaultEvent {
+    FaultEvent {
+        t_ns,
+        kind: "clock_skew".into(),
+        nodes: vec![node.into()],
+        detail: serde_json::json!({ "skew_ms": skew_ms }),
+    }
+}
+
+/// The verdict with expiries bounded by the clock jumps of each lease's own life.
+fn verdict_under(mut history: History<Op, Ret>, faults: Vec<FaultEvent>) -> CheckResult {
+    history.faults = faults;
+    add_lease_expiries_under_faults(&mut history);
+    check(
+        &history,
+        MvccModel::new(),
+        &Budget::default(),
+        &CheckOptions::default(),
+    )
+}
+
+#[test]
+fn a_clock_jump_during_the_lease_allows_an_early_expiry_by_its_size() {
+    // n2's lessor clock jumps 800 ms forward at 1 s, inside the lease's life (granted at 0, TTL
+    // 2 s): its leader may expire the lease at 1.2 s real time, etcd working as designed.
+    let early = granted_then_read(1300 * MS, k_gone()).history;
+    assert_eq!(
+        verdict_under(early.clone(), vec![clock_skew(S, "n2", 800)]),
+        CheckResult::Linearizable
+    );
+    // Earlier than the jump allows is still early.
+    let too_early = granted_then_read(1100 * MS, k_gone()).history;
+    let verdict = verdict_under(too_early, vec![clock_skew(S, "n2", 800)]);
+    assert!(
+        matches!(verdict, CheckResult::NotLinearizable(_)),
+        "{verdict:?}"
+    );
+}
+
+#[test]
+fn clock_jumps_outside_the_lease_life_allow_nothing() {
+    // n2 jumped by 800 ms and back (1.6 s in all) before the lease was granted at 5 s, and
+    // again at 20 s, long after it: a steady offset measures the TTL exactly, so gone at 6.3 s
+    // (1.3 s after the grant, TTL 2 s) is early. A bound moved by every jump of the run would
+    // have accepted it.
+    let mut b = Builder::new();
+    b.ok(0, 5 * S, grant(1, 2), granted(1, 2))
+        .ok(0, 5 * S + 2 * MS, put_with_lease(1), put_ok(2))
+        .ok(1, 6300 * MS, get_k(), k_gone());
+    let faults = vec![
+        clock_skew(S, "n2", 800),
+        clock_skew(3 * S, "n2", 0),
+        clock_skew(20 * S, "n2", -900),
+    ];
+    let verdict = verdict_under(b.history.clone(), faults.clone());
+    assert!(
+        matches!(verdict, CheckResult::NotLinearizable(_)),
+        "{verdict:?}"
+    );
+    let mut global = b.history.clone();
+    global.faults = faults;
+    let whole_run_error_ns = kvsim_checker::lease_expiry::clock_error_ns(&global.faults);
+    kvsim_checker::lease_expiry::add_lease_expiries_with_clock_error(
+        &mut global,
+        whole_run_error_ns,
+    );
+    assert_eq!(
+        check(
+            &global,
+            MvccModel::new(),
+            &Budget::default(),
+            &CheckOptions::default()
+        ),
+        CheckResult::Linearizable,
+        "the whole run's error (2.5 s) would hide it"
+    );
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kvsim_checker::format::jsonl::read_jsonl;
 use kvsim_checker::history::History;
-use kvsim_checker::lease_expiry::{add_lease_expiries_with_clock_error, clock_error_ns};
+use kvsim_checker::lease_expiry::add_lease_expiries_under_faults;
 use kvsim_checker::observed_puts::pin_observed_puts;
 use kvsim_checker::{check_with_stats, Budget, CheckOptions, CheckResult};
 use kvsim_model::mvcc::{MvccModel, Op, Ret};
@@ -21,8 +21,7 @@ fn prepared(name: &str) -> History<Op, Ret> {
         .unwrap_or_else(|e| panic!("{}: {e} (vendored in the repository)", path.display()));
     let (_, mut history) = read_jsonl::<Op, Ret>(name, &text, "mvcc").expect("a kvsim history");
     pin_observed_puts(&mut history);
-    let clock_error = clock_error_ns(&history.faults);
-    add_lease_expiries_with_clock_error(&mut history, clock_error);
+    add_lease_expiries_under_faults(&mut history);
     history
 }
 
