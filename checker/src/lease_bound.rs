@@ -28,8 +28,10 @@
 //!   one election timeout). Leaders change only under faults, and after a heal (or the run's
 //!   start) the cluster elects within the liveness bound (`settle`): no promotion inside a whole
 //!   stretch comes later than `W + settle`, nor extends past one election timeout after that.
-//! - `clock_error`: a leader whose lessor clock runs late expires late in real time by as much
-//!   ([`crate::lease_expiry::clock_error_ns`]).
+//! - `clock_error`: a leader whose lessor clock jumps back expires late in real time by as much;
+//!   only the jumps between the renewal (or the window's start, for a promotion) and `O.call`
+//!   count ([`crate::lease_expiry::ClockJumps::error_within_ns`]; a steady offset measures the
+//!   TTL exactly).
 //! - A lease granted more than once (an id reused), or with a grant or keep-alive whose outcome is
 //!   unknown (processed at a time nobody knows), is not judged.
 //! - Serializable and historic ranges are not observations: they may show a past state.
@@ -44,7 +46,7 @@ use kvsim_model::mvcc::{EtcdError, LeaseId, Op, Response, Ret};
 
 use crate::durability::{whole_windows, DurabilityOptions};
 use crate::history::{History, OpId, Operation, Outcome};
-use crate::lease_expiry::{clock_error_ns, ClockJumps};
+use crate::lease_expiry::ClockJumps;
 use crate::property::{Property, PropertyViolation};
 
 const NS_PER_S: u64 = 1_000_000_000;
@@ -164,7 +166,7 @@ pub fn check_lease_bounds(
 ) -> Vec<PropertyViolation> {
     let leases = collect(&history.ops);
     let windows = whole_windows(&history.faults);
-    let clock_error = clock_error_ns(&history.faults);
+    let jumps = ClockJumps::of(&history.faults);
     let slack = opts.lease_expiry_slack_ns();
     let settle = opts.liveness_bound_ns;
     let election_timeout = opts.election_timeout_ns();
@@ -175,7 +177,7 @@ pub fn check_lease_bounds(
         }
         let ttl_ns = u64::try_from(lease.ttl_s_max).unwrap_or(0) * NS_PER_S;
         for &(call_ns, return_ns, op) in &lease.alive {
-            let Some(&(_, base_ns, renewal)) = lease
+            let Some(&(renewal_call_ns, base_ns, renewal)) = lease
                 .renewals
                 .iter()
                 .filter(|&&(renewal_call_ns, _, renewal)| {
@@ -193,6 +195,9 @@ pub fn check_lease_bounds(
             }) else {
                 continue;
             };
+            // Only the clock jumps between the deadline's setting (the renewal, or a promotion
+            // inside the window) and the observation can make the lessor late.
+            let clock_error = jumps.error_within_ns(renewal_call_ns.min(window.from_ns), call_ns);
             let promoted_by_ns = window
                 .from_ns
                 .saturating_add(settle)

@@ -344,13 +344,26 @@ fn a_revoke_a_late_answer_or_an_overlapping_renewal_excuses_it() {
     let mut late_overlap = time_to_live_gone(2, 12 * S + 500 * MS);
     late_overlap.call_ns = 11 * S - 1;
     assert!(early_properties(&early(vec![late_overlap])).is_empty());
-    // A clock error as large as the TTL excuses anything.
+    // A clock jump as large as the TTL during the lease's life excuses anything.
     let mut skewed = early(vec![time_to_live_gone(2, 11 * S + 200 * MS)]);
     skewed.faults.push(FaultEvent {
-        t_ns: 10 * S,
+        t_ns: 11 * S + 100 * MS,
         kind: "clock_skew".into(),
         nodes: vec!["n1".into()],
         detail: json!({ "skew_ms": 2_000 }),
     });
     assert!(early_properties(&skewed).is_empty());
+    // ... but only a jump during the lease's life: one before the grant leaves the lessor's
+    // clock steady from the renewal on, and a steady offset measures the TTL exactly.
+    let mut skewed_before = early(vec![time_to_live_gone(2, 11 * S + 200 * MS)]);
+    skewed_before.faults.push(FaultEvent {
+        t_ns: 5 * S,
+        kind: "clock_skew".into(),
+        nodes: vec!["n1".into()],
+        detail: json!({ "skew_ms": 2_000 }),
+    });
+    assert_eq!(
+        early_properties(&skewed_before),
+        vec!["lease.expired_early"]
+    );
 }
