@@ -1,4 +1,5 @@
-//! Unknown-outcome puts that a later response proves happened, pinned before the search.
+//! Unknown-outcome puts (and txns of puts) that a later response proves happened, pinned before
+//! the search.
 //!
 //! A put whose client timed out may have taken effect at any time after its call, or never, and
 //! the search has to try both — the main source of branching (and of `unknown` verdicts) in
@@ -30,6 +31,13 @@
 //!   state every other operation sees is unchanged.
 //! - Observations that disagree on m (impossible in a linearizable H) or that returned before P
 //!   was called leave P untouched: H keeps its verdict, decided by the unmodified search.
+//! - A txn T with an unknown outcome, one of whose branches B holds only puts, each meeting
+//!   P's conditions: an observation of one of B's values at m proves, by the same argument,
+//!   that T took effect and took branch B (v is written nowhere else, the other branch
+//!   included), at revision m (etcd writes every put of a txn at the txn's one revision). Its
+//!   response is then fixed too: header m, `succeeded` = (B is the success branch), one put
+//!   response of header m per put of B (`prev_kv` dropped, as for P). A txn both of whose
+//!   branches an observation names is left untouched.
 //!
 //! Checked against stateright's `LinearizabilityTester` on the unmodified histories in
 //! `tests/oracle.rs` (`mvcc_with_pinned_puts_matches_stateright`).
@@ -37,15 +45,19 @@
 use std::collections::BTreeMap;
 
 use kvsim_model::mvcc::{
-    KeyValue, Op, PutResponse, RequestOp, Response, ResponseHeader, ResponseOp, Ret, TxnRequest,
+    KeyValue, Op, PutRequest, PutResponse, RequestOp, Response, ResponseHeader, ResponseOp, Ret,
+    TxnRequest, TxnResponse,
 };
 
 use crate::history::{History, Outcome};
 
-/// What the history shows about one unknown put that may be pinned.
+/// What the history shows about one unknown write that may be pinned: a put, or one branch
+/// of a txn made only of puts.
 struct Candidate {
     /// Index into `history.ops`.
     index: usize,
+    /// For a txn: the branch whose puts this is (`true`: success).
+    branch: Option<bool>,
     /// Every `mod_revision` an observation showed (a pin needs exactly one).
     revisions: Vec<i64>,
     /// The earliest return time of an observer that has one.
@@ -53,10 +65,10 @@ struct Candidate {
     observed: bool,
 }
 
-/// Rewrites every unknown-outcome put that an answered response proves happened (see the module
-/// documentation for when, and why it keeps the verdict). Returns how many were pinned.
-/// Operation ids, clients and call times are kept, so verdicts and reports still name the
-/// recorded operations.
+/// Rewrites every unknown-outcome put, and every unknown-outcome txn whose taken branch is
+/// only puts, that an answered response proves happened (see the module documentation for
+/// when, and why it keeps the verdict). Returns how many were pinned. Operation ids, clients
+/// and call times are kept, so verdicts and reports still name the recorded operations.
 pub fn pin_observed_puts(history: &mut History<Op, Ret>) -> usize {
     let mut writers: BTreeMap<&str, usize> = BTreeMap::new();
     let mut ignore_value_keys: Vec<&str> = Vec::new();
@@ -73,21 +85,38 @@ pub fn pin_observed_puts(history: &mut History<Op, Ret>) -> usize {
             _ => {}
         }
     }
+    let pinnable = |put: &PutRequest| {
+        !put.ignore_value
+            && !put.value.is_empty()
+            && writers.get(put.value.as_str()) == Some(&1)
+            && !ignore_value_keys.contains(&put.key.as_str())
+    };
     // (key, value) of each pinnable put → its candidate slot.
     let mut by_write: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     let mut candidates: Vec<Candidate> = Vec::new();
     for (index, op) in history.ops.iter().enumerate() {
-        let (Op::Put(put), Outcome::Unknown { .. }) = (&op.input, &op.outcome) else {
+        if !matches!(op.outcome, Outcome::Unknown { .. }) {
             continue;
+        }
+        let writes: Vec<(Option<bool>, Vec<&PutRequest>)> = match &op.input {
+            Op::Put(put) if pinnable(put) => vec![(None, vec![put])],
+            Op::Txn(txn) => [(true, &txn.success), (false, &txn.failure)]
+                .into_iter()
+                .filter_map(|(branch, requests)| {
+                    let puts = only_puts(requests)?;
+                    let all = !puts.is_empty() && puts.iter().all(|put| pinnable(put));
+                    all.then_some((Some(branch), puts))
+                })
+                .collect(),
+            _ => Vec::new(),
         };
-        let pinnable = !put.ignore_value
-            && !put.value.is_empty()
-            && writers.get(put.value.as_str()) == Some(&1)
-            && !ignore_value_keys.contains(&put.key.as_str());
-        if pinnable {
-            by_write.insert((put.key.as_str(), put.value.as_str()), candidates.len());
+        for (branch, puts) in writes {
+            for put in puts {
+                by_write.insert((put.key.as_str(), put.value.as_str()), candidates.len());
+            }
             candidates.push(Candidate {
                 index,
+                branch,
                 revisions: Vec::new(),
                 observed_by_ns: None,
                 observed: false,
@@ -104,7 +133,7 @@ pub fn pin_observed_puts(history: &mut History<Op, Ret>) -> usize {
         else {
             continue;
         };
-        for_each_kv(response, &mut |kv: &KeyValue| {
+        response.for_each_kv(&mut |kv: &KeyValue| {
             if let Some(&slot) = by_write.get(&(kv.key.as_str(), kv.value.as_str())) {
                 let candidate = &mut candidates[slot];
                 candidate.observed = true;
@@ -118,13 +147,19 @@ pub fn pin_observed_puts(history: &mut History<Op, Ret>) -> usize {
             }
         });
     }
+    // A txn both of whose branches were observed (impossible in a linearizable history) is left
+    // to the search.
+    let mut observed_per_op: BTreeMap<usize, usize> = BTreeMap::new();
+    for candidate in candidates.iter().filter(|c| c.observed) {
+        *observed_per_op.entry(candidate.index).or_default() += 1;
+    }
     let mut pinned = 0;
     for candidate in candidates {
         let [revision] = candidate.revisions[..] else {
             continue;
         };
-        // The first revision a put can create is 2 (an empty store is at revision 1).
-        if !candidate.observed || revision < 2 {
+        // The first revision a write can create is 2 (an empty store is at revision 1).
+        if !candidate.observed || revision < 2 || observed_per_op[&candidate.index] > 1 {
             continue;
         }
         let op = &mut history.ops[candidate.index];
@@ -134,20 +169,55 @@ pub fn pin_observed_puts(history: &mut History<Op, Ret>) -> usize {
         {
             continue;
         }
-        let Op::Put(put) = &mut op.input else {
-            unreachable!("candidates are puts");
+        let header = ResponseHeader { revision };
+        let put_response = PutResponse {
+            header,
+            prev_kv: None,
         };
-        put.prev_kv = false;
+        let response = match (&mut op.input, candidate.branch) {
+            (Op::Put(put), None) => {
+                put.prev_kv = false;
+                Response::Put(put_response)
+            }
+            (Op::Txn(txn), Some(succeeded)) => {
+                let requests = if succeeded {
+                    &mut txn.success
+                } else {
+                    &mut txn.failure
+                };
+                for request in requests.iter_mut() {
+                    if let RequestOp::Put(put) = request {
+                        put.prev_kv = false;
+                    }
+                }
+                // etcd: every put of a txn writes at the txn's one revision, and the header
+                // is the revision after it.
+                Response::Txn(TxnResponse {
+                    header,
+                    succeeded,
+                    responses: vec![ResponseOp::Put(put_response); requests.len()],
+                })
+            }
+            _ => unreachable!("candidates are puts and txns"),
+        };
         op.outcome = Outcome::Ok {
-            output: Ret::Ok(Response::Put(PutResponse {
-                header: ResponseHeader { revision },
-                prev_kv: None,
-            })),
+            output: Ret::Ok(response),
         };
         op.return_ns = candidate.observed_by_ns;
         pinned += 1;
     }
     pinned
+}
+
+/// The puts of a txn branch, if that is all it holds.
+fn only_puts(requests: &[RequestOp]) -> Option<Vec<&PutRequest>> {
+    requests
+        .iter()
+        .map(|request| match request {
+            RequestOp::Put(put) => Some(put),
+            RequestOp::Range(_) | RequestOp::DeleteRange(_) | RequestOp::Txn(_) => None,
+        })
+        .collect()
 }
 
 fn note_put<'a>(
@@ -181,37 +251,6 @@ fn note_txn<'a>(
             RequestOp::Txn(nested) => note_txn(nested, writers, ignore_value_keys),
             RequestOp::Range(_) | RequestOp::DeleteRange(_) => {}
         }
-    }
-}
-
-/// Calls `visit` on every key-value a response shows: range results, previous values of puts
-/// and deletes, and everything inside txn responses.
-fn for_each_kv(response: &Response, visit: &mut impl FnMut(&KeyValue)) {
-    match response {
-        Response::Put(put) => put.prev_kv.iter().for_each(visit),
-        Response::Range(range) => range.kvs.iter().for_each(visit),
-        Response::DeleteRange(delete) => delete.prev_kvs.iter().for_each(visit),
-        Response::Txn(txn) => txn
-            .responses
-            .iter()
-            .for_each(|inner| for_each_kv_op(inner, visit)),
-        Response::LeaseGrant { .. }
-        | Response::LeaseRevoke { .. }
-        | Response::LeaseKeepAlive { .. }
-        | Response::LeaseTimeToLive { .. }
-        | Response::Compact { .. } => {}
-    }
-}
-
-fn for_each_kv_op(response: &ResponseOp, visit: &mut impl FnMut(&KeyValue)) {
-    match response {
-        ResponseOp::Put(put) => put.prev_kv.iter().for_each(visit),
-        ResponseOp::Range(range) => range.kvs.iter().for_each(visit),
-        ResponseOp::DeleteRange(delete) => delete.prev_kvs.iter().for_each(visit),
-        ResponseOp::Txn(txn) => txn
-            .responses
-            .iter()
-            .for_each(|inner| for_each_kv_op(inner, visit)),
     }
 }
 
@@ -352,5 +391,96 @@ mod tests {
         let before = h.clone();
         assert_eq!(pin_observed_puts(&mut h), 0);
         assert_eq!(h, before);
+    }
+
+    /// An unknown txn: compare `k0` absent, success puts `k1=v1` and `k2=v2` (prev_kv set),
+    /// failure `failure`.
+    fn txn(id: u64, failure: Vec<RequestOp>) -> Operation<Op, Ret> {
+        let branch_put = |key: &str, value: &str| {
+            RequestOp::Put(PutRequest {
+                key: key.into(),
+                value: value.into(),
+                prev_kv: true,
+                ..PutRequest::default()
+            })
+        };
+        Operation {
+            input: Op::Txn(TxnRequest {
+                compare: vec![kvsim_model::mvcc::Compare {
+                    key: "k0".into(),
+                    result: kvsim_model::mvcc::CompareResult::Equal,
+                    target: kvsim_model::mvcc::CompareTarget::CreateRevision(0),
+                }],
+                success: vec![branch_put("k1", "v1"), branch_put("k2", "v2")],
+                failure,
+            }),
+            ..put(id, "unused", "", unknown())
+        }
+    }
+
+    #[test]
+    fn an_observed_unknown_txn_of_puts_becomes_answered_with_its_branch() {
+        let range = RequestOp::Range(RangeRequest {
+            key: "k0".into(),
+            ..RangeRequest::default()
+        });
+        let mut h = history(vec![txn(1, vec![range]), read(3, "k2", "v2", 4)]);
+        assert_eq!(pin_observed_puts(&mut h), 1);
+        let pinned = &h.ops[0];
+        assert_eq!(pinned.return_ns, Some(35));
+        let put = ResponseOp::Put(PutResponse {
+            header: ResponseHeader { revision: 4 },
+            prev_kv: None,
+        });
+        assert_eq!(
+            pinned.outcome,
+            Outcome::Ok {
+                output: Ret::Ok(Response::Txn(TxnResponse {
+                    header: ResponseHeader { revision: 4 },
+                    succeeded: true,
+                    responses: vec![put.clone(), put],
+                }))
+            }
+        );
+        let Op::Txn(request) = &pinned.input else {
+            panic!("still a txn")
+        };
+        assert!(request
+            .success
+            .iter()
+            .all(|op| matches!(op, RequestOp::Put(put) if !put.prev_kv)));
+    }
+
+    #[test]
+    fn a_txn_is_pinned_only_on_proof_of_its_branch() {
+        // Both branches observed: no linearizable history does that; the search decides.
+        let failure_put = RequestOp::Put(PutRequest {
+            key: "k3".into(),
+            value: "v3".into(),
+            ..PutRequest::default()
+        });
+        let mut h = history(vec![
+            txn(1, vec![failure_put]),
+            read(3, "k1", "v1", 4),
+            read(4, "k3", "v3", 4),
+        ]);
+        assert_eq!(pin_observed_puts(&mut h), 0);
+        // A branch with a delete: its answer (how many it deleted) is not known.
+        let delete = RequestOp::DeleteRange(kvsim_model::mvcc::DeleteRangeRequest {
+            key: "k9".into(),
+            ..Default::default()
+        });
+        let mut h = history(vec![txn(1, vec![]), read(3, "k1", "v1", 4)]);
+        if let Op::Txn(request) = &mut h.ops[0].input {
+            request.success.push(delete);
+        }
+        assert_eq!(pin_observed_puts(&mut h), 0);
+        // The txn's values written elsewhere too.
+        let mut h = history(vec![
+            txn(1, vec![]),
+            put(2, "k1", "v1", unknown()),
+            read(3, "k1", "v1", 4),
+        ]);
+        assert_eq!(pin_observed_puts(&mut h), 0);
     }
 }

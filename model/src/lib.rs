@@ -24,6 +24,27 @@ use std::fmt::Debug;
 /// a history is linearizable iff each sub-history is, when operations on different keys commute.
 pub type PartitionKey = String;
 
+/// A value an operation can tell apart from other values (see [`Spec::value_twin`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mention {
+    /// This one written value (a [`ValueTwin::value`]): a read returned it, a compare for
+    /// equality names it.
+    Value(u128),
+    /// Every value stored under this [`ValueTwin::key`]: an ordered comparison of values.
+    AnyValueOf(u128),
+}
+
+/// An unknown-outcome write as it looks without the value it writes (see [`Spec::value_twin`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValueTwin {
+    /// Writes of one class leave, from any state, states equal but for `value`.
+    pub class: u128,
+    /// Where the value is stored (for [`Mention::AnyValueOf`]).
+    pub key: u128,
+    /// The value written, as [`Mention::Value`] names it.
+    pub value: u128,
+}
+
 /// A sequential specification as the linearizability search uses it.
 pub trait Spec: SequentialSpec + Clone + Debug
 where
@@ -150,6 +171,26 @@ where
     fn unknown_effect_class(_op: &Self::Op) -> Option<u128> {
         None
     }
+
+    /// For an unknown-outcome `op`: `Some(twin)` if every state change it can make, from any
+    /// state, is the one every other op of `twin.class` makes, except that it stores
+    /// `twin.value` under `twin.key` where the other stores its own value (etcd: a plain put
+    /// of key k under lease l). Two such writes whose values no operation of the history
+    /// mentions ([`Spec::mentions`]) leave states no operation can tell apart, so the search
+    /// tries only the first called of the pending ones: any linearization that places a later
+    /// one can place that one instead (it was called earlier and has no return). This is what
+    /// keeps a run of revisions that only unknown-outcome puts can fill from becoming a choice
+    /// of which k of dozens of never-read puts filled it. Default `None`.
+    fn value_twin(_op: &Self::Op) -> Option<ValueTwin> {
+        None
+    }
+
+    /// Every value `op` can tell apart from others, with its answer `ret` if it has one: the
+    /// values it returns, those its compares name, the keys whose values it compares by
+    /// order. Must be complete for models with a [`Spec::value_twin`]: a missed mention lets
+    /// the search swap two writes whose values made a difference, which can turn a
+    /// linearizable history into a false violation. Default: none.
+    fn mentions(_op: &Self::Op, _ret: Option<&Self::Ret>, _out: &mut Vec<Mention>) {}
 
     /// Whether `op` can observe or interact with the effects tagged `tag` (see
     /// [`Spec::unknown_effect_tag`]). Must be conservative: when in doubt, `true`.

@@ -13,7 +13,9 @@
 //!   their call, or never; they are tried only after every definite candidate, only when they
 //!   would change the state, newest call first, and in capped rounds (`UNKNOWN_CHAIN_ROUNDS`);
 //! - of pending unknown ops with the same effect (`Spec::unknown_effect_class`, a revoke and
-//!   the lease's expiry) only the first called is tried (`earlier_twin_pending`);
+//!   the lease's expiry), or with effects told apart only by values no operation mentions
+//!   (`Spec::value_twin`, etcd's puts of one key), only the first called is tried
+//!   (`earlier_twin_pending`);
 //! - definite candidates are tried earliest return first (`Cursor`);
 //! - a read that is waiting (a candidate the model rejects now) ends the node when it can
 //!   never be answered: the model says no extending operation leads to its answer
@@ -37,7 +39,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kvsim_model::{PartitionKey, Spec};
+use kvsim_model::{Mention, PartitionKey, Spec, ValueTwin};
 
 use super::read_from::{self, Setter, TaggedRead, Writer, NO_RETURN};
 use super::violation::Violation;
@@ -61,8 +63,8 @@ struct SearchOp<'a, O, R> {
     only_extends: bool,
     /// Set while the op is linearized (on the search's stack).
     linearized: bool,
-    /// Unknown ops only: the unknown op of the same `Spec::unknown_effect_class` called last
-    /// before this one (`NONE`: none).
+    /// Unknown ops only: the unknown op of the same `Spec::unknown_effect_class`, or of the
+    /// same unmentioned `Spec::value_twin` class, called last before this one (`NONE`: none).
     twin_before: u32,
     /// Unknown ops only: `Spec::changes_only_with_progress`.
     changes_only_with_progress: bool,
@@ -377,6 +379,36 @@ where
         .collect()
 }
 
+/// Whether a value twin (`Spec::value_twin`) writes a value that no operation of the history
+/// mentions (`Spec::mentions`, of any outcome: an unknown-outcome txn's compare can depend on
+/// a value as much as an answered one's). Only such twins stand in for each other.
+fn unmentioned_value_twins<S>(
+    history_ops: &[&Operation<S::Op, S::Ret>],
+) -> impl Fn(&ValueTwin) -> bool
+where
+    S: Spec,
+    S::Op: Clone + std::fmt::Debug,
+    S::Ret: Clone + std::fmt::Debug,
+{
+    let mut mentions = Vec::new();
+    for op in history_ops {
+        let ret = match &op.outcome {
+            Outcome::Ok { output } => Some(output),
+            Outcome::Unknown { .. } | Outcome::Fail { .. } => None,
+        };
+        S::mentions(&op.input, ret, &mut mentions);
+    }
+    let mut values = BTreeSet::new();
+    let mut keys = BTreeSet::new();
+    for mention in mentions {
+        match mention {
+            Mention::Value(value) => values.insert(value),
+            Mention::AnyValueOf(key) => keys.insert(key),
+        };
+    }
+    move |twin: &ValueTwin| !values.contains(&twin.value) && !keys.contains(&twin.key)
+}
+
 /// Search steps spent finding a prefix for the report of an unreadable read (`read_from.rs`):
 /// enough to reach deep into a history (the search goes forward while it can), small next to
 /// any real search.
@@ -532,13 +564,25 @@ where
         lists.unknown_next[tail as usize - 1] = tail;
         lists.unknown_op.push(NONE);
         let unknown_tail = tail;
-        let mut last_of_class: BTreeMap<u128, u32> = BTreeMap::new();
+        let mut last_of_class: BTreeMap<(bool, u128), u32> = BTreeMap::new();
         let mut unknown_by_call: Vec<u32> = (0..ops.len() as u32)
             .filter(|&index| ops[index as usize].ret.is_none())
             .collect();
         unknown_by_call.sort_unstable_by_key(|&index| ops[index as usize].call_rank);
+        let unmentioned = unmentioned_value_twins::<S>(history_ops);
         for index in unknown_by_call {
-            if let Some(class) = S::unknown_effect_class(ops[index as usize].input) {
+            let input = ops[index as usize].input;
+            // Two kinds of twins, each chained in call order: equal effects
+            // (`Spec::unknown_effect_class`), and writes told apart only by values nothing
+            // mentions (`Spec::value_twin`).
+            let class = S::unknown_effect_class(input)
+                .map(|class| (false, class))
+                .or_else(|| {
+                    S::value_twin(input)
+                        .filter(|twin| unmentioned(twin))
+                        .map(|twin| (true, twin.class))
+                });
+            if let Some(class) = class {
                 if let Some(before) = last_of_class.insert(class, index) {
                     ops[index as usize].twin_before = before;
                 }
@@ -1243,7 +1287,9 @@ where
                             part,
                         } => {
                             if left == 0 || entry == NONE {
-                                if unknown_chain_max.is_some_and(|max| chain >= max) {
+                                if unknown_chain_max.is_some_and(|max| chain >= max)
+                                    && self.progress_gap(&state) == 0
+                                {
                                     node_failed = true;
                                     failed_part = part;
                                     break;
@@ -1328,8 +1374,11 @@ where
                             if let Some((next, next_fp)) = self.try_step(&state, fingerprint, index)
                             {
                                 let next_hash = hash ^ self.keys[index as usize];
-                                let useful = !self.ops[index as usize].shadow
-                                    || self.shadow_helps(&state, &next, frontier);
+                                // Past the cap, only steps that close the progress gap.
+                                let over_cap = unknown_chain_max.is_some_and(|max| chain >= max);
+                                let useful = (!self.ops[index as usize].shadow
+                                    || self.shadow_helps(&state, &next, frontier))
+                                    && (!over_cap || next.progress() > state.progress());
                                 if useful && !self.known_failed(next_hash, index, &next, next_fp) {
                                     child = Some((index, next, next_fp, next_cursor, false));
                                     break;
@@ -1415,6 +1464,23 @@ where
                 }
             }
         }
+    }
+
+    /// How far `state`'s progress is below the tightest `Spec::progress_max` of the answered
+    /// operations still to place (0 without progress, or with no gap). An answered op bounded
+    /// by `b` is typically valid only at progress `b` (etcd: a write answered at revision `h`
+    /// goes exactly where the store is at `h - 1`), so a gap of `g` usually means `g` more
+    /// unknown-outcome writes in a row before any answered op fits: a capped round
+    /// (`UNKNOWN_CHAIN_ROUNDS`) lets the chain run on past its cap while the gap is open, by
+    /// steps that raise progress only. Otherwise a run of revisions that only unknown writes
+    /// can fill, longer than the cap, makes the capped round try every earlier choice before
+    /// giving up on it. Capped rounds only ever prove linearizable, so this changes no verdict.
+    fn progress_gap(&self, state: &S) -> i64 {
+        let tightest = self.bounds_left.first().map(|(bound, _)| *bound);
+        state
+            .progress()
+            .zip(tightest)
+            .map_or(0, |(progress, bound)| (bound - progress).max(0))
     }
 
     /// The `Unknown` text of a search that a budget stopped: the budget's own words (which

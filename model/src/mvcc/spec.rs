@@ -13,10 +13,10 @@
 
 use crate::mvcc::model::MvccModel;
 use crate::mvcc::types::{
-    CompareTarget, EtcdError, LeaseId, Op, RangeRequest, RangeResponse, RequestOp, Response,
-    ResponseOp, Ret, Revision, TxnRequest, TxnResponse,
+    CompareResult, CompareTarget, EtcdError, LeaseId, Op, RangeRequest, RangeResponse, RequestOp,
+    Response, ResponseOp, Ret, Revision, TxnRequest, TxnResponse,
 };
-use crate::{SequentialSpec, Spec};
+use crate::{fingerprint_of, Mention, SequentialSpec, Spec, ValueTwin};
 
 impl SequentialSpec for MvccModel {
     type Op = Op;
@@ -88,11 +88,56 @@ impl Spec for MvccModel {
     }
 
     /// A revoke of a lease and its expiry both end the lease and delete its keys
-    /// (`MvccModel::lease_revoke`).
+    /// (`MvccModel::lease_revoke`); two deletes of one range delete the same keys (whether
+    /// they ask for the previous values changes only their answers).
     fn unknown_effect_class(op: &Op) -> Option<u128> {
         match op {
-            Op::LeaseRevoke { id } | Op::LeaseExpire { id } => Some(*id as u128),
+            Op::LeaseRevoke { id } | Op::LeaseExpire { id } => {
+                Some(fingerprint_of(&("lease end", *id)))
+            }
+            Op::DeleteRange(delete) => {
+                Some(fingerprint_of(&("delete", &delete.key, &delete.range_end)))
+            }
             _ => None,
+        }
+    }
+
+    /// A put: its class is the key, the lease and the two `ignore_*` flags; from any state,
+    /// two puts of one class set the key's create revision, mod revision, version and lease
+    /// alike (`MvccModel::put`), and differ only in the value stored at that revision. A put
+    /// that keeps the old value (`ignore_value`) stores none of its own: its value tag is one
+    /// no read can name, so such puts are twins of each other whatever they carry.
+    fn value_twin(op: &Op) -> Option<ValueTwin> {
+        let Op::Put(put) = op else {
+            return None;
+        };
+        let key = key_tag(&put.key);
+        Some(ValueTwin {
+            class: fingerprint_of(&(
+                "put",
+                &put.key,
+                put.lease,
+                put.ignore_value,
+                put.ignore_lease,
+            )),
+            key,
+            value: if put.ignore_value {
+                fingerprint_of(&("kept value", &put.key))
+            } else {
+                value_tag(&put.key, &put.value)
+            },
+        })
+    }
+
+    /// The values in the answer (every key-value pair, previous ones included, nested
+    /// transactions too) and in the compares of the request (equality names a value; an
+    /// ordered comparison can tell apart any two values of its key).
+    fn mentions(op: &Op, ret: Option<&Ret>, out: &mut Vec<Mention>) {
+        if let Op::Txn(txn) = op {
+            txn_compare_mentions(txn, out);
+        }
+        if let Some(Ret::Ok(response)) = ret {
+            response.for_each_kv(&mut |kv| out.push(Mention::Value(value_tag(&kv.key, &kv.value))));
         }
     }
 
@@ -492,6 +537,36 @@ impl MvccModel {
 }
 
 /// Whether `op` names lease `lease` anywhere (a put's lease, a lease operation, a txn branch).
+/// The tag of a key, as [`ValueTwin::key`] and [`Mention::AnyValueOf`] name it.
+fn key_tag(key: &str) -> u128 {
+    fingerprint_of(&("key", key))
+}
+
+/// The tag of `value` stored under `key`, as [`ValueTwin::value`] and [`Mention::Value`] name it.
+fn value_tag(key: &str, value: &str) -> u128 {
+    fingerprint_of(&("value", key, value))
+}
+
+fn txn_compare_mentions(txn: &TxnRequest, out: &mut Vec<Mention>) {
+    for compare in &txn.compare {
+        if let CompareTarget::Value(value) = &compare.target {
+            out.push(match compare.result {
+                CompareResult::Equal | CompareResult::NotEqual => {
+                    Mention::Value(value_tag(&compare.key, value))
+                }
+                CompareResult::Less | CompareResult::Greater => {
+                    Mention::AnyValueOf(key_tag(&compare.key))
+                }
+            });
+        }
+    }
+    for request in txn.success.iter().chain(&txn.failure) {
+        if let RequestOp::Txn(nested) = request {
+            txn_compare_mentions(nested, out);
+        }
+    }
+}
+
 fn op_names_lease(op: &Op, lease: LeaseId) -> bool {
     match op {
         Op::Put(put) => put.lease == lease,

@@ -274,6 +274,38 @@ pub enum ResponseOp {
     Txn(TxnResponse),
 }
 
+impl Response {
+    /// Calls `visit` on every key-value the response shows: range results, previous values of
+    /// puts and deletes, and everything inside txn responses.
+    pub fn for_each_kv(&self, visit: &mut impl FnMut(&KeyValue)) {
+        match self {
+            Response::Put(put) => put.prev_kv.iter().for_each(visit),
+            Response::Range(range) => range.kvs.iter().for_each(visit),
+            Response::DeleteRange(delete) => delete.prev_kvs.iter().for_each(visit),
+            Response::Txn(txn) => txn.for_each_kv(visit),
+            Response::LeaseGrant { .. }
+            | Response::LeaseRevoke { .. }
+            | Response::LeaseKeepAlive { .. }
+            | Response::LeaseTimeToLive { .. }
+            | Response::Compact { .. } => {}
+        }
+    }
+}
+
+impl TxnResponse {
+    /// [`Response::for_each_kv`] over every response of the taken branch, nested ones too.
+    pub fn for_each_kv(&self, visit: &mut impl FnMut(&KeyValue)) {
+        for response in &self.responses {
+            match response {
+                ResponseOp::Put(put) => put.prev_kv.iter().for_each(&mut *visit),
+                ResponseOp::Range(range) => range.kvs.iter().for_each(&mut *visit),
+                ResponseOp::DeleteRange(delete) => delete.prev_kvs.iter().for_each(&mut *visit),
+                ResponseOp::Txn(nested) => nested.for_each_kv(visit),
+            }
+        }
+    }
+}
+
 /// The errors etcd returns that a model can predict. Transport failures are not here: they make an
 /// outcome unknown (or a definite failure), they are not responses.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
