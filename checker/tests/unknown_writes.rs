@@ -9,6 +9,9 @@
 //! - Unknown puts of one key whose values no operation mentions are tried one at a time, first
 //!   called first (`Spec::value_twin`, `Spec::mentions`); a put whose value is read, compared
 //!   for equality or compared by order is not.
+//! - A wrong order of unknown writes is refuted as soon as the revision reaches a key version
+//!   some answer still to place shows (`Spec::views`), not when that answer's turn comes; stale
+//!   (serializable), historic, keys-only and in-txn views prune nothing they must not.
 
 use kvsim_checker::history::{History, Operation, Outcome};
 use kvsim_checker::{check_with_stats, Budget, CheckOptions, CheckResult, Stats};
@@ -228,4 +231,152 @@ fn an_ordered_compare_makes_every_put_of_its_key_no_twin() {
         first_put_a_then_b(txn_on_k(CompareResult::Greater, "a"), txn_succeeded()),
         CheckResult::Linearizable
     );
+}
+
+fn range(key: &str, revision: i64, serializable: bool, keys_only: bool) -> Op {
+    Op::Range(RangeRequest {
+        key: key.into(),
+        revision,
+        serializable,
+        keys_only,
+        ..Default::default()
+    })
+}
+
+fn kv(key: &str, value: &str, create_revision: i64, mod_revision: i64, version: i64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: value.into(),
+        create_revision,
+        mod_revision,
+        version,
+        lease: 0,
+    }
+}
+
+fn shows(revision: i64, kvs: Vec<KeyValue>) -> Response {
+    Response::Range(RangeResponse {
+        header: ResponseHeader { revision },
+        count: kvs.len() as i64,
+        kvs,
+        more: false,
+    })
+}
+
+/// Eight unknown puts of eight keys, then a put answered at revision 10 (all eight took
+/// effect, at 2..9), then a read showing each key at the revision of its call order: one order
+/// of 8! is right. The search tries the newest call first; without views each wrong order
+/// is refuted only at the read, after the answered put, so it tries them all (memoized, still
+/// thousands); with views the first wrong key at a revision the read shows ends the branch.
+#[test]
+fn a_wrong_order_of_unknown_writes_dies_when_the_revision_reaches_a_shown_version() {
+    let mut b = Builder::default();
+    let keys: Vec<String> = (0..8).map(|i| format!("k{i}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        b.unknown(i as u64 * MS, put(key, "v"));
+    }
+    b.ok(20 * MS, put("z", "answered"), put_ok(10));
+    let kvs = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| kv(key, "v", i as i64 + 2, i as i64 + 2, 1))
+        .collect();
+    let read = Op::Range(RangeRequest {
+        key: "k".into(),
+        range_end: "l".into(),
+        ..Default::default()
+    });
+    b.ok(30 * MS, read, shows(10, kvs));
+    let (result, stats) = b.verdict();
+    assert_eq!(result, CheckResult::Linearizable);
+    assert!(stats.steps <= 200, "{} search steps", stats.steps);
+}
+
+/// `k` is put at 2 and again at 3; a read called after both returned shows `k` as it was at
+/// 2. As `view`s of the current revision that would be refuted the moment the second put
+/// raised the revision to 3; each of these reads shows another point, and must pass.
+fn reads_the_first_version_after_the_second(read: Op, answer: Response) -> CheckResult {
+    let mut b = Builder::default();
+    b.ok(0, put("k", "a"), put_ok(2))
+        .ok(10 * MS, put("k", "b"), put_ok(3))
+        .ok(20 * MS, read, answer);
+    b.verdict().0
+}
+
+#[test]
+fn a_stale_serializable_read_is_no_view_of_the_current_revision() {
+    assert_eq!(
+        reads_the_first_version_after_the_second(
+            range("k", 0, true, false),
+            shows(2, vec![kv("k", "a", 2, 2, 1)])
+        ),
+        CheckResult::Linearizable
+    );
+}
+
+#[test]
+fn a_historic_read_is_no_view_of_the_current_revision() {
+    assert_eq!(
+        reads_the_first_version_after_the_second(
+            range("k", 2, false, false),
+            shows(3, vec![kv("k", "a", 2, 2, 1)])
+        ),
+        CheckResult::Linearizable
+    );
+}
+
+/// A keys-only read shows no value: its view must match the key's version without one.
+#[test]
+fn a_keys_only_view_is_matched_without_its_value() {
+    let mut b = Builder::default();
+    b.ok(0, put("k", "a"), put_ok(2))
+        .unknown(5 * MS, put("other", "x"))
+        .ok(
+            20 * MS,
+            range("k", 0, false, true),
+            shows(3, vec![kv("k", "", 2, 2, 1)]),
+        );
+    assert_eq!(b.verdict().0, CheckResult::Linearizable);
+}
+
+/// A txn's range after its own put shows the key at the txn's revision (and version), later
+/// than the point it is linearized at: a view from the future, possible all along.
+#[test]
+fn a_txn_range_after_its_own_put_is_a_possible_view() {
+    let mut b = Builder::default();
+    let txn = Op::Txn(TxnRequest {
+        compare: vec![],
+        success: vec![
+            RequestOp::Put(PutRequest {
+                key: "k".into(),
+                value: "b".into(),
+                ..Default::default()
+            }),
+            RequestOp::Range(RangeRequest {
+                key: "k".into(),
+                ..Default::default()
+            }),
+        ],
+        failure: vec![],
+    });
+    let answer = Response::Txn(TxnResponse {
+        header: ResponseHeader { revision: 4 },
+        succeeded: true,
+        responses: vec![
+            kvsim_model::mvcc::ResponseOp::Put(PutResponse {
+                header: ResponseHeader { revision: 4 },
+                prev_kv: None,
+            }),
+            kvsim_model::mvcc::ResponseOp::Range(RangeResponse {
+                header: ResponseHeader { revision: 4 },
+                kvs: vec![kv("k", "b", 2, 4, 2)],
+                more: false,
+                count: 1,
+            }),
+        ],
+    });
+    b.ok(0, put("k", "a"), put_ok(2))
+        .unknown(5 * MS, put("other", "x"))
+        .ok(20 * MS, txn, answer);
+    assert_eq!(b.verdict().0, CheckResult::Linearizable);
 }

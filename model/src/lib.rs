@@ -45,6 +45,16 @@ pub struct ValueTwin {
     pub value: u128,
 }
 
+/// One key as an answered operation shows it, at the operation's own linearization point or
+/// later (see [`Spec::views`]): the key's current life began at progress `since` and its last
+/// change before the view was at progress `at` (etcd: `create_revision`, `mod_revision`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyView {
+    pub key: PartitionKey,
+    pub since: i64,
+    pub at: i64,
+}
+
 /// A sequential specification as the linearizability search uses it.
 pub trait Spec: SequentialSpec + Clone + Debug
 where
@@ -191,6 +201,25 @@ where
     /// the search swap two writes whose values made a difference, which can turn a
     /// linearizable history into a false violation. Default: none.
     fn mentions(_op: &Self::Op, _ret: Option<&Self::Ret>, _out: &mut Vec<Mention>) {}
+
+    /// For an answered `op`: the keys its answer shows as they stand where it is linearized,
+    /// or later, never earlier (etcd: the key-values of a linearizable range at the current
+    /// revision, of a txn's ranges, the previous values of puts and deletes; not serializable
+    /// or historic ranges). Every remaining answered op is linearized in a state reached from
+    /// the search's current one, at [`Spec::progress`] no lower, so each of its views must stay
+    /// possible from there ([`Spec::view_possible`]); the search checks the oldest pending view
+    /// of each key after every step that raises progress, and gives up the node when one is
+    /// not. Default: none.
+    fn views(_op: &Self::Op, _ret: &Self::Ret, _out: &mut Vec<KeyView>) {}
+
+    /// `false` if no sequence of operations leads from this state to one where the `view`-th
+    /// of [`Spec::views`]`(op, ret)` holds (etcd: a view whose last change is at or below the
+    /// current revision must be the key's version now; one whose life began at or below it
+    /// needs that life now, at a version the revisions left can still reach). Must be a sure
+    /// `false`: a wrong one turns a linearizable history into a false violation. Default `true`.
+    fn view_possible(&self, _op: &Self::Op, _ret: &Self::Ret, _view: usize) -> bool {
+        true
+    }
 
     /// Whether `op` can observe or interact with the effects tagged `tag` (see
     /// [`Spec::unknown_effect_tag`]). Must be conservative: when in doubt, `true`.

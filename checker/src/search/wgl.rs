@@ -24,7 +24,9 @@
 //!   (`Spec::read_refuted`, etcd: it shows a key version the store has already passed);
 //! - models with a monotone progress measure (`Spec::progress`, etcd's revision) let the search
 //!   drop a successor as soon as an answered operation still to be placed can no longer fit
-//!   (`try_step`);
+//!   (`try_step`), or as soon as a key version such an operation shows can no longer be
+//!   (`Spec::views`, `views_possible`); a capped round of unknown ops runs on while progress
+//!   is short of the next answered op's (`progress_gap`);
 //! - when every operation has a partition key (`Spec::partition_key`, per key for porcupine's
 //!   kv), the whole-history search exploits the independence of partitions itself (`Parts`):
 //!   it branches only on the partition of the earliest remaining return, remembers failures
@@ -442,6 +444,12 @@ where
     /// Whether `dominated` applies: no partitions, and a model without `Spec::progress` (with
     /// it, every state change raises progress, so the states compared never coincide).
     unknown_dominance: bool,
+    /// Per answered op, its `Spec::views`: (key id, `at`, `since`); empty without progress or
+    /// with partitions.
+    views: Vec<Vec<(u32, i64, i64)>>,
+    /// Per key id, the views of the answered ops not yet linearized: (`at`, `since`, op,
+    /// view index), oldest first (`views_possible`).
+    pending_views: Vec<BTreeSet<(i64, i64, u32, u32)>>,
     /// Visited nodes; unused when `parts` is set (which remembers failed projections instead).
     memo: Memo,
     parts: Option<Parts>,
@@ -625,6 +633,11 @@ where
             })
             .collect();
         let unknown_dominance = parts.is_none() && init.progress().is_none();
+        let (views, pending_views) = if parts.is_none() && init.progress().is_some() {
+            Self::views_of(&ops)
+        } else {
+            (vec![Vec::new(); ops.len()], Vec::new())
+        };
         let keys = zobrist::keys(ops.len());
         let bounds_left = ops
             .iter()
@@ -644,6 +657,8 @@ where
             tag_writers,
             unknown_on_path: Vec::new(),
             unknown_dominance,
+            views,
+            pending_views,
             memo: Memo::default(),
             parts,
             steps: 0,
@@ -763,8 +778,90 @@ where
         part == NONE || self.ops[index as usize].part == part
     }
 
+    /// Every answered op's `Spec::views`, keys numbered densely, all pending (nothing is
+    /// linearized yet).
+    #[allow(clippy::type_complexity)]
+    fn views_of(
+        ops: &[SearchOp<'_, S::Op, S::Ret>],
+    ) -> (
+        Vec<Vec<(u32, i64, i64)>>,
+        Vec<BTreeSet<(i64, i64, u32, u32)>>,
+    ) {
+        let mut key_ids: BTreeMap<PartitionKey, u32> = BTreeMap::new();
+        let mut pending: Vec<BTreeSet<(i64, i64, u32, u32)>> = Vec::new();
+        let mut buffer = Vec::new();
+        let views = ops
+            .iter()
+            .enumerate()
+            .map(|(index, op)| {
+                let Some(ret) = op.ret else {
+                    return Vec::new();
+                };
+                buffer.clear();
+                S::views(op.input, ret, &mut buffer);
+                buffer
+                    .iter()
+                    .enumerate()
+                    .map(|(view, shown)| {
+                        let next_id = key_ids.len() as u32;
+                        let key = *key_ids.entry(shown.key.clone()).or_insert(next_id);
+                        if key as usize == pending.len() {
+                            pending.push(BTreeSet::new());
+                        }
+                        pending[key as usize].insert((
+                            shown.at,
+                            shown.since,
+                            index as u32,
+                            view as u32,
+                        ));
+                        (key, shown.at, shown.since)
+                    })
+                    .collect()
+            })
+            .collect();
+        (views, pending)
+    }
+
+    /// Whether every key's oldest pending view (`Spec::views`) is still possible from `state`
+    /// (`Spec::view_possible`), and no two pending views of one key changed at different
+    /// points at or below its progress (the key can be as only one of them shows it now).
+    /// Every op still to place is linearized in a state reached from this one, at progress no
+    /// lower, so a `false` is a sure dead end. The oldest view is the one the progress reaches
+    /// first; a key whose oldest view began its life above the progress is not judged yet.
+    fn views_possible(&self, state: &S) -> bool {
+        let Some(progress) = state.progress() else {
+            return true;
+        };
+        for pending in &self.pending_views {
+            let Some(&(at, since, op, view)) = pending.first() else {
+                continue;
+            };
+            if since > progress {
+                continue;
+            }
+            if at <= progress {
+                let newest = pending
+                    .range(..=(progress, i64::MAX, u32::MAX, u32::MAX))
+                    .next_back();
+                if newest.is_some_and(|&(newest_at, ..)| newest_at != at) {
+                    return false;
+                }
+            }
+            let op = &self.ops[op as usize];
+            let ret = op.ret.expect("wgl: views are of answered ops");
+            if !state.view_possible(op.input, ret, view as usize) {
+                return false;
+            }
+        }
+        true
+    }
+
     fn lift(&mut self, index: u32) {
         self.ops[index as usize].linearized = true;
+        for (view, &(key, at, since)) in self.views[index as usize].iter().enumerate() {
+            let removed = self.pending_views[key as usize].remove(&(at, since, index, view as u32));
+            assert!(removed, "wgl: a linearized op's views were pending");
+        }
         if self.ops[index as usize].ret.is_none() {
             self.unknown_on_path.push(index);
         }
@@ -790,6 +887,9 @@ where
 
     fn unlift(&mut self, index: u32) {
         self.ops[index as usize].linearized = false;
+        for (view, &(key, at, since)) in self.views[index as usize].iter().enumerate() {
+            self.pending_views[key as usize].insert((at, since, index, view as u32));
+        }
         if self.ops[index as usize].ret.is_none() {
             let popped = self.unknown_on_path.pop();
             assert_eq!(
@@ -1396,6 +1496,15 @@ where
                 // (With partitions, forced children were checked against `failed` above.)
                 if self.parts.is_some() || self.memo.insert((next_hash, next_fp)) {
                     self.lift(index);
+                    // A step that raised progress may have made a pending view impossible
+                    // (`Spec::views`): the child is dead, its siblings are next. (Read-only
+                    // steps never raise progress, so a forced child never ends here.)
+                    if next.progress() > state.progress() && !self.views_possible(&next) {
+                        self.unlift(index);
+                        assert!(!forced, "wgl: a forced step raised progress");
+                        resume = Some(resume_cursor);
+                        continue;
+                    }
                     if self.ops[index as usize].ret.is_some() {
                         remaining -= 1;
                     }

@@ -13,10 +13,10 @@
 
 use crate::mvcc::model::MvccModel;
 use crate::mvcc::types::{
-    CompareResult, CompareTarget, EtcdError, LeaseId, Op, RangeRequest, RangeResponse, RequestOp,
-    Response, ResponseOp, Ret, Revision, TxnRequest, TxnResponse,
+    CompareResult, CompareTarget, EtcdError, KeyValue, LeaseId, Op, RangeRequest, RangeResponse,
+    RequestOp, Response, ResponseOp, Ret, Revision, TxnRequest, TxnResponse,
 };
-use crate::{fingerprint_of, Mention, SequentialSpec, Spec, ValueTwin};
+use crate::{fingerprint_of, KeyView, Mention, SequentialSpec, Spec, ValueTwin};
 
 impl SequentialSpec for MvccModel {
     type Op = Op;
@@ -139,6 +139,48 @@ impl Spec for MvccModel {
         if let Some(Ret::Ok(response)) = ret {
             response.for_each_kv(&mut |kv| out.push(Mention::Value(value_tag(&kv.key, &kv.value))));
         }
+    }
+
+    /// [`for_each_view`]: what a linearizable read of the current revision shows.
+    fn views(op: &Op, ret: &Ret, out: &mut Vec<KeyView>) {
+        for_each_view(op, ret, &mut |kv, _| {
+            out.push(KeyView {
+                key: kv.key.clone(),
+                since: kv.create_revision,
+                at: kv.mod_revision,
+            })
+        });
+    }
+
+    /// What the store holds at or below its revision never changes, and every change takes a
+    /// new revision (one per key at most: etcd refuses a txn that writes a key twice). A view
+    /// (k, created c, modified m, version v) of the store at a revision not below the current
+    /// one r: if m <= r, nothing changes k in (m, r], so k is that version now; if c <= r < m,
+    /// the life of k begun at c lasts past r, so k is live now with create revision c, and the
+    /// writes still to come in (r, m], one revision each, take its version to v: it is below v
+    /// by 1 to m - r.
+    fn view_possible(&self, op: &Op, ret: &Ret, view: usize) -> bool {
+        let mut possible = true;
+        let mut index = 0;
+        for_each_view(op, ret, &mut |kv, keys_only| {
+            if index == view {
+                let live = self.store.live(&kv.key);
+                possible = if kv.mod_revision <= self.revision {
+                    live.is_some_and(|live| live.matches(&kv.key, keys_only, kv))
+                } else if kv.create_revision <= self.revision {
+                    live.is_some_and(|live| {
+                        live.create_revision == kv.create_revision
+                            && live.version < kv.version
+                            && kv.version - live.version <= kv.mod_revision - self.revision
+                    })
+                } else {
+                    true
+                };
+            }
+            index += 1;
+        });
+        assert!(index > view, "mvcc: a view the op's answer shows");
+        possible
     }
 
     fn touches(op: &Op, tag: u64) -> bool {
@@ -537,6 +579,51 @@ impl MvccModel {
 }
 
 /// Whether `op` names lease `lease` anywhere (a put's lease, a lease operation, a txn branch).
+/// Calls `visit` on every key-value `op`'s answer shows of the store at the op's own point (or,
+/// for a txn's range after its own puts, later), with whether values were left out
+/// (`keys_only`): linearizable ranges of the current revision, the previous values of puts and
+/// deletes, and the same inside the taken branches of txns. Serializable ranges (possibly
+/// stale) and ranges of a past revision show other points, and are left out.
+fn for_each_view(op: &Op, ret: &Ret, visit: &mut impl FnMut(&KeyValue, bool)) {
+    let Ret::Ok(response) = ret else { return };
+    match (op, response) {
+        (Op::Range(r), Response::Range(resp)) if !r.serializable && r.revision == 0 => {
+            resp.kvs.iter().for_each(|kv| visit(kv, r.keys_only))
+        }
+        (Op::Put(_), Response::Put(resp)) => resp.prev_kv.iter().for_each(|kv| visit(kv, false)),
+        (Op::DeleteRange(_), Response::DeleteRange(resp)) => {
+            resp.prev_kvs.iter().for_each(|kv| visit(kv, false))
+        }
+        (Op::Txn(t), Response::Txn(resp)) => txn_views(t, resp, visit),
+        _ => {}
+    }
+}
+
+fn txn_views(t: &TxnRequest, resp: &TxnResponse, visit: &mut impl FnMut(&KeyValue, bool)) {
+    let requests = if resp.succeeded {
+        &t.success
+    } else {
+        &t.failure
+    };
+    for (request, response) in requests.iter().zip(&resp.responses) {
+        match (request, response) {
+            (RequestOp::Range(r), ResponseOp::Range(range)) if r.revision == 0 => {
+                range.kvs.iter().for_each(|kv| visit(kv, r.keys_only))
+            }
+            (RequestOp::Put(_), ResponseOp::Put(put)) => {
+                put.prev_kv.iter().for_each(|kv| visit(kv, false))
+            }
+            (RequestOp::DeleteRange(_), ResponseOp::DeleteRange(delete)) => {
+                delete.prev_kvs.iter().for_each(|kv| visit(kv, false))
+            }
+            (RequestOp::Txn(nested), ResponseOp::Txn(nested_resp)) => {
+                txn_views(nested, nested_resp, visit)
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The tag of a key, as [`ValueTwin::key`] and [`Mention::AnyValueOf`] name it.
 fn key_tag(key: &str) -> u128 {
     fingerprint_of(&("key", key))
