@@ -55,6 +55,28 @@ pub struct KeyView {
     pub at: i64,
 }
 
+/// A key an answered operation shows absent at progress `at` (see [`Spec::absences`]; etcd: a
+/// range of the key at revision `at` found nothing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyAbsence {
+    pub key: PartitionKey,
+    pub at: i64,
+}
+
+/// What an operation does to a resource whose existence answers prove (see
+/// [`Spec::resources`]; etcd: a lease).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceUse {
+    /// The op's answer is valid only while the resource exists, at the op's linearization
+    /// point (etcd: a put under the lease answered ok, a keep-alive answered ok).
+    Needs(u128),
+    /// Whenever the op changes the state, the resource does not exist after it (etcd: a revoke,
+    /// the lessor's expiry).
+    Ends(u128),
+    /// The op may create the resource (etcd: a grant of this id, or a grant answered with it).
+    Starts(u128),
+}
+
 /// A sequential specification as the linearizability search uses it.
 pub trait Spec: SequentialSpec + Clone + Debug
 where
@@ -220,6 +242,48 @@ where
     fn view_possible(&self, _op: &Self::Op, _ret: &Self::Ret, _view: usize) -> bool {
         true
     }
+
+    /// For an answered `op`: the keys its answer shows absent, each at the one progress its
+    /// answer fixes, wherever it is linearized (etcd: a linearizable or historic range of one
+    /// key that found nothing, at its revision; a put asked for its previous value that had
+    /// none, at the revision before its own; a delete of one key that deleted nothing; the
+    /// revision before the one a shown key's life began). The search gives up a node whose
+    /// progress is below `at` while the key is [`Spec::present`], when no op still to place
+    /// [`Spec::may_remove`] it at a progress up to `at`, and one whose progress is `at` while
+    /// the key is present: what a
+    /// store holds at or below its progress never changes. Must be sure facts: a wrong one
+    /// turns a linearizable history into a false violation. Default: none.
+    fn absences(_op: &Self::Op, _ret: &Self::Ret, _out: &mut Vec<KeyAbsence>) {}
+
+    /// Whether `key` exists in this state (see [`Spec::absences`]). Must be exact for models
+    /// with absences. Default `true`.
+    fn present(&self, _key: &PartitionKey) -> bool {
+        true
+    }
+
+    /// The indices of the `keys` (sorted, distinct) that `op` (answered `ret`, or of unknown
+    /// outcome) may remove wherever it is linearized (see [`Spec::absences`]), each once, in
+    /// any order, each with the lowest progress the removal can be at (`i64::MIN`: any). Must
+    /// include every key in doubt, at a progress no higher than the real one. Default: all of
+    /// them, at any progress.
+    fn may_remove(
+        _op: &Self::Op,
+        _ret: Option<&Self::Ret>,
+        keys: &[PartitionKey],
+        out: &mut Vec<(u32, i64)>,
+    ) {
+        out.extend((0..keys.len() as u32).map(|key| (key, i64::MIN)));
+    }
+
+    /// What `op` (answered `ret`, or of unknown outcome) does to resources whose existence
+    /// answers prove: see [`ResourceUse`]. The search refuses to linearize an op that ends a
+    /// resource while an answered op that needs it is still to be placed and no op still to be
+    /// placed may create it again: that op would then come after the end, where its answer is
+    /// invalid. This keeps a lease's expiry, an unknown-outcome op free to go anywhere after
+    /// its bound, from being placed seconds before a put that the lease still served. Must be
+    /// sure facts: a wrong `Needs` or `Ends`, or a missed `Starts`, turns a linearizable
+    /// history into a false violation. Default: none.
+    fn resources(_op: &Self::Op, _ret: Option<&Self::Ret>, _out: &mut Vec<ResourceUse>) {}
 
     /// Whether `op` can observe or interact with the effects tagged `tag` (see
     /// [`Spec::unknown_effect_tag`]). Must be conservative: when in doubt, `true`.

@@ -5,8 +5,10 @@
 //! Verdicts are deterministic: `Linearizable` and `NotLinearizable` never depend on timing; only
 //! running out of budget (time, memo size) gives `Unknown`, never a wrong verdict.
 
+mod absences;
 mod pin;
 mod read_from;
+mod resources;
 mod violation;
 mod wgl;
 mod zobrist;

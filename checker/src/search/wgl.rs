@@ -27,6 +27,11 @@
 //!   (`try_step`), or as soon as a key version such an operation shows can no longer be
 //!   (`Spec::views`, `views_possible`); a capped round of unknown ops runs on while progress
 //!   is short of the next answered op's (`progress_gap`);
+//! - likewise an answer still to place that shows a key absent at some progress, while the key
+//!   is present and nothing still to place may remove it (`Spec::absences`, `absences.rs`);
+//! - an op that ends a resource (`Spec::resources`, etcd: a lease's revoke or expiry) waits
+//!   until no answered op still to place needs it, unless one still to place can start it
+//!   again (`resources.rs`);
 //! - when every operation has a partition key (`Spec::partition_key`, per key for porcupine's
 //!   kv), the whole-history search exploits the independence of partitions itself (`Parts`):
 //!   it branches only on the partition of the earliest remaining return, remembers failures
@@ -43,7 +48,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kvsim_model::{Mention, PartitionKey, Spec, ValueTwin};
 
+use super::absences::Absences;
 use super::read_from::{self, Setter, TaggedRead, Writer, NO_RETURN};
+use super::resources::Resources;
 use super::violation::Violation;
 use super::zobrist::{self, Memo};
 use super::{CheckResult, Limits, Stats};
@@ -450,6 +457,11 @@ where
     /// Per key id, the views of the answered ops not yet linearized: (`at`, `since`, op,
     /// view index), oldest first (`views_possible`).
     pending_views: Vec<BTreeSet<(i64, i64, u32, u32)>>,
+    /// What each op needs, ends and starts of `Spec::resources`, and what is still to place.
+    resources: Resources,
+    /// The keys answers still to place show absent (`Spec::absences`); empty without progress
+    /// or with partitions, like `views`.
+    absences: Absences,
     /// Visited nodes; unused when `parts` is set (which remembers failed projections instead).
     memo: Memo,
     parts: Option<Parts>,
@@ -638,6 +650,9 @@ where
         } else {
             (vec![Vec::new(); ops.len()], Vec::new())
         };
+        let resources = Resources::new::<S>(ops.iter().map(|op| (op.input, op.ret)));
+        let inputs: Vec<_> = ops.iter().map(|op| (op.input, op.ret)).collect();
+        let absences = Absences::new::<S>(&inputs, parts.is_none() && init.progress().is_some());
         let keys = zobrist::keys(ops.len());
         let bounds_left = ops
             .iter()
@@ -659,6 +674,8 @@ where
             unknown_dominance,
             views,
             pending_views,
+            resources,
+            absences,
             memo: Memo::default(),
             parts,
             steps: 0,
@@ -856,8 +873,17 @@ where
         true
     }
 
+    /// `Absences::possible` at `state`'s progress (`Spec::absences`).
+    fn absences_possible(&self, state: &S) -> bool {
+        state
+            .progress()
+            .is_none_or(|progress| self.absences.possible(state, progress))
+    }
+
     fn lift(&mut self, index: u32) {
         self.ops[index as usize].linearized = true;
+        self.resources.lift(index);
+        self.absences.lift(index);
         for (view, &(key, at, since)) in self.views[index as usize].iter().enumerate() {
             let removed = self.pending_views[key as usize].remove(&(at, since, index, view as u32));
             assert!(removed, "wgl: a linearized op's views were pending");
@@ -887,6 +913,8 @@ where
 
     fn unlift(&mut self, index: u32) {
         self.ops[index as usize].linearized = false;
+        self.resources.unlift(index);
+        self.absences.unlift(index);
         for (view, &(key, at, since)) in self.views[index as usize].iter().enumerate() {
             self.pending_views[key as usize].insert((at, since, index, view as u32));
         }
@@ -1108,8 +1136,13 @@ where
     /// the whole subtree would fail — typically only after trying every order of the pending
     /// unknown-outcome ops, which is what makes this check the difference between seconds and
     /// hours on MVCC histories with timeouts.
+    ///
+    /// And an op that ends a resource an answered op still to place needs (`Resources::may_end`).
     fn try_step(&self, state: &S, fingerprint: u128, index: u32) -> Option<(S, u128)> {
         let op = &self.ops[index as usize];
+        if !self.resources.may_end(index) {
+            return None;
+        }
         if op.ret.is_none() && op.changes_only_with_progress {
             let progress = state.progress();
             let tightest = self.bounds_left.first().map(|(bound, _)| *bound);
@@ -1499,7 +1532,9 @@ where
                     // A step that raised progress may have made a pending view impossible
                     // (`Spec::views`): the child is dead, its siblings are next. (Read-only
                     // steps never raise progress, so a forced child never ends here.)
-                    if next.progress() > state.progress() && !self.views_possible(&next) {
+                    if next.progress() > state.progress()
+                        && !(self.views_possible(&next) && self.absences_possible(&next))
+                    {
                         self.unlift(index);
                         assert!(!forced, "wgl: a forced step raised progress");
                         resume = Some(resume_cursor);

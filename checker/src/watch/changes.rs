@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 
 use kvsim_model::mvcc::{
-    DeleteRangeRequest, DeleteRangeResponse, Key, KeyValue, LeaseId, Op, PutRequest, PutResponse,
-    RangeRequest, RangeResponse, RequestOp, Response, ResponseOp, Ret, Revision, TxnRequest,
+    for_each_shown_kv, DeleteRangeRequest, DeleteRangeResponse, Key, KeyValue, LeaseId, Op,
+    PutRequest, PutResponse, RequestOp, Response, ResponseOp, Ret, Revision, Shown, TxnRequest,
     TxnResponse, Value,
 };
 
@@ -182,15 +182,18 @@ impl ChangeLog {
                     log.insert(effect.revision, key, change);
                 }
             }
-            let mut kvs = Vec::new();
-            read_kvs(&op.input, response, &mut kvs);
-            for (kv, value_known) in kvs {
-                log.insert(
-                    kv.mod_revision,
-                    kv.key.clone(),
-                    Change::put_of(kv, value_known, Source::Read(op.id)),
-                );
-            }
+            for_each_shown_kv(
+                &op.input,
+                response,
+                Shown::Anywhere,
+                &mut |kv, keys_only| {
+                    log.insert(
+                        kv.mod_revision,
+                        kv.key.clone(),
+                        Change::put_of(kv, !keys_only, Source::Read(op.id)),
+                    );
+                },
+            );
         }
         for record in watch_records {
             if let Action::Response { events, .. } = &record.action {
@@ -371,47 +374,6 @@ fn txn_changes(
 }
 
 /// Every key-value `op` read back, with whether its value is real (not emptied by `keys_only`).
-fn read_kvs<'a>(op: &Op, response: &'a Response, out: &mut Vec<(&'a KeyValue, bool)>) {
-    match (op, response) {
-        (Op::Range(range), Response::Range(reply)) => range_kvs(range, reply, out),
-        (Op::Put(_), Response::Put(reply)) => out.extend(reply.prev_kv.iter().map(|kv| (kv, true))),
-        (Op::DeleteRange(_), Response::DeleteRange(reply)) => {
-            out.extend(reply.prev_kvs.iter().map(|kv| (kv, true)))
-        }
-        (Op::Txn(txn), Response::Txn(reply)) => txn_kvs(txn, reply, out),
-        _ => {}
-    }
-}
-
-fn range_kvs<'a>(
-    range: &RangeRequest,
-    reply: &'a RangeResponse,
-    out: &mut Vec<(&'a KeyValue, bool)>,
-) {
-    out.extend(reply.kvs.iter().map(|kv| (kv, !range.keys_only)));
-}
-
-fn txn_kvs<'a>(txn: &TxnRequest, reply: &'a TxnResponse, out: &mut Vec<(&'a KeyValue, bool)>) {
-    let branch = if reply.succeeded {
-        &txn.success
-    } else {
-        &txn.failure
-    };
-    for (request, response) in branch.iter().zip(&reply.responses) {
-        match (request, response) {
-            (RequestOp::Range(range), ResponseOp::Range(reply)) => range_kvs(range, reply, out),
-            (RequestOp::Put(_), ResponseOp::Put(reply)) => {
-                out.extend(reply.prev_kv.iter().map(|kv| (kv, true)))
-            }
-            (RequestOp::DeleteRange(_), ResponseOp::DeleteRange(reply)) => {
-                out.extend(reply.prev_kvs.iter().map(|kv| (kv, true)))
-            }
-            (RequestOp::Txn(inner), ResponseOp::Txn(reply)) => txn_kvs(inner, reply, out),
-            _ => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,11 +12,16 @@
 //! wrong placement before the state is cloned: that is what keeps the search fast.
 
 use crate::mvcc::model::MvccModel;
+use crate::mvcc::store::range_bounds;
 use crate::mvcc::types::{
-    CompareResult, CompareTarget, EtcdError, KeyValue, LeaseId, Op, RangeRequest, RangeResponse,
-    RequestOp, Response, ResponseOp, Ret, Revision, TxnRequest, TxnResponse,
+    for_each_shown_kv, CompareResult, CompareTarget, EtcdError, KeyValue, LeaseId, Op,
+    RangeRequest, RangeResponse, RequestOp, Response, ResponseOp, Ret, Revision, Shown, TxnRequest,
+    TxnResponse,
 };
-use crate::{fingerprint_of, KeyView, Mention, SequentialSpec, Spec, ValueTwin};
+use crate::{
+    fingerprint_of, KeyAbsence, KeyView, Mention, PartitionKey, ResourceUse, SequentialSpec, Spec,
+    ValueTwin,
+};
 
 impl SequentialSpec for MvccModel {
     type Op = Op;
@@ -181,6 +186,142 @@ impl Spec for MvccModel {
         });
         assert!(index > view, "mvcc: a view the op's answer shows");
         possible
+    }
+
+    /// A linearizable range of one key at the current revision, or a range of one key at a
+    /// past revision, that found nothing: absent at its revision. A put asked for its previous
+    /// value that got none: absent at the revision before its own. A delete of one key that
+    /// deleted nothing: absent at its revision. Every shown key's life ([`Spec::views`]) began
+    /// at its create revision c, so the key was absent at c - 1 (a txn cannot delete and put
+    /// one key: etcd refuses it, `validate`).
+    fn absences(op: &Op, ret: &Ret, out: &mut Vec<KeyAbsence>) {
+        let Ret::Ok(response) = ret else { return };
+        match (op, response) {
+            (Op::Range(r), Response::Range(resp))
+                if r.range_end.is_empty() && resp.count == 0 && resp.kvs.is_empty() =>
+            {
+                let at = if r.revision == 0 && !r.serializable {
+                    Some(resp.header.revision)
+                } else if r.revision > 0 {
+                    Some(r.revision)
+                } else {
+                    None
+                };
+                if let Some(at) = at {
+                    out.push(KeyAbsence {
+                        key: r.key.clone(),
+                        at,
+                    });
+                }
+            }
+            (Op::Put(p), Response::Put(resp)) if p.prev_kv && resp.prev_kv.is_none() => {
+                out.push(KeyAbsence {
+                    key: p.key.clone(),
+                    at: resp.header.revision - 1,
+                })
+            }
+            (Op::DeleteRange(d), Response::DeleteRange(resp))
+                if d.range_end.is_empty() && resp.deleted == 0 =>
+            {
+                out.push(KeyAbsence {
+                    key: d.key.clone(),
+                    at: resp.header.revision,
+                })
+            }
+            _ => {}
+        }
+        for_each_view(op, ret, &mut |kv, _| {
+            if kv.create_revision > 1 {
+                out.push(KeyAbsence {
+                    key: kv.key.clone(),
+                    at: kv.create_revision - 1,
+                })
+            }
+        });
+    }
+
+    fn present(&self, key: &PartitionKey) -> bool {
+        self.store.live(key).is_some()
+    }
+
+    /// A delete whose range holds the key (answered: one that deleted something, at its
+    /// revision), a txn with such a delete in a branch it may take (answered: the branch taken,
+    /// at its revision), a revoke or an expiry (of whatever lease the key has then).
+    fn may_remove(op: &Op, ret: Option<&Ret>, keys: &[PartitionKey], out: &mut Vec<(u32, i64)>) {
+        let mut found = Vec::new();
+        let mut at = i64::MIN;
+        match (op, ret) {
+            (_, Some(Ret::Err(_))) => {}
+            (Op::DeleteRange(d), Some(Ret::Ok(Response::DeleteRange(resp))))
+                if resp.deleted > 0 =>
+            {
+                at = resp.header.revision;
+                keys_in_range(&d.key, &d.range_end, keys, &mut found);
+            }
+            (Op::DeleteRange(_), Some(_)) => {}
+            (Op::DeleteRange(d), None) => keys_in_range(&d.key, &d.range_end, keys, &mut found),
+            (Op::Txn(t), Some(Ret::Ok(Response::Txn(resp)))) => {
+                let taken = if resp.succeeded {
+                    &t.success
+                } else {
+                    &t.failure
+                };
+                at = resp.header.revision;
+                branch_removals(taken, keys, &mut found);
+            }
+            (Op::Txn(t), _) => {
+                branch_removals(&t.success, keys, &mut found);
+                branch_removals(&t.failure, keys, &mut found);
+            }
+            (Op::LeaseRevoke { .. } | Op::LeaseExpire { .. }, _) => {
+                found.extend(0..keys.len() as u32)
+            }
+            _ => {}
+        }
+        found.sort_unstable();
+        found.dedup();
+        out.extend(found.into_iter().map(|key| (key, at)));
+    }
+
+    /// Leases. An answered put under lease l (alone or in a txn's taken branch), an answered
+    /// keep-alive of l and an answered time-to-live of l with a granted TTL all need l to
+    /// exist (`MvccModel::put`, `check_put_on_path`, `check_ok`); a revoke and the lessor's
+    /// expiry end it (`lease_revoke`); a grant of l, or answered with l, starts it. A grant
+    /// with id 0 and no answer starts nothing: `step_unknown` never applies it.
+    fn resources(op: &Op, ret: Option<&Ret>, out: &mut Vec<ResourceUse>) {
+        let lease = |id: LeaseId| id as u64 as u128;
+        let response = match ret {
+            Some(Ret::Ok(response)) => Some(response),
+            Some(Ret::Err(_)) => return,
+            None => None,
+        };
+        match (op, response) {
+            (Op::Put(put), Some(_)) if put.lease != 0 => {
+                out.push(ResourceUse::Needs(lease(put.lease)))
+            }
+            (Op::Txn(txn), Some(Response::Txn(resp))) => {
+                txn_leases_needed(txn, resp, &mut |id| out.push(ResourceUse::Needs(lease(id))))
+            }
+            (Op::LeaseKeepAlive { id }, Some(_)) => out.push(ResourceUse::Needs(lease(*id))),
+            (
+                Op::LeaseTimeToLive { id, .. },
+                Some(Response::LeaseTimeToLive { granted_ttl_s, .. }),
+            ) if *granted_ttl_s != 0 => out.push(ResourceUse::Needs(lease(*id))),
+            (Op::LeaseRevoke { id }, answer) => {
+                if answer.is_some() {
+                    out.push(ResourceUse::Needs(lease(*id)));
+                }
+                out.push(ResourceUse::Ends(lease(*id)));
+            }
+            (Op::LeaseExpire { id }, _) => out.push(ResourceUse::Ends(lease(*id))),
+            (Op::LeaseGrant { id, .. }, None) if *id != 0 => {
+                out.push(ResourceUse::Starts(lease(*id)))
+            }
+            (Op::LeaseGrant { .. }, Some(Response::LeaseGrant { id, .. })) => {
+                out.push(ResourceUse::Starts(lease(*id)))
+            }
+            _ => {}
+        }
     }
 
     fn touches(op: &Op, tag: u64) -> bool {
@@ -578,28 +719,49 @@ impl MvccModel {
     }
 }
 
-/// Whether `op` names lease `lease` anywhere (a put's lease, a lease operation, a txn branch).
-/// Calls `visit` on every key-value `op`'s answer shows of the store at the op's own point (or,
-/// for a txn's range after its own puts, later), with whether values were left out
-/// (`keys_only`): linearizable ranges of the current revision, the previous values of puts and
-/// deletes, and the same inside the taken branches of txns. Serializable ranges (possibly
-/// stale) and ranges of a past revision show other points, and are left out.
+/// The key-values `op`'s answer shows of the store at the op's own point, with whether values
+/// were left out: [`Shown::AtItsPoint`].
 fn for_each_view(op: &Op, ret: &Ret, visit: &mut impl FnMut(&KeyValue, bool)) {
-    let Ret::Ok(response) = ret else { return };
-    match (op, response) {
-        (Op::Range(r), Response::Range(resp)) if !r.serializable && r.revision == 0 => {
-            resp.kvs.iter().for_each(|kv| visit(kv, r.keys_only))
-        }
-        (Op::Put(_), Response::Put(resp)) => resp.prev_kv.iter().for_each(|kv| visit(kv, false)),
-        (Op::DeleteRange(_), Response::DeleteRange(resp)) => {
-            resp.prev_kvs.iter().for_each(|kv| visit(kv, false))
-        }
-        (Op::Txn(t), Response::Txn(resp)) => txn_views(t, resp, visit),
-        _ => {}
+    if let Ret::Ok(response) = ret {
+        for_each_shown_kv(op, response, Shown::AtItsPoint, visit);
     }
 }
 
-fn txn_views(t: &TxnRequest, resp: &TxnResponse, visit: &mut impl FnMut(&KeyValue, bool)) {
+/// The indices of the sorted `keys` that `(from, range_end)` selects.
+fn keys_in_range(from: &str, range_end: &str, keys: &[PartitionKey], out: &mut Vec<u32>) {
+    use std::ops::Bound;
+    let Some((low, high)) = range_bounds(from, range_end) else {
+        return;
+    };
+    let first = match low {
+        Bound::Included(low) => keys.partition_point(|key| key.as_str() < low),
+        Bound::Excluded(low) => keys.partition_point(|key| key.as_str() <= low),
+        Bound::Unbounded => 0,
+    };
+    let end = match high {
+        Bound::Included(high) => keys.partition_point(|key| key.as_str() <= high),
+        Bound::Excluded(high) => keys.partition_point(|key| key.as_str() < high),
+        Bound::Unbounded => keys.len(),
+    };
+    out.extend(first as u32..end.max(first) as u32);
+}
+
+/// The keys a delete in `requests`, or in any branch of a txn nested there, may remove.
+fn branch_removals(requests: &[RequestOp], keys: &[PartitionKey], out: &mut Vec<u32>) {
+    for request in requests {
+        match request {
+            RequestOp::DeleteRange(d) => keys_in_range(&d.key, &d.range_end, keys, out),
+            RequestOp::Txn(nested) => {
+                branch_removals(&nested.success, keys, out);
+                branch_removals(&nested.failure, keys, out);
+            }
+            RequestOp::Put(_) | RequestOp::Range(_) => {}
+        }
+    }
+}
+
+/// Calls `visit` on the lease of every put, with a lease, of the branches `resp` shows taken.
+fn txn_leases_needed(t: &TxnRequest, resp: &TxnResponse, visit: &mut impl FnMut(LeaseId)) {
     let requests = if resp.succeeded {
         &t.success
     } else {
@@ -607,17 +769,9 @@ fn txn_views(t: &TxnRequest, resp: &TxnResponse, visit: &mut impl FnMut(&KeyValu
     };
     for (request, response) in requests.iter().zip(&resp.responses) {
         match (request, response) {
-            (RequestOp::Range(r), ResponseOp::Range(range)) if r.revision == 0 => {
-                range.kvs.iter().for_each(|kv| visit(kv, r.keys_only))
-            }
-            (RequestOp::Put(_), ResponseOp::Put(put)) => {
-                put.prev_kv.iter().for_each(|kv| visit(kv, false))
-            }
-            (RequestOp::DeleteRange(_), ResponseOp::DeleteRange(delete)) => {
-                delete.prev_kvs.iter().for_each(|kv| visit(kv, false))
-            }
+            (RequestOp::Put(put), _) if put.lease != 0 => visit(put.lease),
             (RequestOp::Txn(nested), ResponseOp::Txn(nested_resp)) => {
-                txn_views(nested, nested_resp, visit)
+                txn_leases_needed(nested, nested_resp, visit)
             }
             _ => {}
         }
@@ -654,6 +808,7 @@ fn txn_compare_mentions(txn: &TxnRequest, out: &mut Vec<Mention>) {
     }
 }
 
+/// Whether `op` names lease `lease` anywhere (a put's lease, a lease operation, a txn branch).
 fn op_names_lease(op: &Op, lease: LeaseId) -> bool {
     match op {
         Op::Put(put) => put.lease == lease,

@@ -306,6 +306,76 @@ impl TxnResponse {
     }
 }
 
+/// Which of the key-values an answer shows [`for_each_shown_kv`] visits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// Every one: ranges of any revision, serializable ones too.
+    Anywhere,
+    /// Only those that show the store at the op's own linearization point (or, for a txn's range
+    /// after its own puts, later): linearizable ranges of the current revision, previous values
+    /// of puts and deletes. Serializable ranges (possibly stale) and ranges of a past revision
+    /// show other points.
+    AtItsPoint,
+}
+
+/// Calls `visit` on each key-value `op`'s answer `response` shows (range results, previous
+/// values of puts and deletes, the same inside the taken branches of txns, nested ones too),
+/// with whether its value was left out (a `keys_only` range), as far as `shown` says.
+pub fn for_each_shown_kv(
+    op: &Op,
+    response: &Response,
+    shown: Shown,
+    visit: &mut impl FnMut(&KeyValue, bool),
+) {
+    match (op, response) {
+        (Op::Range(r), Response::Range(resp))
+            if shown == Shown::Anywhere || (!r.serializable && r.revision == 0) =>
+        {
+            resp.kvs.iter().for_each(|kv| visit(kv, r.keys_only))
+        }
+        (Op::Put(_), Response::Put(resp)) => resp.prev_kv.iter().for_each(|kv| visit(kv, false)),
+        (Op::DeleteRange(_), Response::DeleteRange(resp)) => {
+            resp.prev_kvs.iter().for_each(|kv| visit(kv, false))
+        }
+        (Op::Txn(t), Response::Txn(resp)) => txn_shown_kvs(t, resp, shown, visit),
+        _ => {}
+    }
+}
+
+/// [`for_each_shown_kv`] of a txn: a range inside one reads the txn's own revision whatever its
+/// `serializable` flag says.
+fn txn_shown_kvs(
+    t: &TxnRequest,
+    resp: &TxnResponse,
+    shown: Shown,
+    visit: &mut impl FnMut(&KeyValue, bool),
+) {
+    let requests = if resp.succeeded {
+        &t.success
+    } else {
+        &t.failure
+    };
+    for (request, response) in requests.iter().zip(&resp.responses) {
+        match (request, response) {
+            (RequestOp::Range(r), ResponseOp::Range(range))
+                if shown == Shown::Anywhere || r.revision == 0 =>
+            {
+                range.kvs.iter().for_each(|kv| visit(kv, r.keys_only))
+            }
+            (RequestOp::Put(_), ResponseOp::Put(put)) => {
+                put.prev_kv.iter().for_each(|kv| visit(kv, false))
+            }
+            (RequestOp::DeleteRange(_), ResponseOp::DeleteRange(delete)) => {
+                delete.prev_kvs.iter().for_each(|kv| visit(kv, false))
+            }
+            (RequestOp::Txn(nested), ResponseOp::Txn(nested_resp)) => {
+                txn_shown_kvs(nested, nested_resp, shown, visit)
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The errors etcd returns that a model can predict. Transport failures are not here: they make an
 /// outcome unknown (or a definite failure), they are not responses.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
