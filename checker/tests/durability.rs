@@ -1,6 +1,9 @@
 //! The durability / quorum / convergence / liveness checker on hand-written histories: a clean
 //! history reports nothing, and each property has a history that breaks it.
 
+mod support;
+use support::kv;
+
 use kvsim_checker::durability::{
     check_durability, healed_at_ns, healed_windows, DurabilityOptions, HealedWindow,
 };
@@ -91,17 +94,6 @@ fn delete(id: u64, call_ns: u64, key: &str, revision: i64) -> Operation<Op, Ret>
         delete_op(key),
         Response::DeleteRange(response),
     )
-}
-
-fn kv(key: &str, value: &str, create_revision: i64, mod_revision: i64, version: i64) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: value.into(),
-        create_revision,
-        mod_revision,
-        version,
-        lease: 0,
-    }
 }
 
 fn range(

@@ -1,6 +1,9 @@
 //! The watch checker on hand-written histories: a clean history reports nothing, and each property
 //! has a history that breaks it (and only the properties it should).
 
+mod support;
+use support::kv;
+
 use kvsim_checker::history::{FaultEvent, History, Operation, Outcome};
 use kvsim_checker::property::PropertyViolation;
 use kvsim_checker::watch::check_watches;
@@ -64,17 +67,6 @@ fn delete(id: u64, call_ns: u64, key: &str, revision: i64) -> Operation<Op, Ret>
         Op::DeleteRange(request),
         Response::DeleteRange(response),
     )
-}
-
-fn kv(key: &str, value: &str, create_revision: i64, mod_revision: i64, version: i64) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: value.into(),
-        create_revision,
-        mod_revision,
-        version,
-        lease: 0,
-    }
 }
 
 fn put_event(

@@ -261,13 +261,8 @@ impl Spec for MvccModel {
             (Op::DeleteRange(_), Some(_)) => {}
             (Op::DeleteRange(d), None) => keys_in_range(&d.key, &d.range_end, keys, &mut found),
             (Op::Txn(t), Some(Ret::Ok(Response::Txn(resp)))) => {
-                let taken = if resp.succeeded {
-                    &t.success
-                } else {
-                    &t.failure
-                };
                 at = resp.header.revision;
-                branch_removals(taken, keys, &mut found);
+                branch_removals(t.branch(resp.succeeded), keys, &mut found);
             }
             (Op::Txn(t), _) => {
                 branch_removals(&t.success, keys, &mut found);
@@ -762,12 +757,7 @@ fn branch_removals(requests: &[RequestOp], keys: &[PartitionKey], out: &mut Vec<
 
 /// Calls `visit` on the lease of every put, with a lease, of the branches `resp` shows taken.
 fn txn_leases_needed(t: &TxnRequest, resp: &TxnResponse, visit: &mut impl FnMut(LeaseId)) {
-    let requests = if resp.succeeded {
-        &t.success
-    } else {
-        &t.failure
-    };
-    for (request, response) in requests.iter().zip(&resp.responses) {
+    for (request, response) in t.branch(resp.succeeded).iter().zip(&resp.responses) {
         match (request, response) {
             (RequestOp::Put(put), _) if put.lease != 0 => visit(put.lease),
             (RequestOp::Txn(nested), ResponseOp::Txn(nested_resp)) => {

@@ -124,6 +124,17 @@ pub struct TxnRequest {
     pub failure: Vec<RequestOp>,
 }
 
+impl TxnRequest {
+    /// The branch a txn answered `succeeded` took.
+    pub fn branch(&self, succeeded: bool) -> &[RequestOp] {
+        if succeeded {
+            &self.success
+        } else {
+            &self.failure
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Compare {
     pub key: Key,
@@ -350,12 +361,7 @@ fn txn_shown_kvs(
     shown: Shown,
     visit: &mut impl FnMut(&KeyValue, bool),
 ) {
-    let requests = if resp.succeeded {
-        &t.success
-    } else {
-        &t.failure
-    };
-    for (request, response) in requests.iter().zip(&resp.responses) {
+    for (request, response) in t.branch(resp.succeeded).iter().zip(&resp.responses) {
         match (request, response) {
             (RequestOp::Range(r), ResponseOp::Range(range))
                 if shown == Shown::Anywhere || r.revision == 0 =>
