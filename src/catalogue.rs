@@ -94,8 +94,9 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
         properties: &[Property::Linearizability],
     },
     // Leases expiring at three times their TTL: nothing about a single history forbids a late
-    // expiry, so only the upper bound (`lease.expired_late`: no Ok read, put, keep-alive or
-    // time-to-live sees the lease alive long after its deadline in a whole cluster) sees it.
+    // expiry, so only the upper bound (`lease.expired_late`: no time-to-live reports more time left
+    // than TTL + one election timeout, and no Ok read, put, keep-alive or time-to-live sees the
+    // lease alive long after its deadline in a whole cluster) sees it.
     CatalogueEntry {
         bug: Bug::LeaseLateExpiry,
         scenario: "leases.toml",

@@ -36,6 +36,12 @@
 //!   unknown (processed at a time nobody knows), is not judged.
 //! - Serializable and historic ranges are not observations: they may show a past state.
 //!
+//! A time-to-live answer is judged on its own as well: the time left it reports must not exceed
+//! the granted TTL + one election timeout (+ the lessor clock's jumps back), the furthest ahead any
+//! grant, keep-alive or promotion sets a deadline ([`remaining_beyond_bound`]). That needs no
+//! whole stretch, and it sees a late lessor at the first time-to-live after a renewal, not only
+//! once the deadline has long passed.
+//!
 //! Leases attached to no key and never asked about are invisible, so a lessor that never expires
 //! anything is caught only where clients look (the `leases` and `recipes` scenarios read, renew and
 //! ask time-to-live of their leases).
@@ -71,9 +77,18 @@ struct Lease {
     gone: Vec<(u64, u64, OpId, &'static str)>,
     /// `call_ns` of every revoke of the lease, whatever its outcome.
     revoke_calls_ns: Vec<u64>,
+    /// Ok time-to-live answers for a live lease: (call_ns, op id, remaining ttl_s, granted_ttl_s).
+    remaining: Vec<(u64, OpId, i64, i64)>,
+    /// The earliest call of a grant of this id, whatever its outcome: no deadline is set before.
+    first_grant_call_ns: Option<u64>,
 }
 
 impl Lease {
+    fn note_grant_call(&mut self, call_ns: u64) {
+        self.first_grant_call_ns =
+            Some(self.first_grant_call_ns.map_or(call_ns, |t| t.min(call_ns)));
+    }
+
     fn report_ttl(&mut self, ttl_s: i64) {
         if ttl_s > 0 {
             self.ttl_s_min = if self.ttl_s_min == 0 {
@@ -159,7 +174,8 @@ pub fn check_early_expiries(history: &History<Op, Ret>) -> Vec<PropertyViolation
     out
 }
 
-/// Every `lease.expired_late` violation in `history` (at most one per lease: the first).
+/// Every `lease.expired_late` violation in `history` (at most one per lease: a time-to-live
+/// answer beyond [`remaining_beyond_bound`], else the first late observation).
 pub fn check_lease_bounds(
     history: &History<Op, Ret>,
     opts: &DurabilityOptions,
@@ -171,7 +187,18 @@ pub fn check_lease_bounds(
     let settle = opts.liveness_bound_ns;
     let election_timeout = opts.election_timeout_ns();
     let mut out = Vec::new();
+    // etcd spreads the expiries of a new leader's leases when it holds at least
+    // `leaseRevokeRate` (1,000) of them (`Promote` then refreshes some by more than one election
+    // timeout); below that, every deadline is at most TTL + one election timeout ahead.
+    let spread_possible = leases.len() >= ETCD_LEASE_REVOKE_RATE;
     for (id, lease) in leases {
+        let remaining = (!spread_possible)
+            .then(|| remaining_beyond_bound(id, &lease, &jumps, election_timeout))
+            .flatten();
+        if let Some(violation) = remaining {
+            out.push(violation);
+            continue;
+        }
         if lease.grants != 1 || lease.renewal_unknown || lease.ttl_s_max <= 0 {
             continue;
         }
@@ -238,9 +265,66 @@ pub fn check_lease_bounds(
     out
 }
 
+/// etcd's `leaseRevokeRate`: the number of leases from which a promotion spreads their expiries.
+const ETCD_LEASE_REVOKE_RATE: usize = 1_000;
+
+/// The first time-to-live answer of `lease` that reports more time left than any deadline etcd
+/// sets: a lessor sets a deadline at most TTL + one election timeout ahead of its own clock (a
+/// grant or keep-alive: now + TTL; a promotion: now + TTL + one election timeout), and the time
+/// left only shrinks from then on, except by the lessor clock's jumps back between the setting
+/// (no earlier than the lease's first grant call) and the answer (before its return, bounded by
+/// its call for the clock error). So `remaining ≤ granted TTL + election timeout + clock error`,
+/// whatever the faults, the renewals of unknown outcome or the ids granted twice. etcd truncates
+/// the time left to whole seconds, which only lowers it. A lessor whose deadlines lie too far
+/// ahead expires late: this catches it as soon as someone asks, with no whole stretch needed.
+fn remaining_beyond_bound(
+    id: LeaseId,
+    lease: &Lease,
+    jumps: &ClockJumps,
+    election_timeout_ns: u64,
+) -> Option<PropertyViolation> {
+    let from_ns = lease.first_grant_call_ns.unwrap_or(0);
+    lease
+        .remaining
+        .iter()
+        .find_map(|&(call_ns, op, remaining_s, granted_ttl_s)| {
+            let remaining_ns = u64::try_from(remaining_s).ok()?.saturating_mul(NS_PER_S);
+            let clock_error = jumps.error_within_ns(from_ns, call_ns);
+            let bound_ns = u64::try_from(granted_ttl_s)
+                .ok()?
+                .saturating_mul(NS_PER_S)
+                .saturating_add(election_timeout_ns)
+                .saturating_add(clock_error);
+            (remaining_ns > bound_ns).then(|| {
+                let message = format!(
+                    "lease {id} (TTL {granted_ttl_s} s): op {op}, a time-to-live called at {:.3} s, \
+                     answered {remaining_s} s left, but no grant, keep-alive or promotion sets a \
+                     deadline more than TTL + one election timeout ({:.1} s){} ahead: the lessor \
+                     would expire it late",
+                    call_ns as f64 / 1e9,
+                    election_timeout_ns as f64 / 1e9,
+                    if clock_error > 0 {
+                        format!(" + {:.3} s clock error", clock_error as f64 / 1e9)
+                    } else {
+                        String::new()
+                    },
+                );
+                PropertyViolation::new(Property::LeaseExpiredLate, message)
+                    .with_ops([op])
+                    .with_time(call_ns)
+            })
+        })
+}
+
 fn collect(ops: &[Operation<Op, Ret>]) -> BTreeMap<LeaseId, Lease> {
     let mut leases: BTreeMap<LeaseId, Lease> = BTreeMap::new();
     for op in ops {
+        if let Op::LeaseGrant { id, .. } = &op.input {
+            // An id-0 grant names its lease only in its answer (recorded below).
+            if *id != 0 {
+                leases.entry(*id).or_default().note_grant_call(op.call_ns);
+            }
+        }
         if let Op::LeaseRevoke { id } = &op.input {
             leases
                 .entry(*id)
@@ -295,6 +379,7 @@ fn collect(ops: &[Operation<Op, Ret>]) -> BTreeMap<LeaseId, Lease> {
                 }),
             ) => {
                 let lease = leases.entry(*id).or_default();
+                lease.note_grant_call(op.call_ns);
                 lease.grants += 1;
                 lease.renewals.push(timing);
                 lease.ttl_s_max = lease.ttl_s_max.max(*ttl_s).max(*granted);
@@ -318,6 +403,11 @@ fn collect(ops: &[Operation<Op, Ret>]) -> BTreeMap<LeaseId, Lease> {
                 let lease = leases.entry(*id).or_default();
                 if *ttl_s >= 0 {
                     lease.alive.push(timing);
+                    if *granted_ttl_s > 0 {
+                        lease
+                            .remaining
+                            .push((op.call_ns, op.id, *ttl_s, *granted_ttl_s));
+                    }
                 }
                 // etcd answers a missing lease with TTL -1 and granted TTL 0; an existing lease
                 // past its deadline (revoke not applied yet) may also report -1, with its TTL.

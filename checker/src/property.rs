@@ -31,7 +31,8 @@ pub enum Property {
     Liveness,
     /// A lease was reported gone before its TTL could have run out.
     LeaseExpiredEarly,
-    /// A lease's keys were still served long after its TTL ran out.
+    /// A lease was still alive long after its TTL ran out, or reported more time left than any
+    /// deadline allows.
     LeaseExpiredLate,
     /// Two clients held one lock at once.
     LockMutualExclusion,

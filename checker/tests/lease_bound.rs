@@ -367,3 +367,78 @@ fn a_revoke_a_late_answer_or_an_overlapping_renewal_excuses_it() {
         vec!["lease.expired_early"]
     );
 }
+
+// ---- lease.expired_late: the time left a time-to-live reports ------------------------------------
+
+fn time_to_live_left(id: u64, call_ns: u64, ttl_s: i64) -> Operation<Op, Ret> {
+    op(
+        id,
+        call_ns,
+        Op::LeaseTimeToLive {
+            id: LEASE,
+            keys: false,
+        },
+        Response::LeaseTimeToLive {
+            header: header(2),
+            id: LEASE,
+            ttl_s,
+            granted_ttl_s: 2,
+            keys: Vec::new(),
+        },
+    )
+}
+
+/// Granted at 10 s (TTL 2 s); a time-to-live at `at_ns` answers `left_s` seconds left.
+fn asked(at_ns: u64, left_s: i64) -> History<Op, Ret> {
+    History {
+        ops: vec![grant(0, 10 * S), time_to_live_left(1, at_ns, left_s)],
+        faults: Vec::new(),
+        other: Vec::new(),
+    }
+}
+
+#[test]
+fn a_time_to_live_with_more_left_than_any_deadline_allows_is_reported() {
+    // The planted `lease_late_expiry`'s shape: a 2 s lease whose lessor set its deadline 6 s ahead.
+    let late = asked(10 * S + 100 * MS, 5);
+    let violations = check_lease_bounds(&late, &OPTS);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].property, "lease.expired_late");
+    assert_eq!(violations[0].ops, vec![1], "the answer alone");
+    assert!(
+        violations[0].message.contains("answered 5 s left"),
+        "{}",
+        violations[0].message
+    );
+    // Judged whatever the faults: a pause is no excuse for a deadline set too far ahead.
+    let mut faulted = asked(10 * S + 100 * MS, 4);
+    faulted.faults = vec![fault(9 * S, "pause"), fault(11 * S, "resume")];
+    assert_eq!(properties(&faulted), vec!["lease.expired_late"]);
+}
+
+#[test]
+fn a_promotion_or_a_clock_jump_back_may_leave_more_than_the_ttl() {
+    // A new leader's `Promote` sets now + TTL + one election timeout (1 s here): 3 s left is legal.
+    assert!(properties(&asked(10 * S + 100 * MS, 3)).is_empty());
+    assert!(properties(&asked(10 * S + 100 * MS, 2)).is_empty());
+    // A lessor clock that jumps back 1.5 s during the lease's life adds as much.
+    let mut skewed = asked(12 * S, 4);
+    skewed.faults = vec![FaultEvent {
+        t_ns: 11 * S,
+        kind: "clock_skew".into(),
+        nodes: vec!["n1".into()],
+        detail: json!({ "skew_ms": -1_500 }),
+    }];
+    assert!(properties(&skewed).is_empty(), "bound 2 + 1 + 1.5 s");
+    // ... but only a jump after the lease's first grant: one before it leaves the clock steady.
+    let mut skewed_before = asked(12 * S, 4);
+    skewed_before.faults = vec![FaultEvent {
+        t_ns: 5 * S,
+        kind: "clock_skew".into(),
+        nodes: vec!["n1".into()],
+        detail: json!({ "skew_ms": -1_500 }),
+    }];
+    assert_eq!(properties(&skewed_before), vec!["lease.expired_late"]);
+    // A lease gone (TTL -1) reports nothing left.
+    assert!(properties(&asked(20 * S, -1)).is_empty());
+}
