@@ -446,8 +446,13 @@ where
     needs_writers: Vec<u32>,
     /// The ops whose `Spec::written_tag` is one tag, by call rank (`read_is_dead`).
     tag_writers: Vec<Vec<u32>>,
-    /// Unknown-outcome ops linearized on the current path, in order (`dominated`).
-    unknown_on_path: Vec<u32>,
+    /// Unknown-outcome ops linearized on the current path, in order, each with
+    /// `deepest_visited` as it was when the op was linearized (`dominated`).
+    unknown_on_path: Vec<(u32, usize)>,
+    /// Ops linearized in the current node (the stack's depth).
+    depth: usize,
+    /// The most ops any node visited so far held (the memo's deepest entry).
+    deepest_visited: usize,
     /// Whether `dominated` applies: no partitions, and a model without `Spec::progress` (with
     /// it, every state change raises progress, so the states compared never coincide).
     unknown_dominance: bool,
@@ -671,6 +676,8 @@ where
             needs_writers,
             tag_writers,
             unknown_on_path: Vec::new(),
+            depth: 0,
+            deepest_visited: 0,
             unknown_dominance,
             views,
             pending_views,
@@ -763,18 +770,31 @@ where
     /// any completion of the child is one of that node too, which may leave u out, u having no
     /// return to respect: so the child fails. Without this, every unknown op that took effect
     /// and was overwritten unobserved doubles the nodes after it.
+    ///
+    /// Only the ops on the path that such a node can exist for are looked up: the node lacks u,
+    /// and every node visited since u was linearized holds it, so the node was visited before
+    /// that, when no visited node held more than `deepest_visited` ops (recorded with u). It
+    /// holds as many ops as the current node: a u linearized when nothing that deep had been
+    /// visited cannot be left out of any visited node (without this, a history with many
+    /// unknown ops paid one memo lookup per unknown op on the path at every step).
     fn dominated(&self, next_hash: u128, index: u32, next_fp: u128) -> bool {
         if !self.unknown_dominance {
             return false;
         }
         let index_unknown = self.ops[index as usize].ret.is_none();
-        self.unknown_on_path
-            .iter()
-            .chain(index_unknown.then_some(&index))
-            .any(|&u| {
-                self.memo
-                    .contains(&(next_hash ^ self.keys[u as usize], next_fp))
-            })
+        let dominated_by = |u: u32| {
+            self.memo
+                .contains(&(next_hash ^ self.keys[u as usize], next_fp))
+        };
+        (index_unknown && dominated_by(index))
+            || self
+                .unknown_on_path
+                .iter()
+                .rev()
+                // `deepest_visited` only grows, so the path's records do too: stop at the first
+                // too shallow one.
+                .take_while(|&&(_, deepest_before)| deepest_before >= self.depth)
+                .any(|&(u, _)| dominated_by(u))
     }
 
     /// Remembers that the current node's projection on `part` fails (`Parts`).
@@ -889,8 +909,11 @@ where
             assert!(removed, "wgl: a linearized op's views were pending");
         }
         if self.ops[index as usize].ret.is_none() {
-            self.unknown_on_path.push(index);
+            self.unknown_on_path.push((index, self.deepest_visited));
         }
+        // Every lifted node was just memoized (visited).
+        self.depth += 1;
+        self.deepest_visited = self.deepest_visited.max(self.depth);
         let op = &self.ops[index as usize];
         if let Some(parts) = &mut self.parts {
             parts.hash[op.part as usize] ^= self.keys[index as usize];
@@ -919,13 +942,14 @@ where
             self.pending_views[key as usize].insert((at, since, index, view as u32));
         }
         if self.ops[index as usize].ret.is_none() {
-            let popped = self.unknown_on_path.pop();
+            let popped = self.unknown_on_path.pop().map(|(u, _)| u);
             assert_eq!(
                 popped,
                 Some(index),
                 "wgl: lifts and unlifts are stack-ordered"
             );
         }
+        self.depth -= 1;
         let op = &self.ops[index as usize];
         if let Some(parts) = &mut self.parts {
             parts.hash[op.part as usize] ^= self.keys[index as usize];
