@@ -155,11 +155,7 @@ pub fn check_early_expiries(history: &History<Op, Ret>) -> Vec<PropertyViolation
                 renewal_call_ns as f64 / 1e9,
                 renewal_return_ns as f64 / 1e9,
                 earliest_ns as f64 / 1e9,
-                if clock_error > 0 {
-                    format!(" (TTL - {:.3} s clock error)", clock_error as f64 / 1e9)
-                } else {
-                    String::new()
-                },
+                clock_error_note(" (TTL - ", clock_error, ")"),
                 call_ns as f64 / 1e9,
                 return_ns as f64 / 1e9,
             );
@@ -247,11 +243,7 @@ pub fn check_lease_bounds(
                 promoted_by_ns as f64 / 1e9,
                 deadline_ns as f64 / 1e9,
                 slack as f64 / 1e9,
-                if clock_error > 0 {
-                    format!(" + {:.3} s clock error", clock_error as f64 / 1e9)
-                } else {
-                    String::new()
-                },
+                clock_error_note(" + ", clock_error, ""),
                 call_ns as f64 / 1e9,
             );
             out.push(
@@ -263,6 +255,17 @@ pub fn check_lease_bounds(
         }
     }
     out
+}
+
+/// `{before}{clock error} s clock error{after}` in a message, or nothing without a clock error.
+fn clock_error_note(before: &str, clock_error_ns: u64, after: &str) -> String {
+    if clock_error_ns == 0 {
+        return String::new();
+    }
+    format!(
+        "{before}{:.3} s clock error{after}",
+        clock_error_ns as f64 / 1e9
+    )
 }
 
 /// etcd's `leaseRevokeRate`: the number of leases from which a promotion spreads their expiries.
@@ -303,11 +306,7 @@ fn remaining_beyond_bound(
                      would expire it late",
                     call_ns as f64 / 1e9,
                     election_timeout_ns as f64 / 1e9,
-                    if clock_error > 0 {
-                        format!(" + {:.3} s clock error", clock_error as f64 / 1e9)
-                    } else {
-                        String::new()
-                    },
+                    clock_error_note(" + ", clock_error, ""),
                 );
                 PropertyViolation::new(Property::LeaseExpiredLate, message)
                     .with_ops([op])

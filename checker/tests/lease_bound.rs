@@ -247,7 +247,8 @@ fn keep_alive(id: u64, call_ns: u64) -> Operation<Op, Ret> {
     )
 }
 
-fn time_to_live_gone(id: u64, call_ns: u64) -> Operation<Op, Ret> {
+/// A time-to-live answering `ttl_s` left of `granted_ttl_s` (etcd's "not found": -1 of 0).
+fn time_to_live(id: u64, call_ns: u64, ttl_s: i64, granted_ttl_s: i64) -> Operation<Op, Ret> {
     op(
         id,
         call_ns,
@@ -258,11 +259,15 @@ fn time_to_live_gone(id: u64, call_ns: u64) -> Operation<Op, Ret> {
         Response::LeaseTimeToLive {
             header: header(2),
             id: LEASE,
-            ttl_s: -1,
-            granted_ttl_s: 0,
+            ttl_s,
+            granted_ttl_s,
             keys: Vec::new(),
         },
     )
+}
+
+fn time_to_live_gone(id: u64, call_ns: u64) -> Operation<Op, Ret> {
+    time_to_live(id, call_ns, -1, 0)
 }
 
 fn not_found(mut op: Operation<Op, Ret>) -> Operation<Op, Ret> {
@@ -371,21 +376,7 @@ fn a_revoke_a_late_answer_or_an_overlapping_renewal_excuses_it() {
 // ---- lease.expired_late: the time left a time-to-live reports ------------------------------------
 
 fn time_to_live_left(id: u64, call_ns: u64, ttl_s: i64) -> Operation<Op, Ret> {
-    op(
-        id,
-        call_ns,
-        Op::LeaseTimeToLive {
-            id: LEASE,
-            keys: false,
-        },
-        Response::LeaseTimeToLive {
-            header: header(2),
-            id: LEASE,
-            ttl_s,
-            granted_ttl_s: 2,
-            keys: Vec::new(),
-        },
-    )
+    time_to_live(id, call_ns, ttl_s, 2)
 }
 
 /// Granted at 10 s (TTL 2 s); a time-to-live at `at_ns` answers `left_s` seconds left.
