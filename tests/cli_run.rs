@@ -460,12 +460,12 @@ fn bugs_listing_and_measure_print_one_json_object_with_json() {
         printed(&measure)
     );
 
-    // Not caught within one seed (its first detecting seed is 20): exit 1.
+    // Not caught within one seed (its first detecting seed is 1, tests/bugs.rs): exit 1.
     let missed = kvsim(&[
         "bugs",
         "--measure",
         "--bug",
-        "lease_late_expiry",
+        "lease_renew_unconfirmed",
         "--seeds",
         "0..1",
         "--scenarios",
