@@ -77,8 +77,9 @@ struct Lease {
     gone: Vec<(u64, u64, OpId, &'static str)>,
     /// `call_ns` of every revoke of the lease, whatever its outcome.
     revoke_calls_ns: Vec<u64>,
-    /// Ok time-to-live answers for a live lease: (call_ns, op id, remaining ttl_s, granted_ttl_s).
-    remaining: Vec<(u64, OpId, i64, i64)>,
+    /// Ok time-to-live answers for a live lease: (call_ns, return_ns, op id, remaining ttl_s,
+    /// granted_ttl_s).
+    remaining: Vec<(u64, u64, OpId, i64, i64)>,
     /// The earliest call of a grant of this id, whatever its outcome: no deadline is set before.
     first_grant_call_ns: Option<u64>,
 }
@@ -275,8 +276,7 @@ const ETCD_LEASE_REVOKE_RATE: usize = 1_000;
 /// sets: a lessor sets a deadline at most TTL + one election timeout ahead of its own clock (a
 /// grant or keep-alive: now + TTL; a promotion: now + TTL + one election timeout), and the time
 /// left only shrinks from then on, except by the lessor clock's jumps back between the setting
-/// (no earlier than the lease's first grant call) and the answer (before its return, bounded by
-/// its call for the clock error). So `remaining ≤ granted TTL + election timeout + clock error`,
+/// (no earlier than the lease's first grant call) and the answer (no later than its return). So `remaining ≤ granted TTL + election timeout + clock error`,
 /// whatever the faults, the renewals of unknown outcome or the ids granted twice. etcd truncates
 /// the time left to whole seconds, which only lowers it. A lessor whose deadlines lie too far
 /// ahead expires late: this catches it as soon as someone asks, with no whole stretch needed.
@@ -290,9 +290,9 @@ fn remaining_beyond_bound(
     lease
         .remaining
         .iter()
-        .find_map(|&(call_ns, op, remaining_s, granted_ttl_s)| {
+        .find_map(|&(call_ns, return_ns, op, remaining_s, granted_ttl_s)| {
             let remaining_ns = u64::try_from(remaining_s).ok()?.saturating_mul(NS_PER_S);
-            let clock_error = jumps.error_within_ns(from_ns, call_ns);
+            let clock_error = jumps.error_within_ns(from_ns, return_ns);
             let bound_ns = u64::try_from(granted_ttl_s)
                 .ok()?
                 .saturating_mul(NS_PER_S)
@@ -403,9 +403,13 @@ fn collect(ops: &[Operation<Op, Ret>]) -> BTreeMap<LeaseId, Lease> {
                 if *ttl_s >= 0 {
                     lease.alive.push(timing);
                     if *granted_ttl_s > 0 {
-                        lease
-                            .remaining
-                            .push((op.call_ns, op.id, *ttl_s, *granted_ttl_s));
+                        lease.remaining.push((
+                            op.call_ns,
+                            return_ns,
+                            op.id,
+                            *ttl_s,
+                            *granted_ttl_s,
+                        ));
                     }
                 }
                 // etcd answers a missing lease with TTL -1 and granted TTL 0; an existing lease
