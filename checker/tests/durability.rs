@@ -412,7 +412,8 @@ fn liveness_after_the_last_heal() {
 /// Recipes seed 518 (clean, no planted bug) was reported as a liveness violation: after the last
 /// heal only lock and election tasks ran, which write and keep leases alive but never read
 /// linearizably. A window where nobody asked for a read says nothing about reads; one where a
-/// read was asked too late to be answered within the bound says nothing either.
+/// read was asked too late to be answered within the bound says nothing either, nor one where
+/// reads were asked only before the cluster had half the bound to recover.
 #[test]
 fn liveness_judges_only_what_clients_asked_for_in_time() {
     let mut writes_served = clean();
@@ -430,6 +431,22 @@ fn liveness_judges_only_what_clients_asked_for_in_time() {
     let mut late_read = writes_served.clone();
     late_read.ops.push(unknown(10, 10, 1_150, range_op("k4")));
     assert_reports(&late_read, &[]);
+
+    // Asked only right after the heal and refused at once (openraft txn.toml seed 91: the
+    // clients gave up during the new election and asked for no read after): not judged. Still
+    // pending at the midpoint (700), the same read is.
+    let mut refused_early = writes_served.clone();
+    let mut early_read = unknown(10, 10, 300, range_op("k4"));
+    early_read.return_ns = Some(400);
+    early_read.outcome = Outcome::Fail {
+        error: "gave up after 6 attempts; last: n2: not leader".into(),
+    };
+    refused_early.ops.push(early_read.clone());
+    assert_reports(&refused_early, &[]);
+    let mut pending_at_midpoint = writes_served.clone();
+    early_read.return_ns = Some(800);
+    pending_at_midpoint.ops.push(early_read);
+    assert_reports(&pending_at_midpoint, &["liveness"]);
 
     // Asked in time and never served: reported.
     let mut asked = writes_served.clone();

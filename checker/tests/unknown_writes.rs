@@ -15,6 +15,9 @@
 //! - Likewise a key made present when an answer still to place shows it absent later and
 //!   nothing still to place can remove it before then (`Spec::absences`): a mass delete tried
 //!   before the puts whose keys every later read shows gone (28,987 steps without, <= 200 with).
+//!   An absence is also shown by a txn compare only a missing key satisfies, and an answered
+//!   put still to place makes its key present at its revision whatever the node's state
+//!   (`Spec::presences`): a delete tried too early dies at once (79,451 steps without, 12 with).
 
 mod support;
 
@@ -317,4 +320,88 @@ fn absences_of_stale_reads_prune_nothing_and_a_present_key_is_still_refuted() {
         matches!(verdict, CheckResult::NotLinearizable(_)),
         "{verdict:?}"
     );
+}
+
+/// Key k put at 2; eight unknown puts of other keys; an unknown delete of k, called last (so
+/// tried first); a put of k answered at revision 11 and a read showing k gone at 12. So the
+/// eight puts made 3..10 and the delete came at 12, after the answered put. Tried first, the
+/// delete leaves k absent, so no absence of a present key objects; only at the answered put,
+/// after every order of the eight, would the read's absence refute it. With presences
+/// (`Spec::presences`) the answered put shows k present at 11, the read absent at 12, and
+/// nothing left to remove it in between: the branch ends at the delete (12 steps; 79,451
+/// without presences).
+#[test]
+fn an_early_delete_of_a_key_an_answered_put_makes_present_before_it_is_shown_gone_dies_at_once() {
+    let mut b = Builder::default();
+    b.ok(0, put("k", "a"), put_ok(2));
+    for i in 0..8 {
+        b.unknown(2 * MS + i, put(&format!("z{i}"), "x"));
+    }
+    b.unknown(3 * MS, delete("k"));
+    b.ok(50 * MS, put("k", "b"), put_ok(11));
+    b.ok(60 * MS, get("k"), shows(12, vec![]));
+    let (result, stats) = b.verdict();
+    assert_eq!(result, CheckResult::Linearizable);
+    assert!(stats.steps <= 200, "{} search steps", stats.steps);
+}
+
+/// The same shape for a txn's compare: k put at 2; eight unknown puts of other keys; an
+/// unknown put of k and a later unknown delete of k; a txn answered at revision 12 that found k
+/// missing (`create_revision = 0` held) and put it. So k was absent at 11, the revision its
+/// compare read, and the delete came after the put. Tried newest first, the delete goes
+/// first, and the put after it makes k present with nothing left to remove it: without the
+/// txn's absence that is refuted only at the txn, after every order of the eight other puts
+/// (11 steps; 79,450 without).
+#[test]
+fn a_txn_that_found_its_key_missing_refutes_a_put_after_the_last_delete_at_once() {
+    let mut b = Builder::default();
+    b.ok(0, put("k", "a"), put_ok(2));
+    for i in 0..8 {
+        b.unknown(2 * MS + i, put(&format!("z{i}"), "x"));
+    }
+    b.unknown(3 * MS, put("k", "u"));
+    b.unknown(4 * MS, delete("k"));
+    let create_if_missing = Op::Txn(TxnRequest {
+        compare: vec![Compare {
+            key: "k".into(),
+            result: CompareResult::Equal,
+            target: CompareTarget::CreateRevision(0),
+        }],
+        success: vec![RequestOp::Put(PutRequest {
+            key: "k".into(),
+            value: "t".into(),
+            ..Default::default()
+        })],
+        failure: vec![],
+    });
+    let created = Response::Txn(TxnResponse {
+        header: ResponseHeader { revision: 12 },
+        succeeded: true,
+        responses: vec![kvsim_model::mvcc::ResponseOp::Put(PutResponse {
+            header: ResponseHeader { revision: 12 },
+            prev_kv: None,
+        })],
+    });
+    b.ok(50 * MS, create_if_missing.clone(), created.clone());
+    let (result, stats) = b.verdict();
+    assert_eq!(result, CheckResult::Linearizable);
+    assert!(stats.steps <= 200, "{} search steps", stats.steps);
+
+    // Without the delete, k cannot have been missing at 11: a violation.
+    let mut b = Builder::default();
+    b.ok(0, put("k", "a"), put_ok(2));
+    for i in 0..9 {
+        b.unknown(2 * MS + i, put(&format!("z{i}"), "x"));
+    }
+    b.unknown(4 * MS, put("k", "u"));
+    b.ok(50 * MS, create_if_missing, created);
+    assert!(matches!(b.verdict().0, CheckResult::NotLinearizable(_)));
+}
+
+fn delete(key: &str) -> Op {
+    Op::DeleteRange(kvsim_model::mvcc::DeleteRangeRequest {
+        key: key.into(),
+        range_end: String::new(),
+        prev_kv: false,
+    })
 }

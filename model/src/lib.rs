@@ -63,6 +63,14 @@ pub struct KeyAbsence {
     pub at: i64,
 }
 
+/// A key an answered operation shows present at progress `at` (see [`Spec::presences`]; etcd:
+/// a put answered at revision `at`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPresence {
+    pub key: PartitionKey,
+    pub at: i64,
+}
+
 /// What an operation does to a resource whose existence answers prove (see
 /// [`Spec::resources`]; etcd: a lease).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -254,6 +262,17 @@ where
     /// store holds at or below its progress never changes. Must be sure facts: a wrong one
     /// turns a linearizable history into a false violation. Default: none.
     fn absences(_op: &Self::Op, _ret: &Self::Ret, _out: &mut Vec<KeyAbsence>) {}
+
+    /// For an answered `op`: the keys its answer shows present, each at the one progress its
+    /// answer fixes, wherever it is linearized (etcd: a put at its revision, the puts of a
+    /// txn's taken branch at the txn's revision, the keys a linearizable range returned at
+    /// its revision). A key present at p that an answer still to place shows absent at
+    /// a >= p must be removed in between: the search gives up a node where no op still to
+    /// place [`Spec::may_remove`] it at a progress up to a, however far below p the node's
+    /// progress is. This catches early what the absences of present keys catch only at p: a
+    /// mass delete linearized too soon, below an answered put that a later read shows
+    /// deleted. Must be sure facts, like absences. Default: none.
+    fn presences(_op: &Self::Op, _ret: &Self::Ret, _out: &mut Vec<KeyPresence>) {}
 
     /// Whether `key` exists in this state (see [`Spec::absences`]). Must be exact for models
     /// with absences. Default `true`.

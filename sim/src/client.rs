@@ -153,6 +153,35 @@ impl Recorder {
         op.outcome = outcome;
     }
 
+    /// Records the definite outcome of operation `id`, recorded `unknown` at its client's
+    /// timeout, from a reply that arrived since (see `LateReply`): it returns now. The client
+    /// id the operation was recorded under is retired, so no operation of that client follows
+    /// it.
+    pub fn complete_late(&self, id: OpId, outcome: Outcome<Ret>) {
+        assert!(
+            !matches!(outcome, Outcome::Unknown { .. }),
+            "a late reply is definite"
+        );
+        let return_ns = self.now_ns();
+        let mut inner = self.lock();
+        let client = inner.ops[id as usize].client;
+        assert!(
+            !inner.in_flight.contains(&client),
+            "operation {id}: its client was retired at the timeout"
+        );
+        let op = &mut inner.ops[id as usize];
+        assert!(
+            matches!(op.outcome, Outcome::Unknown { .. }) && op.return_ns.is_none(),
+            "operation {id}: only an unknown outcome is completed late"
+        );
+        assert!(
+            op.call_ns <= return_ns,
+            "history: operation {id} returns after its call"
+        );
+        op.return_ns = Some(return_ns);
+        op.outcome = outcome;
+    }
+
     /// Records a fault (or heal) injected now.
     pub fn fault(&self, kind: &str, nodes: &[u64], detail: serde_json::Value) {
         let t_ns = self.now_ns();
@@ -229,6 +258,56 @@ pub struct ClientConfig {
     pub retry_backoff_ms: u64,
 }
 
+/// How the attempts of one operation ended.
+enum Attempted {
+    Done(Outcome<Ret>),
+    /// The last attempt timed out: the outcome is unknown, and its reply still awaited.
+    TimedOut {
+        outcome: Outcome<Ret>,
+        late: LateReply,
+    },
+}
+
+/// The reply to an attempt that timed out, still awaited after the client gave up on it.
+///
+/// The client records the operation `unknown` at its timeout and moves on under a fresh
+/// client id (no retry: a retried write could apply twice). But the node may still answer: a
+/// paused node when it resumes, a leader whose disk stalled once it is released, a deposed
+/// leader once it learns the new term and drops the entry. A definite reply that arrives
+/// before the run ends makes the outcome definite, with the arrival as the return time
+/// ([`Recorder::complete_late`]): the operation took effect (or not) between its call and the
+/// moment the client saw the answer, the same fact a timely reply records, only later. Jepsen
+/// cannot learn this (its client abandons the request); the search gains from it the exact
+/// revision of every late write, where an unknown one may fall anywhere after its call. A
+/// reply lost with its link, or a node that crashed, leaves the outcome unknown.
+struct LateReply {
+    reply: madsim::task::JoinHandle<io::Result<KvReply>>,
+    target: u64,
+}
+
+impl LateReply {
+    /// Waits for the reply; records a definite one as the outcome of `op_id`.
+    async fn record(self, recorder: Recorder, op_id: OpId) {
+        let target = self.target;
+        let outcome = match self.reply.await {
+            Ok(Ok(KvReply::Ok(response))) => match ret_of(response) {
+                Ok(ret) => Outcome::Ok { output: ret },
+                Err(_) => return,
+            },
+            // `NotLeader` / `Unavailable`: this attempt was not proposed, and the attempts
+            // before it were refused the same way.
+            Ok(Ok(KvReply::NotLeader { .. })) => Outcome::Fail {
+                error: format!("n{target}: not leader (after the client's timeout)"),
+            },
+            Ok(Ok(KvReply::Unavailable { reason })) => Outcome::Fail {
+                error: format!("n{target}: unavailable: {reason} (after the client's timeout)"),
+            },
+            Ok(Err(_)) | Err(_) => return,
+        };
+        recorder.complete_late(op_id, outcome);
+    }
+}
+
 /// One etcd client (one operation in flight), bound to its own endpoint.
 pub struct Client {
     endpoint: Endpoint,
@@ -276,15 +355,33 @@ impl Client {
         };
         let serializable = matches!(&op, Op::Range(range) if range.serializable);
         let op_id = self.recorder.invoke(self.id, op);
-        let outcome = self.send(request, serializable).await;
+        let (outcome, late) = self.send(request, serializable).await;
         self.recorder.complete(op_id, outcome.clone());
         if matches!(outcome, Outcome::Unknown { .. }) {
+            if let Some(late) = late {
+                madsim::task::spawn(late.record(self.recorder.clone(), op_id));
+            }
             self.id = self.recorder.client_id_new();
         }
         outcome
     }
 
-    async fn send(&mut self, request: proto::Request, serializable: bool) -> Outcome<Ret> {
+    /// Sends `request` until a definite answer, the attempts run out, or the transport fails.
+    /// An attempt that timed out comes back with the outcome `unknown` and its reply, still
+    /// awaited (`LateReply`).
+    async fn send(
+        &mut self,
+        request: proto::Request,
+        serializable: bool,
+    ) -> (Outcome<Ret>, Option<LateReply>) {
+        let outcome = self.send_attempts(request, serializable).await;
+        match outcome {
+            Attempted::Done(outcome) => (outcome, None),
+            Attempted::TimedOut { outcome, late } => (outcome, Some(late)),
+        }
+    }
+
+    async fn send_attempts(&mut self, request: proto::Request, serializable: bool) -> Attempted {
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
         let mut last_refusal = String::new();
         for _ in 0..self.config.attempts_max {
@@ -298,10 +395,26 @@ impl Client {
             let call = KvCall {
                 request: request.clone(),
             };
-            match self.endpoint.call_timeout(address, call, timeout).await {
+            let endpoint = self.endpoint.clone();
+            let mut reply = madsim::task::spawn(async move { endpoint.call(address, call).await });
+            let reply = match madsim::time::timeout(timeout, &mut reply).await {
+                Ok(Ok(reply)) => reply,
+                // The call's task was cancelled: the simulation is ending.
+                Ok(Err(join)) => Err(io::Error::other(join.to_string())),
+                Err(_elapsed) => {
+                    self.forget_leader();
+                    return Attempted::TimedOut {
+                        outcome: Outcome::Unknown {
+                            error: format!("n{target}: RPC timeout"),
+                        },
+                        late: LateReply { reply, target },
+                    };
+                }
+            };
+            match reply {
                 Ok(KvReply::Ok(response)) => {
                     self.leader_hint = Some(target);
-                    return match ret_of(response) {
+                    return Attempted::Done(match ret_of(response) {
                         Ok(ret) => Outcome::Ok { output: ret },
                         Err(malformed) => {
                             self.recorder.malformed();
@@ -309,7 +422,7 @@ impl Client {
                                 error: format!("n{target}: malformed response: {malformed}"),
                             }
                         }
-                    };
+                    });
                 }
                 Ok(KvReply::NotLeader { leader }) => {
                     last_refusal = format!("n{target}: not leader");
@@ -329,18 +442,18 @@ impl Client {
                 Err(error) => {
                     // Whatever reached the node may still be applied: the outcome is unknown.
                     self.forget_leader();
-                    return Outcome::Unknown {
+                    return Attempted::Done(Outcome::Unknown {
                         error: format!("n{target}: {error}"),
-                    };
+                    });
                 }
             }
         }
-        Outcome::Fail {
+        Attempted::Done(Outcome::Fail {
             error: format!(
                 "gave up after {} attempts; last: {last_refusal}",
                 self.config.attempts_max
             ),
-        }
+        })
     }
 
     /// One watch poll on node `target`. Watch polls never change state, so any error is just

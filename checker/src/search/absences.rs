@@ -7,10 +7,18 @@
 //! to `at` (`Spec::may_remove`): k stays present up to `at`. The check runs after each step that raises
 //! progress, like the views of present keys (`Spec::views`), and catches the orders that views
 //! cannot: a mass delete linearized before the puts whose keys every later read shows gone.
+//!
+//! An answer still to place may also show k present at a progress p above the node's
+//! (`Spec::presences`: a put answered at p). Then k is present at p whatever comes first, and an
+//! absence of k at `at` >= p needs a removal in (p, `at`], by an op still to place, since every
+//! op still to place is linearized at progress no lower than the node's and that removal is at
+//! progress above p. No such op (`Spec::may_remove` at a progress up to `at`), or `at` = p: the
+//! node is lost, though k may be absent now. The check looks at each key's lowest pending
+//! presence above the progress and the lowest pending absence at or above that presence.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kvsim_model::{KeyAbsence, PartitionKey, Spec};
+use kvsim_model::{KeyAbsence, KeyPresence, PartitionKey, Spec};
 
 /// Per op, the keys its answer shows absent; per key, the answers still to place that show it
 /// absent, and how many ops still to place may remove it.
@@ -26,6 +34,11 @@ pub(super) struct Absences {
     pending: Vec<BTreeSet<(i64, u32)>>,
     /// Per key id, the ops still to place that may remove it: (lowest progress, op).
     removers: Vec<BTreeSet<(i64, u32)>>,
+    /// Per op, the keys its answer shows present (of keys some answer shows absent): (key
+    /// id, `at`).
+    shown_present: Vec<Vec<(u32, i64)>>,
+    /// Per key id, the presences of answered ops still to place: (`at`, op).
+    pending_present: Vec<BTreeSet<(i64, u32)>>,
 }
 
 impl Absences {
@@ -86,12 +99,32 @@ impl Absences {
                 })
                 .collect()
         };
+        let mut presences: Vec<KeyPresence> = Vec::new();
+        let shown_present: Vec<Vec<(u32, i64)>> = ops
+            .iter()
+            .map(|&(input, ret)| {
+                let Some(ret) = ret.filter(|_| with_progress && !ids.is_empty()) else {
+                    return Vec::new();
+                };
+                presences.clear();
+                S::presences(input, ret, &mut presences);
+                let mut shown: Vec<(u32, i64)> = presences
+                    .iter()
+                    .filter_map(|p| ids.get(&p.key).map(|&id| (id, p.at)))
+                    .collect();
+                shown.sort_unstable();
+                shown.dedup();
+                shown
+            })
+            .collect();
         let mut absences = Absences {
             pending: vec![BTreeSet::new(); keys.len()],
             removers: vec![BTreeSet::new(); keys.len()],
+            pending_present: vec![BTreeSet::new(); keys.len()],
             keys,
             shown,
             removes,
+            shown_present,
         };
         for index in 0..ops.len() as u32 {
             absences.unlift(index);
@@ -119,6 +152,20 @@ impl Absences {
                 return false;
             }
         }
+        for (key, present) in self.pending_present.iter().enumerate() {
+            let Some(&(present_at, _)) = present.range((progress + 1, 0)..).next() else {
+                continue;
+            };
+            let Some(&(at, _)) = self.pending[key].range((present_at, 0)..).next() else {
+                continue;
+            };
+            let removable = self.removers[key]
+                .first()
+                .is_some_and(|&(from, _)| from <= at && at > present_at);
+            if !removable {
+                return false;
+            }
+        }
         true
     }
 
@@ -132,6 +179,13 @@ impl Absences {
             let removed = self.removers[key as usize].remove(&(from, index));
             assert!(removed, "absences: a linearized remover was pending");
         }
+        for &(key, at) in &self.shown_present[index as usize] {
+            let removed = self.pending_present[key as usize].remove(&(at, index));
+            assert!(
+                removed,
+                "absences: a linearized op's presences were pending"
+            );
+        }
     }
 
     /// Op `index` is taken back.
@@ -141,6 +195,9 @@ impl Absences {
         }
         for &(key, from) in &self.removes[index as usize] {
             self.removers[key as usize].insert((from, index));
+        }
+        for &(key, at) in &self.shown_present[index as usize] {
+            self.pending_present[key as usize].insert((at, index));
         }
     }
 }

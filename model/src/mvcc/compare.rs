@@ -33,6 +33,36 @@ pub(crate) fn compare_holds(compare: &Compare, current: Option<&Live>) -> bool {
     }
 }
 
+/// What a compare whose outcome is known (`holds`) says about whether its key exists: `Some(true)`
+/// present, `Some(false)` absent, `None` either. A missing key compares as 0 (or, on its value,
+/// always false, `compare_holds`); a present key's version, create and mod revision are at least
+/// 1, its lease any id. So the outcome shows the key present when a missing key could not give
+/// it, and absent when no number from 1 up could.
+pub(crate) fn compare_shows_present(compare: &Compare, holds: bool) -> Option<bool> {
+    let target = match &compare.target {
+        CompareTarget::Value(_) => return holds.then_some(true),
+        CompareTarget::Lease(_) => None,
+        CompareTarget::Version(target)
+        | CompareTarget::CreateRevision(target)
+        | CompareTarget::ModRevision(target) => Some(*target),
+    };
+    if compare_holds(compare, None) != holds {
+        return Some(true);
+    }
+    let target = target?;
+    // Whether some field value f >= 1 gives the outcome `holds`.
+    let present_can = match (compare.result, holds) {
+        (CompareResult::Equal, true) | (CompareResult::NotEqual, false) => target >= 1,
+        (CompareResult::Less, true) => target >= 2,
+        (CompareResult::Greater, false) => target >= 1,
+        (CompareResult::Equal, false)
+        | (CompareResult::NotEqual, true)
+        | (CompareResult::Less, false)
+        | (CompareResult::Greater, true) => true,
+    };
+    (!present_can).then_some(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,6 +74,64 @@ mod tests {
             result,
             target,
         }
+    }
+
+    /// A present key whose version, create and mod revision are all `f`.
+    fn live_at(f: i64) -> Live {
+        Live {
+            value: Arc::from("v"),
+            create_revision: f,
+            mod_revision: f,
+            version: f,
+            lease: 0,
+        }
+    }
+
+    /// `compare_shows_present` against `compare_holds` over small numbers: a key it calls
+    /// present must be one a missing key cannot give the outcome for; one it calls absent, one
+    /// no present key (fields 1..=6) can; and where it says nothing, both can.
+    #[test]
+    fn compare_outcomes_show_presence_exactly() {
+        let results = [
+            CompareResult::Equal,
+            CompareResult::NotEqual,
+            CompareResult::Less,
+            CompareResult::Greater,
+        ];
+        for result in results {
+            for target_value in -1..=5 {
+                for target in [
+                    CompareTarget::Version(target_value),
+                    CompareTarget::CreateRevision(target_value),
+                    CompareTarget::ModRevision(target_value),
+                ] {
+                    let c = cmp(target, result);
+                    for holds in [true, false] {
+                        let missing_can = compare_holds(&c, None) == holds;
+                        let present_can = (1..=6).any(|f| {
+                            let live = live_at(f);
+                            compare_holds(&c, Some(&live)) == holds
+                        });
+                        let expected = match (missing_can, present_can) {
+                            (false, _) => Some(true),
+                            (true, false) => Some(false),
+                            (true, true) => None,
+                        };
+                        assert_eq!(
+                            compare_shows_present(&c, holds),
+                            expected,
+                            "{c:?} holds={holds}"
+                        );
+                    }
+                }
+            }
+        }
+        let value = cmp(CompareTarget::Value("x".into()), CompareResult::Equal);
+        assert_eq!(compare_shows_present(&value, true), Some(true));
+        assert_eq!(compare_shows_present(&value, false), None);
+        let lease = cmp(CompareTarget::Lease(0), CompareResult::Equal);
+        assert_eq!(compare_shows_present(&lease, false), Some(true));
+        assert_eq!(compare_shows_present(&lease, true), None);
     }
 
     #[test]

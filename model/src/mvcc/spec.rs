@@ -11,6 +11,7 @@
 //! Every check starts with the header revision, which costs nothing and rejects almost every
 //! wrong placement before the state is cloned: that is what keeps the search fast.
 
+use crate::mvcc::compare::compare_shows_present;
 use crate::mvcc::model::MvccModel;
 use crate::mvcc::store::range_bounds;
 use crate::mvcc::types::{
@@ -19,8 +20,8 @@ use crate::mvcc::types::{
     TxnResponse,
 };
 use crate::{
-    fingerprint_of, KeyAbsence, KeyView, Mention, PartitionKey, ResourceUse, SequentialSpec, Spec,
-    ValueTwin,
+    fingerprint_of, KeyAbsence, KeyPresence, KeyView, Mention, PartitionKey, ResourceUse,
+    SequentialSpec, Spec, ValueTwin,
 };
 
 impl SequentialSpec for MvccModel {
@@ -193,7 +194,9 @@ impl Spec for MvccModel {
     /// value that got none: absent at the revision before its own. A delete of one key that
     /// deleted nothing: absent at its revision. Every shown key's life ([`Spec::views`]) began
     /// at its create revision c, so the key was absent at c - 1 (a txn cannot delete and put
-    /// one key: etcd refuses it, `validate`).
+    /// one key: etcd refuses it, `validate`). A txn compare whose known outcome only a missing
+    /// key gives (`create_revision = 0` held, `version > 0` failed alone): absent at the
+    /// revision the compares read (`for_each_compare_shown`).
     fn absences(op: &Op, ret: &Ret, out: &mut Vec<KeyAbsence>) {
         let Ret::Ok(response) = ret else { return };
         match (op, response) {
@@ -228,6 +231,16 @@ impl Spec for MvccModel {
                     at: resp.header.revision,
                 })
             }
+            (Op::Txn(txn), Response::Txn(resp)) => {
+                for_each_compare_shown(txn, resp, &mut |key, present, at| {
+                    if !present {
+                        out.push(KeyAbsence {
+                            key: key.to_owned(),
+                            at,
+                        });
+                    }
+                });
+            }
             _ => {}
         }
         for_each_view(op, ret, &mut |kv, _| {
@@ -238,6 +251,42 @@ impl Spec for MvccModel {
                 })
             }
         });
+    }
+
+    /// A put answered at revision r: its key is present at r. A txn answered at r: the keys
+    /// its taken branch puts (not those of nested txns), present at r (a txn cannot put and
+    /// delete one key, `validate`). A linearizable range answered at r: every key it returned.
+    fn presences(op: &Op, ret: &Ret, out: &mut Vec<KeyPresence>) {
+        let Ret::Ok(response) = ret else { return };
+        let mut present = |key: &str, at: i64| {
+            out.push(KeyPresence {
+                key: key.to_owned(),
+                at,
+            })
+        };
+        match (op, response) {
+            (Op::Put(put), Response::Put(resp)) => present(&put.key, resp.header.revision),
+            (Op::Txn(txn), Response::Txn(resp)) => {
+                for request in txn.branch(resp.succeeded) {
+                    if let RequestOp::Put(put) = request {
+                        present(&put.key, resp.header.revision);
+                    }
+                }
+                for_each_compare_shown(txn, resp, &mut |key, shown, at| {
+                    if shown {
+                        present(key, at);
+                    }
+                });
+            }
+            (Op::Range(range), Response::Range(resp))
+                if range.revision == 0 && !range.serializable =>
+            {
+                for kv in &resp.kvs {
+                    present(&kv.key, resp.header.revision);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn present(&self, key: &PartitionKey) -> bool {
@@ -720,6 +769,39 @@ fn for_each_view(op: &Op, ret: &Ret, visit: &mut impl FnMut(&KeyValue, bool)) {
     if let Ret::Ok(response) = ret {
         for_each_shown_kv(op, response, Shown::AtItsPoint, visit);
     }
+}
+
+/// Calls `visit(key, present, revision)` for each compare of an answered txn whose known
+/// outcome shows its key present or absent (`compare_shows_present`) at the revision the
+/// compares read: the one before the txn's if the txn changed the store (it takes one new
+/// revision at its first change, `txn.rs`), else the txn's own. Every compare held if the txn
+/// succeeded; if it failed, only a lone compare is known to have failed.
+fn for_each_compare_shown(
+    txn: &TxnRequest,
+    resp: &TxnResponse,
+    visit: &mut impl FnMut(&str, bool, i64),
+) {
+    let known = resp.succeeded || txn.compare.len() == 1;
+    if !known {
+        return;
+    }
+    let at = resp.header.revision - i64::from(txn_changed(&resp.responses));
+    for compare in &txn.compare {
+        if let Some(present) = compare_shows_present(compare, resp.succeeded) {
+            visit(&compare.key, present, at);
+        }
+    }
+}
+
+/// Whether the taken branches (nested ones included) changed the store: a put, or a delete
+/// that deleted something.
+fn txn_changed(responses: &[ResponseOp]) -> bool {
+    responses.iter().any(|response| match response {
+        ResponseOp::Put(_) => true,
+        ResponseOp::DeleteRange(delete) => delete.deleted > 0,
+        ResponseOp::Txn(nested) => txn_changed(&nested.responses),
+        ResponseOp::Range(_) => false,
+    })
 }
 
 /// The indices of the sorted `keys` that `(from, range_end)` selects.

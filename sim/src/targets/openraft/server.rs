@@ -102,6 +102,18 @@ impl Service {
                 if self.bugs.ack_before_commit {
                     return self.write_acked_on_append(request).await;
                 }
+                // Check quorum before proposing (etcd's raft steps an isolated leader down
+                // after an election timeout, `CheckQuorum`; openraft 0.9 never does): a
+                // leader cut off from its peers refuses the write at once, definitely not
+                // proposed, instead of appending an entry that no quorum will commit while
+                // the client times out and must record the outcome unknown. The
+                // confirmation is the heartbeat round of a linearizable read, so it fails
+                // within one heartbeat interval on an isolated leader. A partition that
+                // falls between confirmation and proposal still leaves that one write
+                // unknown, as in etcd.
+                if let Err(refusal) = self.confirm_leadership().await {
+                    return refusal;
+                }
                 match self.raft.client_write(request).await {
                     Ok(written) => match written.data {
                         Some(response) => KvReply::Ok(response),
@@ -121,6 +133,22 @@ impl Service {
                     Err(RaftError::Fatal(_)) => std::future::pending().await,
                 }
             }
+        }
+    }
+
+    /// Confirms with a heartbeat round that a quorum still follows this member as leader
+    /// (`get_read_log_id`); otherwise the reply that says the request was not proposed.
+    async fn confirm_leadership(&self) -> Result<(), KvReply> {
+        match self.raft.get_read_log_id().await {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                Err(KvReply::NotLeader {
+                    leader: f.leader_id,
+                })
+            }
+            Err(e) => Err(KvReply::Unavailable {
+                reason: format!("leadership not confirmed: {e}"),
+            }),
         }
     }
 
