@@ -9,6 +9,8 @@
 //!   operation is `unknown` and is NOT retried (a retried write could apply twice). Reads are
 //!   treated the same way, for simplicity. The client then continues under a fresh client id
 //!   (Jepsen's process rule, see checker/src/history.rs).
+//! - A definite reply to a timed-out attempt that arrives before the run ends completes the
+//!   operation late, with the arrival as its return time (`LateReply`).
 
 use crate::proto::{self, Bytes};
 use crate::rpc::{KvCall, KvReply, WatchPoll, WatchReply};
