@@ -145,10 +145,7 @@ impl Absences {
             let Some(&(at, _)) = pending.range((progress, 0)..).next() else {
                 continue;
             };
-            let removable = self.removers[key]
-                .first()
-                .is_some_and(|&(from, _)| from <= at && at > progress);
-            if !removable && state.present(&self.keys[key]) {
+            if !self.removable(key, at, progress) && state.present(&self.keys[key]) {
                 return false;
             }
         }
@@ -159,14 +156,18 @@ impl Absences {
             let Some(&(at, _)) = self.pending[key].range((present_at, 0)..).next() else {
                 continue;
             };
-            let removable = self.removers[key]
-                .first()
-                .is_some_and(|&(from, _)| from <= at && at > present_at);
-            if !removable {
+            if !self.removable(key, at, present_at) {
                 return false;
             }
         }
         true
+    }
+
+    /// Whether an op still to place may remove key `key` at a progress in (`after`, `at`].
+    fn removable(&self, key: usize, at: i64, after: i64) -> bool {
+        self.removers[key]
+            .first()
+            .is_some_and(|&(from, _)| from <= at && at > after)
     }
 
     /// Op `index` is linearized.
