@@ -95,6 +95,11 @@ pub struct BugRow {
     pub seen: Vec<String>,
     /// The first `--detections` detecting seeds.
     pub detecting_seeds: Vec<u64>,
+    /// The property named for the bug: the first the catalogue lists for it.
+    pub named_property: Property,
+    /// How many of `detecting_seeds` violated `named_property` (whatever else fired, in any
+    /// order): the bug seen for what it is, not only through a side effect.
+    pub named_property_seeds: usize,
     /// Wall time of every seed of this bug together.
     pub wall_s: f64,
 }
@@ -170,6 +175,16 @@ fn row(
         also_fired: Vec::new(),
         seen: Vec::new(),
         detecting_seeds: found.iter().map(|outcome| outcome.seed).collect(),
+        named_property: entry.properties[0],
+        named_property_seeds: found
+            .iter()
+            .filter(|outcome| {
+                outcome
+                    .findings
+                    .iter()
+                    .any(|finding| finding.property == entry.properties[0])
+            })
+            .count(),
         wall_s,
     };
     match found.first() {

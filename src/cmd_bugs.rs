@@ -173,7 +173,7 @@ fn print_measurements(summary: &MeasureSummary) {
             text
         }
     };
-    let rows: Vec<[String; 7]> = summary
+    let rows: Vec<[String; 8]> = summary
         .rows
         .iter()
         .map(|row| match (&row.seeds_until_first, &row.caught_by) {
@@ -182,6 +182,12 @@ fn print_measurements(summary: &MeasureSummary) {
                 row.scenario.clone(),
                 seeds.to_string(),
                 caught_by.to_string(),
+                format!(
+                    "{} {}/{}",
+                    row.named_property,
+                    row.named_property_seeds,
+                    row.detecting_seeds.len()
+                ),
                 dash_if_empty(row.also_fired.join(", ")),
                 row.detecting_seeds
                     .iter()
@@ -195,6 +201,7 @@ fn print_measurements(summary: &MeasureSummary) {
                 row.scenario.clone(),
                 format!(">{}", summary.seeds_max),
                 "NOT CAUGHT".to_string(),
+                format!("{} 0/0", row.named_property),
                 dash_if_empty(row.seen.join(", ")),
                 "-".to_string(),
                 format!("{:.1}", row.wall_s),
@@ -206,12 +213,13 @@ fn print_measurements(summary: &MeasureSummary) {
         "scenario",
         "seeds",
         "caught by",
+        "named property",
         "also fired",
         "detecting seeds",
         "wall s",
     ]
     .map(str::to_string);
-    let mut widths = [0usize; 7];
+    let mut widths = [0usize; 8];
     for row in std::iter::once(&header).chain(&rows) {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -223,7 +231,7 @@ fn print_measurements(summary: &MeasureSummary) {
             .zip(widths)
             .enumerate()
             .map(|(column, (cell, width))| match column {
-                2 | 6 => format!("{cell:>width$}"),
+                2 | 7 => format!("{cell:>width$}"),
                 _ => format!("{cell:<width$}"),
             })
             .collect();

@@ -3,6 +3,7 @@
 //! uniform mix drowns out get a chance. The draw happens outside the simulation from a seeded
 //! RNG, and the drawn scenario is written beside every failing seed, so a replay needs nothing else.
 
+use kvsim_sim::client::Balancer;
 use kvsim_sim::scenario::Scenario;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -80,6 +81,7 @@ pub fn draw(base: &Scenario, seed: u64) -> Scenario {
         &mut weights.pause_leader,
         &mut weights.pause_follower,
         &mut weights.disk_stall_leader,
+        &mut weights.crash_all,
     ] {
         *weight = if rng.gen_bool(0.6) {
             rng.gen_range(1..=5)
@@ -90,6 +92,12 @@ pub fn draw(base: &Scenario, seed: u64) -> Scenario {
     if weights.weights().iter().all(|(_, weight)| *weight == 0) {
         weights.isolate_leader = 1;
     }
+    // Drawn last, so the draws above stay what they were before it existed.
+    scenario.workload.balancer = if rng.gen_bool(0.5) {
+        Balancer::RoundRobin
+    } else {
+        Balancer::Leader
+    };
     scenario
 }
 

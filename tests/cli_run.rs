@@ -465,7 +465,7 @@ fn bugs_listing_and_measure_print_one_json_object_with_json() {
         "bugs",
         "--measure",
         "--bug",
-        "lease_renew_unconfirmed",
+        "watch_compacted_skip",
         "--seeds",
         "0..1",
         "--scenarios",

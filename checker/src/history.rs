@@ -51,6 +51,60 @@ pub struct FaultEvent {
     pub detail: serde_json::Value,
 }
 
+/// The member that answered an operation, as etcd's response header names it (`member_id`,
+/// `raft_term`), with the role it believed it held when it answered: a `served_by` record in
+/// the history's other records (the simulator writes one per definite answer; a history from
+/// elsewhere may have none). A stale read shows here as a `leader` whose `raft_term` is below
+/// the term some other member was elected in before the read was called ([`LeaderElected`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServedBy {
+    /// The operation answered.
+    pub id: OpId,
+    /// Simulated (or wall-clock) time the answer was recorded.
+    pub t_ns: u64,
+    /// The member, named as in fault records (`n1`, `n2`, ...).
+    pub node: String,
+    pub raft_term: u64,
+    pub role: MemberRole,
+}
+
+/// The Raft role a member held (Raft paper §5.1; pre-candidate: the Pre-Vote extension, §9.6 of
+/// Ongaro's thesis).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberRole {
+    Leader,
+    Follower,
+    Candidate,
+    PreCandidate,
+}
+
+impl MemberRole {
+    pub fn name(self) -> &'static str {
+        match self {
+            MemberRole::Leader => "leader",
+            MemberRole::Follower => "follower",
+            MemberRole::Candidate => "candidate",
+            MemberRole::PreCandidate => "pre-candidate",
+        }
+    }
+}
+
+/// A member became leader of a term (a `leader` record): the first time the run saw a leader of
+/// that term.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderElected {
+    pub t_ns: u64,
+    pub node: String,
+    pub term: u64,
+}
+
+/// The record types of [`ServedBy`] and [`LeaderElected`] among a history's other records.
+pub const SERVED_BY_RECORD: &str = "served_by";
+pub const LEADER_RECORD: &str = "leader";
+
 /// A whole history of one run over one model's operation type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct History<I, O> {
@@ -68,6 +122,39 @@ impl<I, O> Default for History<I, O> {
             faults: Vec::new(),
             other: Vec::new(),
         }
+    }
+}
+
+impl<I, O> History<I, O> {
+    /// Who answered each operation, where the history says (the `served_by` records; a
+    /// malformed one is refused when the history is read, so none is skipped here unseen).
+    pub fn served_by(&self) -> std::collections::BTreeMap<OpId, ServedBy> {
+        self.records::<ServedBy>(SERVED_BY_RECORD)
+            .map(|served| (served.id, served))
+            .collect()
+    }
+
+    /// The leaders elected during the run, in time order (the `leader` records).
+    pub fn leaders_elected(&self) -> Vec<LeaderElected> {
+        let mut leaders: Vec<LeaderElected> = self.records(LEADER_RECORD).collect();
+        leaders.sort_by_key(|leader| (leader.t_ns, leader.term));
+        leaders
+    }
+
+    fn records<'a, T: serde::de::DeserializeOwned + 'a>(
+        &'a self,
+        record_type: &'a str,
+    ) -> impl Iterator<Item = T> + 'a {
+        self.other
+            .iter()
+            .filter(move |record| {
+                record.get("type").and_then(serde_json::Value::as_str) == Some(record_type)
+            })
+            .filter_map(|record| {
+                let mut fields = record.as_object()?.clone();
+                fields.remove("type");
+                serde_json::from_value(serde_json::Value::Object(fields)).ok()
+            })
     }
 }
 

@@ -3,6 +3,8 @@
 //!
 //! Outcome rules (sim/src/rpc.rs is the contract with the node):
 //! - `KvReply::Ok` is a definite response, etcd errors included (`Ret::Err`).
+//! - Each operation's first attempt goes to the member its [`Balancer`] picks: the next one in
+//!   turn (etcd clientv3's round-robin), or the member that answered last.
 //! - `NotLeader` and `Unavailable` mean "not proposed": the client retries, following the leader
 //!   hint or trying the next node, up to `attempts_max` attempts; then the operation `fail`s.
 //! - A transport error or timeout means the request may or may not have been applied: the
@@ -12,9 +14,13 @@
 //! - A definite reply to a timed-out attempt that arrives before the run ends completes the
 //!   operation late, with the arrival as its return time (`LateReply`).
 
+use crate::node_status::Role;
 use crate::proto::{self, Bytes};
-use crate::rpc::{KvCall, KvReply, WatchPoll, WatchReply};
-use kvsim_checker::history::{ClientId, FaultEvent, History, OpId, Operation, Outcome};
+use crate::rpc::{KvAnswer, KvCall, KvReply, Served, WatchPoll, WatchReply};
+use kvsim_checker::history::{
+    ClientId, FaultEvent, History, LeaderElected, MemberRole, OpId, Operation, Outcome, ServedBy,
+    LEADER_RECORD, SERVED_BY_RECORD,
+};
 use kvsim_model::mvcc::{
     Compare, CompareResult, CompareTarget, DeleteRangeRequest, DeleteRangeResponse, EtcdError,
     KeyValue, Op, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp, Response,
@@ -87,6 +93,14 @@ impl Recorder {
             Clock::Wall(start) => start.elapsed(),
         };
         u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Simulated instant `at` as nanoseconds since the run's start (0 for an instant before it).
+    pub fn ns_at(&self, at: Instant) -> u64 {
+        let Clock::Simulated(start) = self.start else {
+            panic!("ns_at: simulated instants on a wall-clock recorder");
+        };
+        u64::try_from(at.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RecorderInner> {
@@ -211,6 +225,46 @@ impl Recorder {
         self.lock().other.push(serde_json::Value::Object(object));
     }
 
+    /// Records who answered `op_id` (a `served_by` record), if it was a member in a Raft role.
+    pub fn served_by(&self, op_id: OpId, served: Served) {
+        let role = match served.role {
+            Role::Leader => MemberRole::Leader,
+            Role::Follower => MemberRole::Follower,
+            Role::Candidate => MemberRole::Candidate,
+            Role::PreCandidate => MemberRole::PreCandidate,
+            // A member that answered was running; a status still saying otherwise is stale.
+            Role::Down | Role::Paused => return,
+        };
+        let record = ServedBy {
+            id: op_id,
+            t_ns: self.now_ns(),
+            node: format!("n{}", served.member),
+            raft_term: served.raft_term,
+            role,
+        };
+        self.push_record(SERVED_BY_RECORD, &record);
+    }
+
+    /// Records that `leader` became leader of `term` at `t_ns` (a `leader` record).
+    pub fn leader_elected(&self, t_ns: u64, leader: u64, term: u64) {
+        let record = LeaderElected {
+            t_ns,
+            node: format!("n{leader}"),
+            term,
+        };
+        self.push_record(LEADER_RECORD, &record);
+    }
+
+    fn push_record<T: Serialize>(&self, record_type: &str, record: &T) {
+        let mut object = serde_json::Map::new();
+        object.insert("type".to_string(), record_type.into());
+        match serde_json::to_value(record) {
+            Ok(serde_json::Value::Object(fields)) => object.extend(fields),
+            other => panic!("history: {record_type} records are JSON objects, got {other:?}"),
+        }
+        self.lock().other.push(serde_json::Value::Object(object));
+    }
+
     fn malformed(&self) {
         self.lock().malformed_responses += 1;
     }
@@ -252,17 +306,35 @@ impl Default for Recorder {
     }
 }
 
-/// Timeouts and retry limits of one client.
+/// Timeouts, retry limits and endpoint choice of one client.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientConfig {
     pub request_timeout_ms: u64,
     pub attempts_max: u32,
     pub retry_backoff_ms: u64,
+    pub balancer: Balancer,
+}
+
+/// How a client picks the member that gets an operation's first attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balancer {
+    /// etcd clientv3 since 3.4: every request goes to the next endpoint in turn, whoever leads.
+    /// A member that is not the leader forwards the request there in etcd; here it refuses with
+    /// a leader hint, which the client follows within the same operation. So a deposed leader
+    /// that still believes it leads keeps getting its share of the requests, as it does in a
+    /// real cluster: the case that shows a read served without confirming leadership.
+    RoundRobin,
+    /// Stay with the member that answered last; move to another only after a refusal or a
+    /// timeout (a leader-aware client). A deposed leader loses its clients as soon as one of
+    /// their requests times out.
+    Leader,
 }
 
 /// How the attempts of one operation ended.
 enum Attempted {
-    Done(Outcome<Ret>),
+    /// With who answered, when a member did.
+    Done(Outcome<Ret>, Option<Served>),
     /// The last attempt timed out: the outcome is unknown, and its reply still awaited.
     TimedOut {
         outcome: Outcome<Ret>,
@@ -283,7 +355,7 @@ enum Attempted {
 /// revision of every late write, where an unknown one may fall anywhere after its call. A
 /// reply lost with its link, or a node that crashed, leaves the outcome unknown.
 struct LateReply {
-    reply: madsim::task::JoinHandle<io::Result<KvReply>>,
+    reply: madsim::task::JoinHandle<io::Result<KvAnswer>>,
     target: u64,
 }
 
@@ -291,22 +363,28 @@ impl LateReply {
     /// Waits for the reply; records a definite one as the outcome of `op_id`.
     async fn record(self, recorder: Recorder, op_id: OpId) {
         let target = self.target;
-        let outcome = match self.reply.await {
-            Ok(Ok(KvReply::Ok(response))) => match ret_of(response) {
+        let Ok(Ok(KvAnswer { reply, served })) = self.reply.await else {
+            return;
+        };
+        let outcome = match reply {
+            KvReply::Ok(response) => match ret_of(response) {
                 Ok(ret) => Outcome::Ok { output: ret },
                 Err(_) => return,
             },
             // `NotLeader` / `Unavailable`: this attempt was not proposed, and the attempts
             // before it were refused the same way.
-            Ok(Ok(KvReply::NotLeader { .. })) => Outcome::Fail {
+            KvReply::NotLeader { .. } => Outcome::Fail {
                 error: format!("n{target}: not leader (after the client's timeout)"),
             },
-            Ok(Ok(KvReply::Unavailable { reason })) => Outcome::Fail {
+            KvReply::Unavailable { reason } => Outcome::Fail {
                 error: format!("n{target}: unavailable: {reason} (after the client's timeout)"),
             },
-            Ok(Err(_)) | Err(_) => return,
         };
+        let answered = matches!(outcome, Outcome::Ok { .. });
         recorder.complete_late(op_id, outcome);
+        if answered {
+            recorder.served_by(op_id, served);
+        }
     }
 }
 
@@ -357,8 +435,11 @@ impl Client {
         };
         let serializable = matches!(&op, Op::Range(range) if range.serializable);
         let op_id = self.recorder.invoke(self.id, op);
-        let (outcome, late) = self.send(request, serializable).await;
+        let (outcome, served, late) = self.send(request, serializable).await;
         self.recorder.complete(op_id, outcome.clone());
+        if let (Outcome::Ok { .. }, Some(served)) = (&outcome, served) {
+            self.recorder.served_by(op_id, served);
+        }
         if matches!(outcome, Outcome::Unknown { .. }) {
             if let Some(late) = late {
                 madsim::task::spawn(late.record(self.recorder.clone(), op_id));
@@ -375,17 +456,21 @@ impl Client {
         &mut self,
         request: proto::Request,
         serializable: bool,
-    ) -> (Outcome<Ret>, Option<LateReply>) {
+    ) -> (Outcome<Ret>, Option<Served>, Option<LateReply>) {
         let outcome = self.send_attempts(request, serializable).await;
         match outcome {
-            Attempted::Done(outcome) => (outcome, None),
-            Attempted::TimedOut { outcome, late } => (outcome, Some(late)),
+            Attempted::Done(outcome, served) => (outcome, served, None),
+            Attempted::TimedOut { outcome, late } => (outcome, None, Some(late)),
         }
     }
 
     async fn send_attempts(&mut self, request: proto::Request, serializable: bool) -> Attempted {
         let timeout = Duration::from_millis(self.config.request_timeout_ms);
         let mut last_refusal = String::new();
+        if self.config.balancer == Balancer::RoundRobin {
+            // A new request starts at the next endpoint; hints are followed only within it.
+            self.leader_hint = None;
+        }
         for _ in 0..self.config.attempts_max {
             // Serializable reads are served by any member: spread them, as a load balancer would.
             let target = if serializable {
@@ -413,10 +498,14 @@ impl Client {
                     };
                 }
             };
+            let (reply, served) = match reply {
+                Ok(KvAnswer { reply, served }) => (Ok(reply), Some(served)),
+                Err(error) => (Err(error), None),
+            };
             match reply {
                 Ok(KvReply::Ok(response)) => {
                     self.leader_hint = Some(target);
-                    return Attempted::Done(match ret_of(response) {
+                    let outcome = match ret_of(response) {
                         Ok(ret) => Outcome::Ok { output: ret },
                         Err(malformed) => {
                             self.recorder.malformed();
@@ -424,7 +513,8 @@ impl Client {
                                 error: format!("n{target}: malformed response: {malformed}"),
                             }
                         }
-                    });
+                    };
+                    return Attempted::Done(outcome, served);
                 }
                 Ok(KvReply::NotLeader { leader }) => {
                     last_refusal = format!("n{target}: not leader");
@@ -444,18 +534,24 @@ impl Client {
                 Err(error) => {
                     // Whatever reached the node may still be applied: the outcome is unknown.
                     self.forget_leader();
-                    return Attempted::Done(Outcome::Unknown {
-                        error: format!("n{target}: {error}"),
-                    });
+                    return Attempted::Done(
+                        Outcome::Unknown {
+                            error: format!("n{target}: {error}"),
+                        },
+                        None,
+                    );
                 }
             }
         }
-        Attempted::Done(Outcome::Fail {
-            error: format!(
-                "gave up after {} attempts; last: {last_refusal}",
-                self.config.attempts_max
-            ),
-        })
+        Attempted::Done(
+            Outcome::Fail {
+                error: format!(
+                    "gave up after {} attempts; last: {last_refusal}",
+                    self.config.attempts_max
+                ),
+            },
+            None,
+        )
     }
 
     /// One watch poll on node `target`. Watch polls never change state, so any error is just

@@ -424,6 +424,11 @@ impl Cluster {
         self.net.stats()
     }
 
+    /// The first leader of each term and when it was seen, in the order seen.
+    pub fn elections(&self) -> Vec<(u64, u64, madsim::time::Instant)> {
+        self.invariants.elections()
+    }
+
     /// Every (term, leader) seen so far.
     pub fn leaders_seen(&self) -> Vec<(u64, u64)> {
         self.invariants.leaders()

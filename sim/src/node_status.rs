@@ -139,6 +139,11 @@ impl InvariantLog {
         &self.violations
     }
 
+    /// The first leader seen in `term`.
+    pub fn leader_of(&self, term: u64) -> Option<u64> {
+        self.leaders.get(&term).copied()
+    }
+
     /// Every (term, leader) ever seen, in term order.
     pub fn leaders(&self) -> Vec<(u64, u64)> {
         self.leaders.iter().map(|(t, l)| (*t, *l)).collect()

@@ -7,7 +7,11 @@
 //! - `Unavailable` means the request was definitely not proposed (e.g. no leader known, node shutting down):
 //!   the client may retry it safely. Any transport error or timeout means the outcome is unknown.
 //! - Serializable reads are answered from the local store whatever the node's role.
+//! - Every answer says who gave it ([`KvAnswer::served`]: the member, its Raft term and the role it
+//!   believed it held when it answered), as etcd's response header carries `member_id` and
+//!   `raft_term`. Read it when the answer is sent, not when the request arrived.
 
+use crate::node_status::Role;
 use crate::proto::{Event, Request as KvRequest, Response as KvResponse};
 use madsim::net::rpc::Request;
 use serde::{Deserialize, Serialize};
@@ -34,9 +38,24 @@ pub enum KvReply {
     },
 }
 
+/// A member's answer to a [`KvCall`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KvAnswer {
+    pub reply: KvReply,
+    pub served: Served,
+}
+
+/// Who answered: the member, its current Raft term, and the role it believed it held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Served {
+    pub member: u64,
+    pub raft_term: u64,
+    pub role: Role,
+}
+
 impl Request for KvCall {
     const ID: u64 = 0x6b76_0001;
-    type Response = KvReply;
+    type Response = KvAnswer;
 }
 
 /// One poll of a watch: returns the events on `[key, range_end)` with revision >= `start_revision`

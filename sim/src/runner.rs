@@ -215,6 +215,7 @@ pub async fn simulate(scenario: Scenario, config: ClusterConfig, target: &dyn Ta
         request_timeout_ms: w.request_timeout_ms,
         attempts_max: w.attempts_max,
         retry_backoff_ms: w.retry_backoff_ms,
+        balancer: w.balancer,
     };
     let host = Handle::current()
         .create_node()
@@ -283,6 +284,9 @@ pub async fn simulate(scenario: Scenario, config: ClusterConfig, target: &dyn Ta
         "final_state",
         json!({ "nodes": final_state.iter().map(final_state_record).collect::<Vec<_>>() }),
     );
+    for (term, leader, at) in cluster.elections() {
+        recorder.leader_elected(recorder.ns_at(at), leader, term);
+    }
     let invariant_violations: Vec<String> = cluster
         .violations()
         .iter()

@@ -6,6 +6,7 @@
 //! the value and what is allowed, e.g. `scenarios/x.toml:3: cluster.nodes = 4: expected one of
 //! 1, 3, 5, 7`.
 
+use crate::client::Balancer;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -98,6 +99,9 @@ pub struct WorkloadKnobs {
     pub attempts_max: u32,
     /// Pause after a `NotLeader`-without-hint or `Unavailable` reply before the next attempt.
     pub retry_backoff_ms: u64,
+    /// Which member gets each operation's first attempt: `round_robin` (etcd clientv3: the next
+    /// endpoint in turn) or `leader` (the member that answered last).
+    pub balancer: Balancer,
     /// Each client sleeps a uniform `[0, think_ms_max]` between two operations.
     pub think_ms_max: u64,
     /// TTL of the leases clients grant.
@@ -139,6 +143,7 @@ impl Default for WorkloadKnobs {
             request_timeout_ms: 1_000,
             attempts_max: 6,
             retry_backoff_ms: 100,
+            balancer: Balancer::RoundRobin,
             think_ms_max: 20,
             lease_ttl_s: 3,
             historic_depth_revisions: 10,
@@ -227,6 +232,10 @@ pub struct FaultWeights {
     /// Aimed at a leader whose disk stops completing fsyncs: its Raft loop blocks, the others
     /// elect a new leader, and it serves what it serves outside Raft (etcd#15247's lease renewals).
     pub disk_stall_leader: u32,
+    /// A power loss of the whole cluster: every member crashes at once, each losing what it had
+    /// not synced, and all restart at the heal. The fault that shows a store's acknowledged
+    /// writes were never durable: no surviving replica still holds them.
+    pub crash_all: u32,
     pub packet_loss: u32,
     pub latency: u32,
     pub clock_skew: u32,
@@ -247,6 +256,7 @@ impl Default for FaultWeights {
             pause_leader: 0,
             pause_follower: 0,
             disk_stall_leader: 0,
+            crash_all: 0,
             packet_loss: 1,
             latency: 1,
             clock_skew: 1,
@@ -255,7 +265,7 @@ impl Default for FaultWeights {
 }
 
 impl FaultWeights {
-    pub fn weights(&self) -> [(FaultKind, u32); 15] {
+    pub fn weights(&self) -> [(FaultKind, u32); 16] {
         [
             (FaultKind::PartitionRandom, self.partition_random),
             (FaultKind::IsolateLeader, self.isolate_leader),
@@ -273,6 +283,7 @@ impl FaultWeights {
             (FaultKind::PauseLeader, self.pause_leader),
             (FaultKind::PauseFollower, self.pause_follower),
             (FaultKind::DiskStallLeader, self.disk_stall_leader),
+            (FaultKind::CrashAll, self.crash_all),
         ]
     }
 }
@@ -298,6 +309,8 @@ pub enum FaultKind {
     CrashLeader,
     /// Kill a majority at once (`nodes`, or random).
     CrashMajority,
+    /// Kill every member at once (a power loss of the whole cluster); all restart at the heal.
+    CrashAll,
     /// Pause (SIGSTOP-like) `nodes` or one random node.
     Pause,
     /// Pause the current leader: it resumes believing it still leads, until it hears the new
@@ -320,7 +333,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 16] = [
+    pub const ALL: [FaultKind; 17] = [
         FaultKind::PartitionRandom,
         FaultKind::IsolateLeader,
         FaultKind::IsolateOne,
@@ -329,6 +342,7 @@ impl FaultKind {
         FaultKind::CrashOne,
         FaultKind::CrashLeader,
         FaultKind::CrashMajority,
+        FaultKind::CrashAll,
         FaultKind::Pause,
         FaultKind::PauseLeader,
         FaultKind::PauseFollower,
@@ -350,6 +364,7 @@ impl FaultKind {
             FaultKind::CrashOne => "crash_one",
             FaultKind::CrashLeader => "crash_leader",
             FaultKind::CrashMajority => "crash_majority",
+            FaultKind::CrashAll => "crash_all",
             FaultKind::Pause => "pause",
             FaultKind::PauseLeader => "pause_leader",
             FaultKind::PauseFollower => "pause_follower",
@@ -878,7 +893,10 @@ impl Scenario {
         if let Some(torn) = fault.torn {
             let crash = matches!(
                 fault.kind,
-                FaultKind::CrashOne | FaultKind::CrashLeader | FaultKind::CrashMajority
+                FaultKind::CrashOne
+                    | FaultKind::CrashLeader
+                    | FaultKind::CrashMajority
+                    | FaultKind::CrashAll
             );
             check(crash, &at("torn"), torn, "only allowed with a crash kind")?;
         }
@@ -891,6 +909,14 @@ impl Scenario {
                 &at("nodes"),
                 format!("{:?}", fault.nodes),
                 "expected none: the target is the leader (or a follower) when the fault runs",
+            )?;
+        }
+        if fault.kind == FaultKind::CrashAll {
+            check(
+                fault.nodes.is_empty(),
+                &at("nodes"),
+                format!("{:?}", fault.nodes),
+                "expected none: the fault crashes every member",
             )?;
         }
         if fault.kind == FaultKind::CrashMajority && !fault.nodes.is_empty() {

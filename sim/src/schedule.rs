@@ -851,6 +851,10 @@ impl Schedule {
                 };
                 self.crash(kind, nodes, pinned.torn)
             }
+            FaultKind::CrashAll => {
+                let nodes = self.nodes.clone();
+                self.crash(kind, nodes, pinned.torn)
+            }
             FaultKind::Pause => {
                 // Only running nodes can be paused: a crashed or already paused one is left alone.
                 let unavailable = self.unavailable();

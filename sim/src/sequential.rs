@@ -3,7 +3,7 @@
 //! differential test (`kvsim conformance`) runs the same list against real etcd and compares the
 //! answers field by field: any difference is a simulator (or model) bug.
 
-use crate::client::{watch_event_of, Client, ClientConfig, Recorder, WatchEvent};
+use crate::client::{watch_event_of, Balancer, Client, ClientConfig, Recorder, WatchEvent};
 use crate::cluster::{Cluster, ClusterConfig};
 use crate::rpc::{WatchPoll, WatchReply};
 use crate::target::Target;
@@ -26,6 +26,7 @@ const CLIENT_CONFIG: ClientConfig = ClientConfig {
     request_timeout_ms: 5_000,
     attempts_max: 50,
     retry_backoff_ms: 100,
+    balancer: Balancer::Leader,
 };
 
 /// A watch from `start_revision` on `[key, range_end)` read until an event at `until_revision`

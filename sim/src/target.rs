@@ -316,12 +316,26 @@ impl Clock {
 #[derive(Clone, Debug, Default)]
 pub struct Invariants {
     log: Arc<Mutex<InvariantLog>>,
+    /// `(term, leader, when)` for the first leader seen in each term, in the order seen: the
+    /// history's `leader` records (a report names a deposed leader by them).
+    elections: Arc<Mutex<Vec<(u64, u64, madsim::time::Instant)>>>,
 }
 
 impl Invariants {
     /// Election Safety: at most one leader per term (Raft §5.2). Records a violation otherwise.
+    /// A member may report the same election more than once; the first report counts.
     pub fn leader_elected(&self, term: u64, leader: u64) {
-        lock(&self.log).record_leader(term, leader);
+        let mut log = lock(&self.log);
+        let first = log.leader_of(term).is_none();
+        log.record_leader(term, leader);
+        if first {
+            lock(&self.elections).push((term, leader, madsim::time::Instant::now()));
+        }
+    }
+
+    /// The first leader of each term and when it was seen, in the order seen.
+    pub fn elections(&self) -> Vec<(u64, u64, madsim::time::Instant)> {
+        lock(&self.elections).clone()
     }
 
     /// State Machine Safety: every member applies the same entry at an index (Raft §5.4.3); `hash`

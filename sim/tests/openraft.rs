@@ -167,6 +167,7 @@ impl Client {
             )
             .await
             .ok()
+            .map(|answer| answer.reply)
     }
 
     /// Retries "not proposed" answers (following the leader hint), up to `attempts`; `None` if

@@ -1,6 +1,8 @@
 //! The runner end to end: a short default-scenario run records every kind of operation, faults,
 //! unknown outcomes, watch responses and the final state; one seed gives the same bytes twice.
 
+use kvsim_checker::history::{MemberRole, Outcome};
+use kvsim_model::mvcc::Op;
 use kvsim_sim::runner::{self, RunError, RunOutput};
 use kvsim_sim::scenario::Scenario;
 use kvsim_sim::targets::raft_rs::RaftRs;
@@ -113,6 +115,99 @@ fn short_run_records_every_kind_of_operation_faults_watches_and_final_state() {
         .count();
     assert_eq!(final_records, 1);
     assert!(output.simulated_ms >= 8000 + 2000);
+
+    // Every answered operation names the member that answered it, in a Raft role and term; a
+    // linearizable one was answered by a member that believed it led.
+    let served = history.served_by();
+    let leaders = history.leaders_elected();
+    assert!(!leaders.is_empty(), "the run saw its leaders elected");
+    for pair in leaders.windows(2) {
+        assert!(pair[0].term < pair[1].term, "one record per term: {pair:?}");
+    }
+    for op in &history.ops {
+        if !matches!(op.outcome, Outcome::Ok { .. }) {
+            assert!(
+                !served.contains_key(&op.id),
+                "op {}: no answer, no server",
+                op.id
+            );
+            continue;
+        }
+        let Some(by) = served.get(&op.id) else {
+            panic!("op {} was answered but names no server", op.id)
+        };
+        assert!(["n1", "n2", "n3"].contains(&by.node.as_str()), "{by:?}");
+        assert!(by.raft_term >= 1, "{by:?}");
+        let serializable = matches!(&op.input, Op::Range(range) if range.serializable);
+        if !serializable {
+            assert_eq!(by.role, MemberRole::Leader, "op {}: {by:?}", op.id);
+        }
+    }
+}
+
+/// A whole-cluster power loss crashes every member at one instant and restarts them all at its
+/// heal; nothing acknowledged is lost, so the cluster comes back with every answered write.
+#[test]
+fn crash_all_takes_down_every_member_at_once_and_restarts_them_all() {
+    let source = r#"
+        [workload]
+        clients = 4
+        duration_ms = 6000
+        watchers = 0
+        [faults]
+        interval_ms = 0
+        settle_ms = 2000
+        [[faults.timeline]]
+        at_ms = 2000
+        kind = "crash_all"
+        torn = true
+        duration_ms = 1000
+    "#;
+    let scenario =
+        Scenario::parse("power-loss.toml", source).unwrap_or_else(|error| panic!("{error}"));
+    let output = runner::run(&scenario, 5).unwrap_or_else(|error| panic!("{error}"));
+    let faults = &output.history.faults;
+    let crashed: Vec<(u64, &str)> = faults
+        .iter()
+        .filter(|fault| fault.kind == "crash")
+        .map(|fault| (fault.t_ns, fault.nodes[0].as_str()))
+        .collect();
+    assert_eq!(crashed.len(), 3, "{faults:?}");
+    assert!(
+        crashed.iter().all(|(t_ns, _)| *t_ns == crashed[0].0),
+        "{crashed:?}"
+    );
+    assert_eq!(
+        crashed.iter().map(|(_, node)| *node).collect::<Vec<_>>(),
+        ["n1", "n2", "n3"]
+    );
+    let restarts = faults
+        .iter()
+        .filter(|fault| {
+            fault.kind == "restart" && fault.t_ns / 1_000_000 == crashed[0].0 / 1_000_000 + 1_000
+        })
+        .count();
+    assert_eq!(restarts, 3, "all restart at the heal: {faults:?}");
+    assert!(
+        output.invariant_violations.is_empty(),
+        "{:?}",
+        output.invariant_violations
+    );
+    let first = &output.final_state[0];
+    for state in &output.final_state {
+        assert!(state.up);
+        assert_eq!(
+            (state.revision, state.hash_kv),
+            (first.revision, first.hash_kv)
+        );
+    }
+    // Writes were answered after the power came back.
+    let back_ns = crashed[0].0 + 1_000_000_000;
+    assert!(output.history.ops.iter().any(|op| {
+        matches!(op.input, Op::Put(_))
+            && matches!(op.outcome, Outcome::Ok { .. })
+            && op.call_ns > back_ns
+    }));
 }
 
 /// Determinism, for every target: the same seed gives the same bytes, another seed other bytes.
@@ -331,4 +426,39 @@ fn timeline_faults_fire_on_time_and_heal_after_their_duration() {
         output.invariant_violations
     );
     assert!(output.final_state.iter().all(|state| state.up));
+}
+
+/// With reads served without ReadIndex (planted `stale_read`), a deposed leader answers reads:
+/// the history names it, in its old term, after its successor's election (what the report calls
+/// "deposed"). Raft paper §8: a leader must check it has not been deposed before answering a
+/// read-only request.
+#[test]
+fn the_history_names_the_deposed_leader_that_served_a_stale_read() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/deposed-leader.toml"
+    );
+    let source = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{path}: {error}"));
+    let source = format!("{source}\n[bugs]\nstale_read = true\n");
+    let scenario = Scenario::parse(path, &source).unwrap_or_else(|error| panic!("{error}"));
+    let output = runner::run(&scenario, 3).unwrap_or_else(|error| panic!("{error}"));
+    let history = &output.history;
+    let served = history.served_by();
+    let leaders = history.leaders_elected();
+    let deposed_reads = history
+        .ops
+        .iter()
+        .filter(|op| matches!(&op.input, Op::Range(range) if !range.serializable))
+        .filter_map(|op| served.get(&op.id))
+        .filter(|by| {
+            by.role == MemberRole::Leader
+                && leaders
+                    .iter()
+                    .any(|leader| leader.t_ns <= by.t_ns && leader.term > by.raft_term)
+        })
+        .count();
+    assert!(
+        deposed_reads > 0,
+        "a deposed leader answered linearizable reads in this seed"
+    );
 }

@@ -41,6 +41,7 @@ fn every_shipped_scenario_parses_and_validates() {
             "leases",
             "live",
             "partitions",
+            "power-loss",
             "recipes",
             "txn",
             "watch"
@@ -152,6 +153,18 @@ fn timeline_entries_are_validated_against_the_cluster() {
     assert!(
         error.contains("expected a majority of the cluster"),
         "{error}"
+    );
+    let error = error_of("[[faults.timeline]]\nat_ms = 10\nkind = \"crash_all\"\nnodes = [1]\n");
+    assert!(
+        error.contains(
+            "faults.timeline[0].nodes = [1]: expected none: the fault crashes every member"
+        ),
+        "{error}"
+    );
+    let error = error_of("[workload]\nbalancer = \"nearest\"\n");
+    assert!(
+        error.contains("round_robin") && error.contains("leader"),
+        "an unknown balancer names the known ones: {error}"
     );
 }
 

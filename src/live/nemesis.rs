@@ -110,6 +110,7 @@ impl LiveNemesis {
             FaultKind::CrashOne
             | FaultKind::CrashLeader
             | FaultKind::CrashMajority
+            | FaultKind::CrashAll
             | FaultKind::Pause
             | FaultKind::PauseLeader
             | FaultKind::PauseFollower

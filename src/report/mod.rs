@@ -22,6 +22,7 @@
 
 mod explain;
 mod faults;
+mod served;
 mod text;
 mod watch;
 
@@ -132,6 +133,7 @@ fn node_names(input: &ReportInput) -> Vec<String> {
 }
 
 fn ops_blob(history: &History<Op, Ret>) -> Value {
+    let served = served::served_texts(&history.served_by(), &history.leaders_elected());
     let ops: Vec<Value> = history
         .ops
         .iter()
@@ -170,7 +172,8 @@ fn ops_blob(history: &History<Op, Ret>) -> Value {
                 kind_index.unwrap_or(0),
                 text::op_text(&op.input),
                 output,
-                keys
+                keys,
+                served.get(&op.id)
             ])
         })
         .collect();
@@ -378,6 +381,10 @@ mod tests {
             }],
             other: vec![
                 json!({ "type": "watch", "watcher": 0, "t_ns": 12, "action": "error", "node": "n2", "error": value }),
+                json!({ "type": "leader", "t_ns": 0, "node": "n2", "term": 1 }),
+                json!({ "type": "leader", "t_ns": 5, "node": "n1", "term": 2 }),
+                json!({ "type": "served_by", "id": 0, "t_ns": 10, "node": "n1", "raft_term": 2, "role": "leader" }),
+                json!({ "type": "served_by", "id": 1, "t_ns": 30, "node": "n2", "raft_term": 1, "role": "leader" }),
             ],
         }
     }
@@ -437,8 +444,24 @@ mod tests {
         let blob = blob_of(&page);
         assert_eq!(
             blob["ops"][0],
-            json!([0, 0, 0, 10, 0, 0, "put \"k\" = \"v\"", "rev 2", [["k", ""]]])
+            json!([
+                0,
+                0,
+                0,
+                10,
+                0,
+                0,
+                "put \"k\" = \"v\"",
+                "rev 2",
+                [["k", ""]],
+                "n1 · leader · term 2"
+            ])
         );
+        assert_eq!(
+            blob["ops"][1][9], "n2 · leader · term 1 · deposed: n1 leads term 2 since 0.000 ms",
+            "the stale read names the deposed leader that served it"
+        );
+        assert_eq!(blob["ops"][2][9], Value::Null, "no answer, no server");
         assert_eq!(blob["ops"][2][3], -1, "unknown outcome has no return");
         assert_eq!(blob["ops"][2][4], 2);
         assert_eq!(blob["rows"], json!(["network", "n1", "n2"]));

@@ -30,7 +30,7 @@
   };
   const BAD = "#d62728", PROP = "#c2185b", PREFIX = "#2e7d32";
   // Operation fields (arrays keep the blob small).
-  const ID = 0, CLIENT = 1, CALL = 2, RET = 3, ST = 4, KIND = 5, IN = 6, OUT = 7, KEYS = 8;
+  const ID = 0, CLIENT = 1, CALL = 2, RET = 3, ST = 4, KIND = 5, IN = 6, OUT = 7, KEYS = 8, SERVED = 9;
   const OK = 0, FAIL = 1, UNKNOWN = 2;
 
   // ---- helpers ----------------------------------------------------------------------------
@@ -492,6 +492,7 @@
       "in:  " + op[IN],
       (op[ST] === OK ? "out: " : "") + op[OUT],
     ];
+    if (op[SERVED]) lines.push("served by " + op[SERVED]);
     if (prefixPos.has(op[ID])) lines.push("linearized at position " + (prefixPos.get(op[ID]) + 1) + " of the prefix");
     if (stuckIds.has(op[ID])) lines.push("CANNOT FOLLOW the longest linearizable prefix");
     if (blockerIds.has(op[ID])) lines.push("CANNOT BE PLACED once the stuck operation takes effect (its answer's revision is too old)");
@@ -565,6 +566,7 @@
       el("tr", {}, el("td", {}, "call"), el("td", {}, fmtT(op[CALL]))),
       el("tr", {}, el("td", {}, "return"), el("td", {}, op[RET] < 0 ? "— (no answer)" : fmtT(op[RET]) + "  (" + ((op[RET] - op[CALL]) / 1e6).toFixed(3) + " ms)")),
       el("tr", {}, el("td", {}, "outcome"), el("td", {}, outcome)),
+      el("tr", {}, el("td", {}, "served by"), el("td", {}, op[SERVED] || "— (not recorded)")),
       el("tr", {}, el("td", {}, "linearization"), el("td", {}, role)));
     box.append(table, el("div", { class: "label" }, "input"), pre(op[IN]), el("div", { class: "label" }, op[ST] === OK ? "output" : "error"), pre(op[OUT]));
     for (const p of propsOfOp.get(op[ID]) || []) {

@@ -25,11 +25,12 @@ pub fn recorded_faults(records: &[FaultEvent]) -> Vec<TimelineFault> {
         };
         let mut nodes = node_ids(&record.nodes);
         let mut torn = record.detail.get("torn").and_then(|torn| torn.as_bool());
-        // A majority crash writes one `crash` record per node, all at the same instant.
-        while kind == FaultKind::CrashMajority
-            && records.get(index).is_some_and(|next| {
-                next.t_ns == record.t_ns && injected_kind(next) == Some(FaultKind::CrashMajority)
-            })
+        // A majority (or whole-cluster) crash writes one `crash` record per node, all at the
+        // same instant.
+        while matches!(kind, FaultKind::CrashMajority | FaultKind::CrashAll)
+            && records
+                .get(index)
+                .is_some_and(|next| next.t_ns == record.t_ns && injected_kind(next) == Some(kind))
         {
             let next = &records[index];
             nodes.extend(node_ids(&next.nodes));
@@ -56,6 +57,7 @@ pub fn recorded_faults(records: &[FaultEvent]) -> Vec<TimelineFault> {
                 | FaultKind::PauseLeader
                 | FaultKind::PauseFollower
                 | FaultKind::DiskStallLeader
+                | FaultKind::CrashAll
         );
         let detail = &record.detail;
         entries.push(TimelineFault {
@@ -128,7 +130,10 @@ fn injected_kind(record: &FaultEvent) -> Option<FaultKind> {
 fn is_crash(kind: FaultKind) -> bool {
     matches!(
         kind,
-        FaultKind::CrashOne | FaultKind::CrashLeader | FaultKind::CrashMajority
+        FaultKind::CrashOne
+            | FaultKind::CrashLeader
+            | FaultKind::CrashMajority
+            | FaultKind::CrashAll
     )
 }
 

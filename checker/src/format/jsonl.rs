@@ -76,7 +76,14 @@ pub fn read_jsonl_header(file: &str, text: &str) -> Result<JsonlHeader, FormatEr
 
 /// The record types besides operations and faults that kvsim writes and its checkers read,
 /// kept verbatim in `History::other`.
-pub const OTHER_RECORD_TYPES: [&str; 4] = ["watch", "final_state", "recipe", "raft_invariant"];
+pub const OTHER_RECORD_TYPES: [&str; 6] = [
+    "watch",
+    "final_state",
+    "recipe",
+    "raft_invariant",
+    crate::history::SERVED_BY_RECORD,
+    crate::history::LEADER_RECORD,
+];
 
 /// The fields each operation and fault record type has (`type` included); any other is an
 /// error. A field added to the writer must be added here.
@@ -346,6 +353,32 @@ impl<I: DeserializeOwned, O: DeserializeOwned> Reader<'_, I, O> {
                         )
                     })?;
                 self.history.faults.push(fault);
+            }
+            crate::history::SERVED_BY_RECORD | crate::history::LEADER_RECORD => {
+                let mut fields = object.clone();
+                fields.remove("type");
+                let parsed = if kind == crate::history::SERVED_BY_RECORD {
+                    serde_json::from_value::<crate::history::ServedBy>(Value::Object(fields))
+                        .map(|_| ())
+                } else {
+                    serde_json::from_value::<crate::history::LeaderElected>(Value::Object(fields))
+                        .map(|_| ())
+                };
+                if let Err(e) = parsed {
+                    let expected = if kind == crate::history::SERVED_BY_RECORD {
+                        "a served_by record (id, t_ns, node, raft_term, role: leader, follower, candidate or pre_candidate)"
+                    } else {
+                        "a leader record (t_ns, node, term)"
+                    };
+                    let what = format!("malformed \"{kind}\" record");
+                    let strictness = self.strictness;
+                    return self.dropped.note(
+                        strictness,
+                        what,
+                        error(expected, format!("{} ({e})", quote(line))),
+                    );
+                }
+                self.history.other.push(Value::Object(object.clone()));
             }
             _ => self.history.other.push(Value::Object(object.clone())),
         }
@@ -818,6 +851,32 @@ mod tests {
         assert!(matches!(history.ops[0].outcome, Outcome::Ok { .. }));
         assert_eq!(history.ops[1].return_ns, Some(51_500));
         assert_eq!(history.faults[0].kind, "partition");
+    }
+
+    #[test]
+    fn served_by_and_leader_records_are_read_typed_and_malformed_ones_are_errors() {
+        let header = "{\"kvsim_history\":1,\"model\":\"cas-register\",\"meta\":{}}";
+        let good = format!(
+            "{header}\n{INVOKE_0}\n{{\"type\":\"ok\",\"id\":0,\"t_ns\":11,\"output\":{{\"f\":\"read\",\"value\":null}}}}\n\
+             {{\"type\":\"served_by\",\"id\":0,\"t_ns\":11,\"node\":\"n2\",\"raft_term\":3,\"role\":\"leader\"}}\n\
+             {{\"type\":\"leader\",\"t_ns\":5,\"node\":\"n1\",\"term\":4}}\n"
+        );
+        let (_, history) =
+            read_jsonl::<RegisterOp, RegisterRet>("h.jsonl", &good, "cas-register").unwrap();
+        let served = history.served_by();
+        assert_eq!(served[&0].node, "n2");
+        assert_eq!(served[&0].role, crate::history::MemberRole::Leader);
+        assert_eq!(history.leaders_elected()[0].term, 4);
+        let bad_role = good.replace("\"leader\"}", "\"boss\"}");
+        let error = read_jsonl::<RegisterOp, RegisterRet>("h.jsonl", &bad_role, "cas-register")
+            .unwrap_err();
+        assert_eq!(error.line, 4);
+        assert!(error.to_string().contains("a served_by record"), "{error}");
+        let no_term = good.replace(",\"term\":4", "");
+        let error =
+            read_jsonl::<RegisterOp, RegisterRet>("h.jsonl", &no_term, "cas-register").unwrap_err();
+        assert_eq!(error.line, 5);
+        assert!(error.to_string().contains("a leader record"), "{error}");
     }
 
     #[test]

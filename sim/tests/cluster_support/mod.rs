@@ -53,6 +53,7 @@ impl Client {
                 ep.call_timeout(to, KvCall { request }, RPC_TIMEOUT)
                     .await
                     .ok()
+                    .map(|answer| answer.reply)
             })
             .await
             .unwrap()

@@ -5,8 +5,8 @@
 use super::types::Raft;
 use super::MemberState;
 use crate::target::proto::{Event, Request};
-use crate::target::rpc::{KvCall, KvReply, WatchPoll, WatchReply};
-use crate::target::{lock, Bugs};
+use crate::target::rpc::{KvAnswer, KvCall, KvReply, Served, WatchPoll, WatchReply};
+use crate::target::{lock, Bugs, Role};
 use madsim::net::Endpoint;
 use madsim::rand::Rng;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
@@ -39,7 +39,13 @@ pub fn serve(endpoint: &Endpoint, service: Service) {
     let kv = service.clone();
     endpoint.add_rpc_handler(move |call: KvCall| {
         let service = kv.clone();
-        async move { service.kv(call.request).await }
+        async move {
+            let reply = service.kv(call.request).await;
+            KvAnswer {
+                reply,
+                served: service.served(),
+            }
+        }
     });
     endpoint.add_rpc_handler(move |poll: WatchPoll| {
         let service = service.clone();
@@ -48,6 +54,23 @@ pub fn serve(endpoint: &Endpoint, service: Service) {
 }
 
 impl Service {
+    /// Who answers now: this member, its term and its role, from openraft's metrics.
+    fn served(&self) -> Served {
+        let receiver = self.raft.metrics();
+        let metrics = receiver.borrow();
+        Served {
+            member: metrics.id,
+            raft_term: metrics.current_term,
+            role: match metrics.state {
+                ServerState::Leader => Role::Leader,
+                ServerState::Candidate => Role::Candidate,
+                ServerState::Follower | ServerState::Learner | ServerState::Shutdown => {
+                    Role::Follower
+                }
+            },
+        }
+    }
+
     fn leader_hint(&self) -> Option<u64> {
         self.raft.metrics().borrow().current_leader
     }

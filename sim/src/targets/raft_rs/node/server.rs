@@ -8,7 +8,7 @@ use super::lessor::{KeepAliveRefused, Lessor};
 use super::raft_loop::Input;
 use super::{lock, watch, NodeShared};
 use crate::proto::{Request, Response, StoreError};
-use crate::rpc::{KvCall, KvReply, WatchPoll};
+use crate::rpc::{KvAnswer, KvCall, KvReply, Served, WatchPoll};
 use crate::target::Bugs;
 use madsim::net::Endpoint;
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,18 @@ pub(crate) fn serve(endpoint: Arc<Endpoint>, ctx: ServerContext) {
     let kv_ctx = ctx.clone();
     endpoint.add_rpc_handler(move |call: KvCall| {
         let ctx = kv_ctx.clone();
-        async move { handle_kv(ctx, call.request).await }
+        async move {
+            let reply = handle_kv(ctx.clone(), call.request).await;
+            let served = {
+                let status = &lock(&ctx.shared).status;
+                Served {
+                    member: status.id,
+                    raft_term: status.term,
+                    role: status.role,
+                }
+            };
+            KvAnswer { reply, served }
+        }
     });
     endpoint.add_rpc_handler(move |poll: WatchPoll| {
         let ctx = ctx.clone();

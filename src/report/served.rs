@@ -1,0 +1,112 @@
+//! Who answered an operation, as the report says it: "n2 · leader · term 1", and, for a leader
+//! that had been replaced, "deposed: n1 leads term 2 since 2727.281 ms".
+//!
+//! From the history's `served_by` and `leader` records (`kvsim_checker::history::ServedBy`,
+//! `LeaderElected`). A leader is *deposed* at the moment it answers when some member was elected
+//! leader of a higher term before then: the answer came from a member that no longer led the
+//! cluster, the situation in which a read served without confirming leadership is stale
+//! (Raft paper §8: a leader must check it has not been deposed before answering a read-only
+//! request).
+
+use std::collections::BTreeMap;
+
+use kvsim_checker::history::{LeaderElected, MemberRole, OpId, ServedBy};
+
+/// One text per answered operation the history names a server for.
+pub fn served_texts(
+    served: &BTreeMap<OpId, ServedBy>,
+    leaders: &[LeaderElected],
+) -> BTreeMap<OpId, String> {
+    served
+        .iter()
+        .map(|(id, served)| (*id, served_text(served, leaders)))
+        .collect()
+}
+
+/// `leaders` in time order.
+pub fn served_text(served: &ServedBy, leaders: &[LeaderElected]) -> String {
+    let mut text = format!(
+        "{} · {} · term {}",
+        served.node,
+        served.role.name(),
+        served.raft_term
+    );
+    if served.role == MemberRole::Leader {
+        if let Some(successor) = latest_leader_by(leaders, served.t_ns) {
+            if successor.term > served.raft_term {
+                text.push_str(&format!(
+                    " · deposed: {} leads term {} since {:.3} ms",
+                    successor.node,
+                    successor.term,
+                    successor.t_ns as f64 / 1e6
+                ));
+            }
+        }
+    }
+    text
+}
+
+/// The leader of the highest term elected at or before `t_ns`.
+fn latest_leader_by(leaders: &[LeaderElected], t_ns: u64) -> Option<&LeaderElected> {
+    leaders
+        .iter()
+        .filter(|leader| leader.t_ns <= t_ns)
+        .max_by_key(|leader| leader.term)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leader(t_ns: u64, node: &str, term: u64) -> LeaderElected {
+        LeaderElected {
+            t_ns,
+            node: node.to_string(),
+            term,
+        }
+    }
+
+    fn served(t_ns: u64, node: &str, raft_term: u64, role: MemberRole) -> ServedBy {
+        ServedBy {
+            id: 7,
+            t_ns,
+            node: node.to_string(),
+            raft_term,
+            role,
+        }
+    }
+
+    #[test]
+    fn a_leader_answering_after_a_successor_was_elected_is_called_deposed() {
+        let leaders = [leader(0, "n2", 1), leader(2_500_000_000, "n1", 2)];
+        assert_eq!(
+            served_text(
+                &served(1_000_000_000, "n2", 1, MemberRole::Leader),
+                &leaders
+            ),
+            "n2 · leader · term 1"
+        );
+        assert_eq!(
+            served_text(
+                &served(2_600_000_000, "n2", 1, MemberRole::Leader),
+                &leaders
+            ),
+            "n2 · leader · term 1 · deposed: n1 leads term 2 since 2500.000 ms"
+        );
+        // The successor itself, and a follower's serializable read, are not deposed.
+        assert_eq!(
+            served_text(
+                &served(2_600_000_000, "n1", 2, MemberRole::Leader),
+                &leaders
+            ),
+            "n1 · leader · term 2"
+        );
+        assert_eq!(
+            served_text(
+                &served(2_600_000_000, "n3", 2, MemberRole::Follower),
+                &leaders
+            ),
+            "n3 · follower · term 2"
+        );
+    }
+}
