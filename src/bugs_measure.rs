@@ -87,7 +87,8 @@ pub struct BugRow {
     pub scenario: String,
     /// Seeds run until the first detection (counted from the first seed of `--seeds`); `None`: not caught.
     pub seeds_until_first: Option<u64>,
-    /// The expected property the first detecting seed violated.
+    /// The expected property the first detecting seed violated (the first in the catalogue's
+    /// order: the one named for the bug, when it fired).
     pub caught_by: Option<Property>,
     /// The first detecting seed's other violated properties.
     pub also_fired: Vec<String>,

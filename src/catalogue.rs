@@ -33,7 +33,8 @@ pub struct CatalogueEntry {
     /// exercises the bug well enough on its own; empty otherwise.
     pub overrides: &'static str,
     /// The properties expected to catch it; a run violating any one of them counts as caught.
-    /// The first is the one that usually fires first.
+    /// The first is the property named for the bug: `kvsim bugs --measure` credits a seed to it
+    /// whenever it fired, and counts the seeds it fired in.
     pub properties: &'static [Property],
 }
 
@@ -260,12 +261,16 @@ impl SeedOutcome {
         names
     }
 
-    /// The first of `expected` this seed violated, in the order the findings came.
+    /// The first of `expected`, in `expected`'s order, that this seed violated: a catalogue
+    /// entry lists the property named for its bug first, so a seed that violated it is credited
+    /// to it whatever else fired and in whatever order the checkers reported (the order findings
+    /// come in is the checkers' order, not the order things went wrong in the run).
     pub fn caught_by(&self, expected: &[Property]) -> Option<Property> {
-        self.findings
-            .iter()
-            .map(|finding| finding.property)
-            .find(|property| expected.contains(property))
+        expected.iter().copied().find(|property| {
+            self.findings
+                .iter()
+                .any(|finding| finding.property == *property)
+        })
     }
 }
 
@@ -410,7 +415,7 @@ mod tests {
     }
 
     #[test]
-    fn caught_by_picks_the_first_expected_property_found() {
+    fn caught_by_picks_the_first_expected_property_in_the_catalogue_order() {
         let finding = |property: Property| Finding {
             property,
             message: String::new(),
@@ -432,6 +437,11 @@ mod tests {
         );
         assert_eq!(
             outcome.caught_by(&[Property::DurabilityLostWrite, Property::Linearizability]),
+            Some(Property::DurabilityLostWrite),
+            "the property named for the bug, though linearizability was reported before it"
+        );
+        assert_eq!(
+            outcome.caught_by(&[Property::WatchUnique, Property::Linearizability]),
             Some(Property::Linearizability)
         );
         assert_eq!(outcome.caught_by(&[Property::WatchUnique]), None);

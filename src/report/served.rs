@@ -79,34 +79,41 @@ mod tests {
     #[test]
     fn a_leader_answering_after_a_successor_was_elected_is_called_deposed() {
         let leaders = [leader(0, "n2", 1), leader(2_500_000_000, "n1", 2)];
-        assert_eq!(
-            served_text(
-                &served(1_000_000_000, "n2", 1, MemberRole::Leader),
-                &leaders
+        // (answered at, member, term, role, text): the old leader before and after its
+        // successor's election; the successor itself and a follower's serializable read are not
+        // deposed.
+        let cases = [
+            (
+                1_000_000_000,
+                "n2",
+                1,
+                MemberRole::Leader,
+                "n2 · leader · term 1",
             ),
-            "n2 · leader · term 1"
-        );
-        assert_eq!(
-            served_text(
-                &served(2_600_000_000, "n2", 1, MemberRole::Leader),
-                &leaders
+            (
+                2_600_000_000,
+                "n2",
+                1,
+                MemberRole::Leader,
+                "n2 · leader · term 1 · deposed: n1 leads term 2 since 2500.000 ms",
             ),
-            "n2 · leader · term 1 · deposed: n1 leads term 2 since 2500.000 ms"
-        );
-        // The successor itself, and a follower's serializable read, are not deposed.
-        assert_eq!(
-            served_text(
-                &served(2_600_000_000, "n1", 2, MemberRole::Leader),
-                &leaders
+            (
+                2_600_000_000,
+                "n1",
+                2,
+                MemberRole::Leader,
+                "n1 · leader · term 2",
             ),
-            "n1 · leader · term 2"
-        );
-        assert_eq!(
-            served_text(
-                &served(2_600_000_000, "n3", 2, MemberRole::Follower),
-                &leaders
+            (
+                2_600_000_000,
+                "n3",
+                2,
+                MemberRole::Follower,
+                "n3 · follower · term 2",
             ),
-            "n3 · follower · term 2"
-        );
+        ];
+        for (t_ns, node, term, role, text) in cases {
+            assert_eq!(served_text(&served(t_ns, node, term, role), &leaders), text);
+        }
     }
 }
