@@ -214,15 +214,7 @@ impl Recorder {
     /// `type` and `t_ns` are added in front.
     pub fn other(&self, record_type: &str, record: serde_json::Value) {
         let t_ns = self.now_ns();
-        let mut object = serde_json::Map::new();
-        object.insert("type".to_string(), record_type.into());
-        object.insert("t_ns".to_string(), t_ns.into());
-        if let serde_json::Value::Object(fields) = record {
-            object.extend(fields);
-        } else {
-            panic!("history: other records are JSON objects, got {record}");
-        }
-        self.lock().other.push(serde_json::Value::Object(object));
+        self.push_record(record_type, Some(t_ns), record);
     }
 
     /// Records who answered `op_id` (a `served_by` record), if it was a member in a Raft role.
@@ -242,7 +234,7 @@ impl Recorder {
             raft_term: served.raft_term,
             role,
         };
-        self.push_record(SERVED_BY_RECORD, &record);
+        self.push_typed(SERVED_BY_RECORD, &record);
     }
 
     /// Records that `leader` became leader of `term` at `t_ns` (a `leader` record).
@@ -252,15 +244,29 @@ impl Recorder {
             node: format!("n{leader}"),
             term,
         };
-        self.push_record(LEADER_RECORD, &record);
+        self.push_typed(LEADER_RECORD, &record);
     }
 
-    fn push_record<T: Serialize>(&self, record_type: &str, record: &T) {
+    /// A typed record (it carries its own `t_ns`).
+    fn push_typed<T: Serialize>(&self, record_type: &str, record: &T) {
+        match serde_json::to_value(record) {
+            Ok(value) => self.push_record(record_type, None, value),
+            Err(error) => panic!("history: {record_type} record does not serialize: {error}"),
+        }
+    }
+
+    /// Appends `record` (a JSON object) to the other records with `type` (and `t_ns`, if
+    /// given) in front.
+    fn push_record(&self, record_type: &str, t_ns: Option<u64>, record: serde_json::Value) {
         let mut object = serde_json::Map::new();
         object.insert("type".to_string(), record_type.into());
-        match serde_json::to_value(record) {
-            Ok(serde_json::Value::Object(fields)) => object.extend(fields),
-            other => panic!("history: {record_type} records are JSON objects, got {other:?}"),
+        if let Some(t_ns) = t_ns {
+            object.insert("t_ns".to_string(), t_ns.into());
+        }
+        if let serde_json::Value::Object(fields) = record {
+            object.extend(fields);
+        } else {
+            panic!("history: {record_type} records are JSON objects, got {record}");
         }
         self.lock().other.push(serde_json::Value::Object(object));
     }

@@ -357,19 +357,19 @@ impl<I: DeserializeOwned, O: DeserializeOwned> Reader<'_, I, O> {
             crate::history::SERVED_BY_RECORD | crate::history::LEADER_RECORD => {
                 let mut fields = object.clone();
                 fields.remove("type");
-                let parsed = if kind == crate::history::SERVED_BY_RECORD {
-                    serde_json::from_value::<crate::history::ServedBy>(Value::Object(fields))
-                        .map(|_| ())
+                let fields = Value::Object(fields);
+                let (parsed, expected) = if kind == crate::history::SERVED_BY_RECORD {
+                    (
+                        serde_json::from_value::<crate::history::ServedBy>(fields).err(),
+                        "a served_by record (id, t_ns, node, raft_term, role: leader, follower, candidate or pre_candidate)",
+                    )
                 } else {
-                    serde_json::from_value::<crate::history::LeaderElected>(Value::Object(fields))
-                        .map(|_| ())
+                    (
+                        serde_json::from_value::<crate::history::LeaderElected>(fields).err(),
+                        "a leader record (t_ns, node, term)",
+                    )
                 };
-                if let Err(e) = parsed {
-                    let expected = if kind == crate::history::SERVED_BY_RECORD {
-                        "a served_by record (id, t_ns, node, raft_term, role: leader, follower, candidate or pre_candidate)"
-                    } else {
-                        "a leader record (t_ns, node, term)"
-                    };
+                if let Some(e) = parsed {
                     let what = format!("malformed \"{kind}\" record");
                     let strictness = self.strictness;
                     return self.dropped.note(
