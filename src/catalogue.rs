@@ -77,7 +77,8 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
         overrides: "",
         properties: &[Property::DurabilityLostWrite, Property::RaftInvariant, Property::Linearizability, Property::QuorumRevisionRegress, Property::SimulationPanic],
     },
-    // Watch bugs fire on resumed polls: watch.toml has the most watchers and reconnects.
+    // Watch bugs fire on watch stream responses: watch.toml has the most watchers, reconnects
+    // and watches from the past.
     CatalogueEntry {
         bug: Bug::WatchGap,
         scenario: "watch.toml",
@@ -95,6 +96,16 @@ pub const CATALOGUE: &[CatalogueEntry] = &[
         scenario: "watch.toml",
         overrides: "",
         properties: &[Property::WatchHeaderRegress],
+    },
+    // A requested progress notification answered while the watcher is unsynced (etcd #15220):
+    // it vouches for revisions whose events the catch-up sends only later. Needs watches from
+    // the past or resumptions (unsynced until the next sync, within 100 ms) and progress
+    // requests: watch.toml.
+    CatalogueEntry {
+        bug: Bug::WatchProgressUnsynced,
+        scenario: "watch.toml",
+        overrides: "",
+        properties: &[Property::WatchBookmarkable, Property::WatchReliable],
     },
     // Leases expiring at half their TTL: keys vanish while the client's keep-alives say the
     // lease is live; linearizability (with the lease-expiry operations added) sees the early delete.

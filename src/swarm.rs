@@ -98,6 +98,9 @@ pub fn draw(base: &Scenario, seed: u64) -> Scenario {
     } else {
         Balancer::Leader
     };
+    // Progress requests (etcd's RequestProgress) from none to often; after the balancer, for the
+    // same reason.
+    scenario.workload.watch_progress_request_probability = rng.gen_range(0.0..0.5);
     scenario
 }
 

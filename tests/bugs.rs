@@ -32,6 +32,9 @@ const DETECTING_SEEDS: &[(&str, &[u64])] = &[
     ("watch_gap", &[0, 1]),
     ("watch_duplicate", &[0, 1]),
     ("watch_regress", &[0, 1]),
+    // watch.toml: every seed of 30, by watch.bookmarkable (a progress notification vouches for
+    // revisions whose events the catch-up sends later).
+    ("watch_progress_unsynced", &[0, 1]),
     ("lease_early_expiry", &[0, 1]),
     // 100 of 100 leases.toml seeds, by lease.expired_late (the time left a time-to-live reports).
     ("lease_late_expiry", &[0, 1]),
@@ -279,7 +282,7 @@ fn round_robin_clients_reach_a_deposed_leader_on_the_default_scenario() {
         scenario.bugs.insert("stale_read".to_string(), true);
         scenario
     };
-    let seeds = [13, 31];
+    let seeds = [31, 36];
     let mut jobs = Vec::new();
     for balancer in ["round_robin", "leader"] {
         for seed in seeds {

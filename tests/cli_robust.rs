@@ -298,7 +298,7 @@ fn a_simulation_panic_is_a_violation_with_a_report_that_replays_it() {
         "--scenario",
         &repo("scenarios/crashes.toml"),
         "--seed",
-        "0",
+        "3",
         "--bug",
         "lost_fsync",
         "--out",

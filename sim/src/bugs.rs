@@ -17,12 +17,15 @@ pub struct Bugs {
     pub ack_before_commit: bool,
     /// `fsync` is a no-op: a crash loses writes that Raft believed durable (etcd #14370 class).
     pub lost_fsync: bool,
-    /// A resumed watch poll sometimes skips the first revision it should deliver.
+    /// A watch stream sometimes drops every event of the first revision of a response.
     pub watch_gap: bool,
-    /// A resumed watch poll sometimes delivers the last revision it already delivered again.
+    /// A watch stream sometimes sends the revision before a response's first one again.
     pub watch_duplicate: bool,
-    /// A watch poll with nothing new sometimes reports a header revision below one it already reported.
+    /// A progress notification sometimes reports a header revision below events already sent.
     pub watch_regress: bool,
+    /// A requested progress notification is answered at the store's revision while the watcher
+    /// is still unsynced, vouching for events it has not been sent (etcd #15220).
+    pub watch_progress_unsynced: bool,
     /// The lessor expires leases at half their TTL.
     pub lease_early_expiry: bool,
     /// The lessor expires leases at three times their TTL: a lessor that falls behind (its
@@ -65,6 +68,7 @@ pub enum Bug {
     WatchGap,
     WatchDuplicate,
     WatchRegress,
+    WatchProgressUnsynced,
     LeaseEarlyExpiry,
     LeaseLateExpiry,
     RevisionRegressAfterRestart,
@@ -77,13 +81,14 @@ pub enum Bug {
 
 impl Bug {
     /// Every bug, in the order `kvsim bugs` lists them.
-    pub const ALL: [Bug; 14] = [
+    pub const ALL: [Bug; 15] = [
         Bug::StaleRead,
         Bug::AckBeforeCommit,
         Bug::LostFsync,
         Bug::WatchGap,
         Bug::WatchDuplicate,
         Bug::WatchRegress,
+        Bug::WatchProgressUnsynced,
         Bug::LeaseEarlyExpiry,
         Bug::LeaseLateExpiry,
         Bug::RevisionRegressAfterRestart,
@@ -102,6 +107,7 @@ impl Bug {
             Bug::WatchGap => "watch_gap",
             Bug::WatchDuplicate => "watch_duplicate",
             Bug::WatchRegress => "watch_regress",
+            Bug::WatchProgressUnsynced => "watch_progress_unsynced",
             Bug::LeaseEarlyExpiry => "lease_early_expiry",
             Bug::LeaseLateExpiry => "lease_late_expiry",
             Bug::RevisionRegressAfterRestart => "revision_regress_after_restart",
@@ -121,12 +127,15 @@ impl Bug {
                 "the leader acknowledges a write after appending it locally, before commit"
             }
             Bug::LostFsync => "fsync is a no-op, so a crash loses data Raft believed durable",
-            Bug::WatchGap => "a resumed watch poll sometimes skips the first revision it should deliver",
+            Bug::WatchGap => "a watch stream sometimes drops the first revision of a response",
             Bug::WatchDuplicate => {
-                "a resumed watch poll sometimes repeats the last revision already delivered"
+                "a watch stream sometimes sends the revision before a response's first one again"
             }
             Bug::WatchRegress => {
-                "an empty watch poll sometimes reports a header revision that went backwards"
+                "a progress notification sometimes reports a header revision that went backwards"
+            }
+            Bug::WatchProgressUnsynced => {
+                "a requested progress notification is sent before an unsynced watcher caught up (etcd #15220)"
             }
             Bug::LeaseEarlyExpiry => "the lessor expires leases at half their TTL",
             Bug::LeaseLateExpiry => "the lessor expires leases at three times their TTL",
@@ -210,6 +219,7 @@ impl Bugs {
             Bug::WatchGap => &mut self.watch_gap,
             Bug::WatchDuplicate => &mut self.watch_duplicate,
             Bug::WatchRegress => &mut self.watch_regress,
+            Bug::WatchProgressUnsynced => &mut self.watch_progress_unsynced,
             Bug::LeaseEarlyExpiry => &mut self.lease_early_expiry,
             Bug::LeaseLateExpiry => &mut self.lease_late_expiry,
             Bug::RevisionRegressAfterRestart => &mut self.revision_regress_after_restart,

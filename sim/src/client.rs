@@ -16,7 +16,7 @@
 
 use crate::node_status::Role;
 use crate::proto::{self, Bytes};
-use crate::rpc::{KvAnswer, KvCall, KvReply, Served, WatchPoll, WatchReply};
+use crate::rpc::{ClientWatchStream, KvAnswer, KvCall, KvReply, Served, WatchCreate};
 use kvsim_checker::history::{
     ClientId, FaultEvent, History, LeaderElected, MemberRole, OpId, Operation, Outcome, ServedBy,
     LEADER_RECORD, SERVED_BY_RECORD,
@@ -560,13 +560,22 @@ impl Client {
         )
     }
 
-    /// One watch poll on node `target`. Watch polls never change state, so any error is just
+    /// Opens a watch stream on node `target`. Watches never change state, so any error is just
     /// returned for the watcher to record and resume from.
-    pub async fn watch_poll(&self, target: u64, poll: WatchPoll) -> io::Result<WatchReply> {
-        let timeout = Duration::from_millis(poll.wait_ms + self.config.request_timeout_ms);
-        self.endpoint
-            .call_timeout(self.address(target), poll, timeout)
-            .await
+    pub async fn watch_open(
+        &self,
+        target: u64,
+        create: WatchCreate,
+    ) -> io::Result<ClientWatchStream> {
+        let timeout = Duration::from_millis(self.config.request_timeout_ms);
+        let open = ClientWatchStream::open(&self.endpoint, self.address(target), create);
+        match madsim::time::timeout(timeout, open).await {
+            Ok(opened) => opened,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "watch stream not opened in time",
+            )),
+        }
     }
 
     /// Node ids this client can talk to.

@@ -114,7 +114,7 @@ pub fn cluster_config(scenario: &Scenario) -> Result<ClusterConfig, RunError> {
 pub fn time_limit(scenario: &Scenario) -> Duration {
     let w = &scenario.workload;
     let op_ms_max = u64::from(w.attempts_max) * (w.request_timeout_ms + w.retry_backoff_ms);
-    let watch_ms_max = w.watch_wait_ms + w.request_timeout_ms;
+    let watch_ms_max = w.watch_progress_notify_ms + w.request_timeout_ms;
     // The first election, final_state's 20 s wait for convergence, and one more minute of slack.
     let slack_ms = LEADER_WAIT_MS + 20_000 + 60_000;
     Duration::from_millis(

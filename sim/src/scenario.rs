@@ -112,11 +112,18 @@ pub struct WorkloadKnobs {
     pub compact_depth_revisions: i64,
     /// Relative weights of the operation kinds.
     pub mix: OpMix,
-    /// Watcher tasks (each polls one key or prefix).
+    /// Watcher tasks (each follows one key or prefix on a watch stream).
     pub watchers: usize,
-    /// Simulated time one watch poll may wait for events.
-    pub watch_wait_ms: u64,
-    /// Probability that a watcher drops its stream after a poll and resumes from last revision + 1.
+    /// How often a member sends a progress notification on a caught-up stream that had nothing
+    /// else to send (etcd's `--experimental-watch-progress-notify-interval`, for watches created
+    /// with `progress_notify`). `watch_wait_ms` is its name from when watches were polls.
+    #[serde(alias = "watch_wait_ms")]
+    pub watch_progress_notify_ms: u64,
+    /// Probability that a watcher asks for a progress notification (etcd's `RequestProgress`)
+    /// after its stream opens and after each response.
+    pub watch_progress_request_probability: f64,
+    /// Probability that a watcher drops its stream after a response and resumes from last
+    /// revision + 1.
     pub watch_reconnect_probability: f64,
     /// Probability that a watch starts from a past revision instead of the current one.
     pub watch_from_past_probability: f64,
@@ -150,7 +157,8 @@ impl Default for WorkloadKnobs {
             compact_depth_revisions: 20,
             mix: OpMix::default(),
             watchers: 2,
-            watch_wait_ms: 500,
+            watch_progress_notify_ms: 500,
+            watch_progress_request_probability: 0.2,
             watch_reconnect_probability: 0.05,
             watch_from_past_probability: 0.3,
             lockers: 0,
@@ -666,10 +674,14 @@ impl Scenario {
             "expected 0..=64",
         )?;
         check(
-            (1..=600_000).contains(&w.watch_wait_ms),
-            "workload.watch_wait_ms",
-            w.watch_wait_ms,
+            (1..=600_000).contains(&w.watch_progress_notify_ms),
+            "workload.watch_progress_notify_ms",
+            w.watch_progress_notify_ms,
             "expected 1..=600000",
+        )?;
+        check_probability(
+            "workload.watch_progress_request_probability",
+            w.watch_progress_request_probability,
         )?;
         check_probability(
             "workload.watch_reconnect_probability",

@@ -5,12 +5,12 @@
 
 use crate::client::{watch_event_of, Balancer, Client, ClientConfig, Recorder, WatchEvent};
 use crate::cluster::{Cluster, ClusterConfig};
-use crate::rpc::{WatchPoll, WatchReply};
+use crate::rpc::{WatchCreate, WatchResponse};
 use crate::target::Target;
 use kvsim_checker::history::Outcome;
 use kvsim_model::mvcc::{Op, Ret};
 use madsim::runtime::{Handle, Runtime};
-use madsim::time::sleep;
+use madsim::time::{sleep, timeout, Instant};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -131,51 +131,70 @@ async fn simulate(ops: Vec<Op>, probes: Vec<WatchProbe>, target: &dyn Target) ->
     }
 }
 
-/// Long-polls the members (leader first: followers answer `NotLeader`) until an event at or past
-/// `until_revision` arrived.
+/// How long the sequential watcher waits for the event at `until_revision` before it reports
+/// the watch as failed (the cluster is fault-free: every event is there at once).
+const WATCH_TIMEOUT_MS: u64 = 10_000;
+
+/// Opens a watch stream (on the first member; on the next one while a member knows no leader)
+/// and reads it until an event at or past `until_revision` arrived.
 async fn watch(client: &Client, probe: &WatchProbe) -> WatchSeen {
     let servers = client.servers();
     let mut next_revision = probe.start_revision;
     let mut events = Vec::new();
     let mut target = 0;
     let mut refusals = 0;
+    let deadline = Instant::now() + Duration::from_millis(WATCH_TIMEOUT_MS);
     while next_revision <= probe.until_revision {
-        let poll = WatchPoll {
+        if refusals > 100 {
+            return WatchSeen::Error("no member serves the watch".to_string());
+        }
+        let create = WatchCreate {
             key: probe.key.as_bytes().to_vec(),
             range_end: probe.range_end.as_bytes().to_vec(),
             start_revision: next_revision,
             prev_kv: probe.prev_kv,
-            wait_ms: 1_000,
+            progress_notify_ms: 0,
         };
-        match client.watch_poll(servers[target], poll).await {
-            Ok(WatchReply::Events {
-                events: delivered, ..
-            }) => {
-                if let Some(last) = delivered.last() {
-                    next_revision = last.kv.mod_revision + 1;
-                }
-                events.extend(delivered.iter().map(watch_event_of));
-            }
-            Ok(WatchReply::Compacted { compact_revision }) => {
-                return WatchSeen::Compacted(compact_revision)
-            }
-            Ok(WatchReply::NotLeader { leader }) => {
-                target = leader
-                    .and_then(|id| servers.iter().position(|known| *known == id))
-                    .unwrap_or((target + 1) % servers.len());
-                refusals += 1;
-            }
-            Ok(WatchReply::Unavailable { reason }) => {
-                refusals += 1;
-                if refusals > 100 {
-                    return WatchSeen::Error(format!("unavailable: {reason}"));
-                }
-                sleep(Duration::from_millis(100)).await;
-            }
+        let mut stream = match client.watch_open(servers[target], create).await {
+            Ok(stream) => stream,
             Err(error) => return WatchSeen::Error(error.to_string()),
-        }
-        if refusals > 100 {
-            return WatchSeen::Error("no member serves the watch".to_string());
+        };
+        while next_revision <= probe.until_revision {
+            let response = match timeout(
+                deadline.saturating_duration_since(Instant::now()),
+                stream.recv(),
+            )
+            .await
+            {
+                Err(_) => {
+                    return WatchSeen::Error(format!(
+                        "no event at revision {} within {WATCH_TIMEOUT_MS} ms",
+                        probe.until_revision
+                    ))
+                }
+                Ok(Err(error)) => return WatchSeen::Error(error.to_string()),
+                Ok(Ok(response)) => response,
+            };
+            match response {
+                WatchResponse::Created { .. } | WatchResponse::Progress { .. } => {}
+                WatchResponse::Events {
+                    events: delivered, ..
+                } => {
+                    if let Some(last) = delivered.last() {
+                        next_revision = last.kv.mod_revision + 1;
+                    }
+                    events.extend(delivered.iter().map(watch_event_of));
+                }
+                WatchResponse::Compacted { compact_revision } => {
+                    return WatchSeen::Compacted(compact_revision)
+                }
+                WatchResponse::NoLeader => {
+                    target = (target + 1) % servers.len();
+                    refusals += 1;
+                    sleep(Duration::from_millis(100)).await;
+                    break;
+                }
+            }
         }
     }
     WatchSeen::Events(events)

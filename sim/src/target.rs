@@ -10,7 +10,7 @@
 //!
 //! # The caller's contract (what a target must do)
 //!
-//! - **Client API.** Member `id` serves [`crate::rpc::KvCall`] and [`crate::rpc::WatchPoll`] on
+//! - **Client API.** Member `id` serves [`crate::rpc::KvCall`] and watch streams ([`crate::rpc::ServerWatchStream`]) on
 //!   madsim's network at [`member_client_addr`]`(id)`, with etcd v3 semantics (see `proto.rs` and
 //!   ARCHITECTURE.md, "Client protocol"). A request it cannot serve now (no leader, not the leader
 //!   and no forwarding) answers an error; a request whose outcome it cannot know simply never

@@ -8,13 +8,13 @@
 //! madsim's `thread_rng()`.
 
 use crate::client::{watch_event_of, Client, Recorder, WatchEvent};
-use crate::rpc::{WatchPoll, WatchReply};
+use crate::rpc::{WatchCreate, WatchRequest, WatchResponse};
 use crate::scenario::WorkloadKnobs;
 use kvsim_checker::history::Outcome;
 use kvsim_model::mvcc::gen::{DrawKnobs, OpDrawer};
 use kvsim_model::mvcc::{prefix_end, Op, Ret};
 use madsim::rand::{thread_rng, Rng};
-use madsim::time::{sleep, Instant};
+use madsim::time::{sleep, timeout, Instant};
 use serde_json::json;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -174,15 +174,20 @@ pub fn draw_watch_start<R: Rng + ?Sized>(
     }
 }
 
-/// One watcher task: follows a key or prefix with long polls from one node until the deadline,
-/// recording every response. On a transport error, a refusal or (at random) a voluntary
-/// disconnect it resumes on a random node from the last delivered revision + 1, as etcd's
-/// clientv3 does; on `Compacted` it restarts from the compact revision.
+/// One watcher task: follows a key or prefix on a watch stream from one node until the deadline,
+/// recording every response. When the stream breaks (the member crashed, it knows no leader, a
+/// compaction canceled the watch), when nothing has arrived for a progress interval plus a
+/// request timeout (a stalled member: gRPC keepalive would end that stream), or (at random) as a
+/// voluntary disconnect, it resumes on a random node from the last delivered revision + 1, as
+/// etcd's clientv3 does; after `Compacted` it restarts from the compact revision. After its
+/// stream opens, and after each response, it asks for a progress notification at random
+/// (`watch_progress_request_probability`, etcd's `RequestProgress`).
 ///
 /// Records (`type = "watch"`, all with `watcher` and `t_ns`):
 /// `action = "start" | "resume"` with `node`, `key`, `range_end`, `start_revision`;
-/// `"response"` with `node`, `header_revision`, `events`; `"compacted"` with `node` and
-/// `compact_revision`; `"error"` with `node` and `error`; `"cancel"` at the end.
+/// `"response"` with `node`, `header_revision`, `events` (empty: a progress notification) and
+/// `"stream": true`; `"compacted"` with `node` and `compact_revision`; `"error"` with `node` and
+/// `error`; `"cancel"` at the end.
 pub async fn run_watcher(index: usize, client: Client, shared: Arc<Shared>) {
     let servers = client.servers();
     let rng = &mut thread_rng();
@@ -192,6 +197,7 @@ pub async fn run_watcher(index: usize, client: Client, shared: Arc<Shared>) {
         prev_kv,
         start_revision,
     } = draw_watch_start(&*shared, rng);
+    let knobs = &shared.knobs;
     let mut next_revision = start_revision;
     let mut node = servers[rng.gen_range(0..servers.len())];
     let record = |action: &str, fields: serde_json::Value| {
@@ -207,19 +213,63 @@ pub async fn run_watcher(index: usize, client: Client, shared: Arc<Shared>) {
         json!({ "node": node_name(node), "key": key, "range_end": range_end,
         "start_revision": next_revision, "prev_kv": prev_kv }),
     );
+    let stall = Duration::from_millis(knobs.watch_progress_notify_ms + knobs.request_timeout_ms);
     while Instant::now() < shared.deadline {
-        let poll = WatchPoll {
+        let create = WatchCreate {
             key: key.as_bytes().to_vec(),
             range_end: range_end.as_bytes().to_vec(),
             start_revision: next_revision,
             prev_kv,
-            wait_ms: shared.knobs.watch_wait_ms,
+            progress_notify_ms: knobs.watch_progress_notify_ms,
         };
-        let reconnect = match client.watch_poll(node, poll).await {
-            Ok(WatchReply::Events {
-                header_revision,
-                events,
-            }) => {
+        let ended = match client.watch_open(node, create).await {
+            Err(error) => StreamEnd::Error(error.to_string()),
+            Ok(mut stream) => loop {
+                if thread_rng().gen_bool(knobs.watch_progress_request_probability)
+                    && stream.send(WatchRequest::Progress).await.is_err()
+                {
+                    break StreamEnd::Error("watch stream broken".to_string());
+                }
+                let wait_until = shared.deadline.min(Instant::now() + stall);
+                let response = match timeout(
+                    wait_until.saturating_duration_since(Instant::now()),
+                    stream.recv(),
+                )
+                .await
+                {
+                    Err(_) if Instant::now() >= shared.deadline => break StreamEnd::Deadline,
+                    Err(_) => break StreamEnd::Error("watch stream stalled".to_string()),
+                    Ok(Err(error)) => break StreamEnd::Error(error.to_string()),
+                    Ok(Ok(response)) => response,
+                };
+                let (header_revision, events) = match response {
+                    WatchResponse::Created { header_revision } => {
+                        shared.observe_revision(header_revision);
+                        continue;
+                    }
+                    WatchResponse::Events {
+                        header_revision,
+                        events,
+                    } => (header_revision, events),
+                    WatchResponse::Progress { header_revision } => (header_revision, Vec::new()),
+                    WatchResponse::Compacted { compact_revision } => {
+                        record(
+                            "compacted",
+                            json!({ "node": node_name(node), "compact_revision": compact_revision }),
+                        );
+                        // etcd's clientv3 restarts at the compact revision, the oldest one still
+                        // served; step past it if this node already refused exactly that revision.
+                        next_revision = if next_revision >= compact_revision {
+                            compact_revision + 1
+                        } else {
+                            compact_revision
+                        };
+                        break StreamEnd::Compacted;
+                    }
+                    WatchResponse::NoLeader => {
+                        break StreamEnd::Error("no leader".to_string());
+                    }
+                };
                 shared.observe_revision(header_revision);
                 if let Some(last) = events.last() {
                     next_revision = last.kv.mod_revision + 1;
@@ -228,47 +278,23 @@ pub async fn run_watcher(index: usize, client: Client, shared: Arc<Shared>) {
                 record(
                     "response",
                     json!({ "node": node_name(node), "header_revision": header_revision,
-                    "events": events }),
+                    "events": events, "stream": true }),
                 );
-                thread_rng().gen_bool(shared.knobs.watch_reconnect_probability)
-            }
-            Ok(WatchReply::Compacted { compact_revision }) => {
-                record(
-                    "compacted",
-                    json!({ "node": node_name(node), "compact_revision": compact_revision }),
-                );
-                // etcd's clientv3 restarts at the compact revision, the oldest one still
-                // served; step past it if this node already refused exactly that revision.
-                next_revision = if next_revision >= compact_revision {
-                    compact_revision + 1
-                } else {
-                    compact_revision
-                };
-                true
-            }
-            Ok(WatchReply::NotLeader { .. }) => {
-                record(
-                    "error",
-                    json!({ "node": node_name(node), "error": "not leader" }),
-                );
-                true
-            }
-            Ok(WatchReply::Unavailable { reason }) => {
-                record(
-                    "error",
-                    json!({ "node": node_name(node), "error": format!("unavailable: {reason}") }),
-                );
-                true
-            }
-            Err(error) => {
-                record(
-                    "error",
-                    json!({ "node": node_name(node), "error": error.to_string() }),
-                );
-                true
-            }
+                if thread_rng().gen_bool(knobs.watch_reconnect_probability) {
+                    break StreamEnd::Reconnect;
+                }
+            },
         };
-        if reconnect && Instant::now() < shared.deadline {
+        match ended {
+            StreamEnd::Deadline => break,
+            StreamEnd::Error(error) => {
+                record("error", json!({ "node": node_name(node), "error": error }));
+                // Do not spin on a member that refuses at once (down, or without a leader).
+                sleep(Duration::from_millis(WATCH_RETRY_MS)).await;
+            }
+            StreamEnd::Compacted | StreamEnd::Reconnect => {}
+        }
+        if Instant::now() < shared.deadline {
             node = servers[thread_rng().gen_range(0..servers.len())];
             record(
                 "resume",
@@ -281,6 +307,21 @@ pub async fn run_watcher(index: usize, client: Client, shared: Arc<Shared>) {
         "cancel",
         json!({ "node": node_name(node), "next_revision": next_revision }),
     );
+}
+
+/// How long a watcher waits before it resumes after an error (etcd's clientv3 backs off too).
+const WATCH_RETRY_MS: u64 = 100;
+
+/// Why a watcher's stream ended.
+enum StreamEnd {
+    /// The run's deadline passed.
+    Deadline,
+    /// Broken, refused, stalled, or the member knows no leader.
+    Error(String),
+    /// Canceled by a compaction (recorded as `compacted`).
+    Compacted,
+    /// A voluntary disconnect.
+    Reconnect,
 }
 
 fn node_name(id: u64) -> String {

@@ -6,7 +6,7 @@ mod cluster_support;
 use cluster_support::*;
 use kvsim_sim::cluster::{Cluster, ClusterConfig};
 use kvsim_sim::proto::{PutReq, Request, Response, StoreError};
-use kvsim_sim::rpc::{KvCall, KvReply, WatchPoll, WatchReply};
+use kvsim_sim::rpc::{KvCall, KvReply, WatchCreate, WatchResponse};
 use kvsim_sim::target::Role;
 use kvsim_sim::targets::raft_rs::RaftRs;
 use madsim::net::Endpoint;
@@ -35,11 +35,7 @@ fn leader_elected_writes_replicate_and_followers_redirect() {
             matches!(reply, Some(KvReply::Ok(Response::Put { revision: 2, .. }))),
             "{reply:?}"
         );
-        let follower = cluster
-            .node_ids()
-            .into_iter()
-            .find(|&id| id != leader)
-            .unwrap();
+        let follower = other_than(&cluster, leader);
         let reply = client
             .call(cluster.client_addr(follower), put("k", "v2"))
             .await;
@@ -89,11 +85,7 @@ fn crashed_follower_loses_unsynced_writes_and_catches_up_by_snapshot() {
             client.put(&cluster, &key(i), "a").await;
         }
         let leader = cluster.leader().unwrap();
-        let follower = cluster
-            .node_ids()
-            .into_iter()
-            .find(|&id| id != leader)
-            .unwrap();
+        let follower = other_than(&cluster, leader);
         cluster.crash(follower, true);
         assert_eq!(cluster.status()[follower as usize - 1].role, Role::Down);
         // Enough writes that the leader compacts its log past everything the follower has.
@@ -316,11 +308,7 @@ fn lessor_keeps_alive_expires_and_survives_leader_change() {
             value_of(client.call(at, get("lk", false)).await),
             Some(b"leased".to_vec())
         );
-        let follower = cluster
-            .node_ids()
-            .into_iter()
-            .find(|&id| id != leader)
-            .unwrap();
+        let follower = other_than(&cluster, leader);
         let reply = client
             .call(
                 cluster.client_addr(follower),
@@ -387,31 +375,35 @@ fn lessor_keeps_alive_expires_and_survives_leader_change() {
     });
 }
 
-fn poll(key: &str, start_revision: i64, wait_ms: u64) -> WatchPoll {
-    WatchPoll {
+fn create(key: &str, start_revision: i64, progress_notify_ms: u64) -> WatchCreate {
+    WatchCreate {
         key: key.as_bytes().to_vec(),
         range_end: Vec::new(),
         start_revision,
         prev_kv: true,
-        wait_ms,
+        progress_notify_ms,
     }
 }
 
-fn revisions(reply: &Option<WatchReply>) -> (i64, Vec<i64>) {
+/// (header revision, event revisions) of an events response, or (header, []) of a progress one.
+fn revisions(reply: &Option<WatchResponse>) -> (i64, Vec<i64>) {
     match reply {
-        Some(WatchReply::Events {
+        Some(WatchResponse::Events {
             header_revision,
             events,
         }) => (
             *header_revision,
             events.iter().map(|e| e.kv.mod_revision).collect(),
         ),
-        other => panic!("expected events, got {other:?}"),
+        Some(WatchResponse::Progress { header_revision }) => (*header_revision, vec![]),
+        other => panic!("expected events or progress, got {other:?}"),
     }
 }
 
+const WAIT: Duration = Duration::from_secs(3);
+
 #[test]
-fn watch_polls_replay_history_wait_for_new_events_and_report_compaction() {
+fn watch_streams_replay_history_push_new_events_notify_progress_and_report_compaction() {
     simulate(9, || async {
         let cluster = Cluster::start(ClusterConfig::default(), &RaftRs).await;
         let client = Client::new(1);
@@ -420,44 +412,40 @@ fn watch_polls_replay_history_wait_for_new_events_and_report_compaction() {
         assert_eq!(client.put(&cluster, "a", "3").await, 4);
         wait_all_applied(&cluster, 5_000).await;
         let leader = cluster.leader().unwrap();
-        let follower = cluster
-            .node_ids()
-            .into_iter()
-            .find(|&id| id != leader)
-            .unwrap();
+        let follower = other_than(&cluster, leader);
         let at = cluster.client_addr(follower);
 
         // History from revision 1, key "a" only; served by a follower.
-        let reply = client.watch(at, poll("a", 1, 0)).await;
+        let reply = client.watch(at, create("a", 1, 0), WAIT).await;
         assert_eq!(revisions(&reply), (4, vec![2, 4]));
 
-        // A poll past the head waits for the next write and returns as soon as it is applied.
+        // One stream from the head: each write is pushed as soon as it is applied, in order,
+        // then (nothing more to send) a progress notification every 500 ms.
         let writer = Client::new(2);
         let cluster = std::sync::Arc::new(cluster);
         let c2 = cluster.clone();
         let write = madsim::task::spawn(async move {
             madsim::time::sleep(Duration::from_millis(300)).await;
-            writer.put(&c2, "a", "5").await
+            let first = writer.put(&c2, "a", "5").await;
+            madsim::time::sleep(Duration::from_millis(300)).await;
+            (first, writer.put(&c2, "a", "6").await)
         });
         let started = madsim::time::Instant::now();
-        let reply = client.watch(at, poll("a", 5, 3_000)).await;
-        assert_eq!(revisions(&reply), (5, vec![5]));
+        let replies = client
+            .watch_stream(at, create("a", 5, 500), Vec::new(), WAIT, 3)
+            .await;
         assert!(
             started.elapsed() < Duration::from_millis(2_000),
             "{:?}",
             started.elapsed()
         );
-        assert_eq!(write.await.unwrap(), 5);
+        let seen: Vec<_> = replies.into_iter().map(|r| revisions(&Some(r))).collect();
+        assert_eq!(seen, [(5, vec![5]), (6, vec![6]), (6, vec![])]);
+        assert_eq!(write.await.unwrap(), (5, 6));
 
-        // Nothing new: an empty progress response after wait_ms.
-        let started = madsim::time::Instant::now();
-        let reply = client.watch(at, poll("a", 6, 500)).await;
-        assert_eq!(revisions(&reply), (5, vec![]));
-        assert!(started.elapsed() >= Duration::from_millis(500));
-
-        // start_revision 0 = from now.
-        let reply = client.watch(at, poll("a", 0, 100)).await;
-        assert_eq!(revisions(&reply), (5, vec![]));
+        // start_revision 0 = from now: nothing to send, so the first message is progress.
+        let reply = client.watch(at, create("a", 0, 100), WAIT).await;
+        assert_eq!(revisions(&reply), (6, vec![]));
 
         let reply = client
             .call(
@@ -473,17 +461,55 @@ fn watch_polls_replay_history_wait_for_new_events_and_report_compaction() {
             "{reply:?}"
         );
         wait_all_applied(&cluster, 5_000).await;
-        let reply = client.watch(at, poll("a", 2, 0)).await;
+        let reply = client.watch(at, create("a", 2, 0), WAIT).await;
         assert!(
             matches!(
                 reply,
-                Some(WatchReply::Compacted {
+                Some(WatchResponse::Compacted {
                     compact_revision: 4
                 })
             ),
             "{reply:?}"
         );
         cluster.check_invariants().unwrap();
+    });
+}
+
+/// A member that knows no leader refuses a new watch, and ends an open stream after three
+/// election timeouts without one (etcd's `WithRequireLeader`, `monitorLeader`).
+#[test]
+fn a_member_without_a_leader_refuses_and_ends_watch_streams() {
+    simulate(12, || async {
+        let cluster = Cluster::start(ClusterConfig::default(), &RaftRs).await;
+        let client = Client::new(1);
+        client.put(&cluster, "a", "1").await;
+        wait_all_applied(&cluster, 5_000).await;
+        let leader = cluster.leader().unwrap();
+        let follower = other_than(&cluster, leader);
+        let at = cluster.client_addr(follower);
+        let cluster = std::sync::Arc::new(cluster);
+        let c2 = cluster.clone();
+        // Cut the follower off once its stream is open: it loses its leader.
+        madsim::task::spawn(async move {
+            madsim::time::sleep(Duration::from_millis(200)).await;
+            isolate(&c2, follower);
+        });
+        let replies = client
+            .watch_stream(
+                at,
+                create("a", 0, 0),
+                Vec::new(),
+                Duration::from_secs(30),
+                1,
+            )
+            .await;
+        assert!(
+            matches!(replies.as_slice(), [WatchResponse::NoLeader]),
+            "{replies:?}"
+        );
+        madsim::time::sleep(Duration::from_secs(5)).await;
+        let reply = client.watch(at, create("a", 0, 0), WAIT).await;
+        assert!(matches!(reply, Some(WatchResponse::NoLeader)), "{reply:?}");
     });
 }
 
@@ -655,7 +681,7 @@ fn steady_write_load_makes_progress() {
     );
 }
 
-/// Every fault kind and every RPC kind in one short run: watch polls waiting on applies, leases and
+/// Every fault kind and every RPC kind in one short run: watch streams waiting on applies, leases and
 /// keepalives, pause, packet loss, latency, clock skew, disk stall, torn crash, partition.
 async fn run_with_everything() {
     let cluster = std::sync::Arc::new(Cluster::start(ClusterConfig::default(), &RaftRs).await);
@@ -669,7 +695,11 @@ async fn run_with_everything() {
                 client.put(&cluster, &key(i % 3), &format!("{c}-{i}")).await;
                 let id = cluster.node_ids()[i % 3];
                 let _ = client
-                    .watch(cluster.client_addr(id), poll("key0001", 0, 200))
+                    .watch(
+                        cluster.client_addr(id),
+                        create("key0001", 0, 200),
+                        Duration::from_millis(400),
+                    )
                     .await;
             }
         }));
@@ -683,11 +713,7 @@ async fn run_with_everything() {
     cluster.set_packet_loss(0.05);
     cluster.set_latency_ms(2, 30);
     madsim::time::sleep(Duration::from_millis(700)).await;
-    let other = cluster
-        .node_ids()
-        .into_iter()
-        .find(|&id| id != leader)
-        .unwrap();
+    let other = other_than(&cluster, leader);
     cluster.pause(other);
     madsim::time::sleep(Duration::from_millis(700)).await;
     cluster.resume(other);

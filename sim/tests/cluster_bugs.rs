@@ -7,7 +7,7 @@ use cluster_support::*;
 use kvsim_sim::bugs::Bugs;
 use kvsim_sim::cluster::{Cluster, ClusterConfig};
 use kvsim_sim::proto::{PutReq, RangeReq, Request, Response, StoreError};
-use kvsim_sim::rpc::{KvReply, WatchPoll, WatchReply};
+use kvsim_sim::rpc::{KvReply, WatchCreate, WatchRequest, WatchResponse};
 use kvsim_sim::targets::raft_rs::RaftRs;
 use std::time::Duration;
 
@@ -152,11 +152,7 @@ fn restarted_follower(bug: &'static str) -> (i64, i64, bool) {
         }
         wait_all_applied(&cluster, 5_000).await;
         let leader = cluster.leader().unwrap();
-        let follower = cluster
-            .node_ids()
-            .into_iter()
-            .find(|&id| id != leader)
-            .unwrap();
+        let follower = other_than(&cluster, leader);
         cluster.crash(follower, false);
         cluster.restart(follower);
         client.put(&cluster, "after", "v").await;
@@ -183,18 +179,36 @@ fn revision_regress_after_restart_diverges_the_store() {
     );
 }
 
-fn watch_poll(start_revision: i64) -> WatchPoll {
-    WatchPoll {
-        key: b"w".to_vec(),
+fn create(key: &str, start_revision: i64, progress_notify_ms: u64) -> WatchCreate {
+    WatchCreate {
+        key: key.as_bytes().to_vec(),
         range_end: Vec::new(),
         start_revision,
         prev_kv: false,
-        wait_ms: 0,
+        progress_notify_ms,
     }
 }
 
-/// Writes w 20 times (revisions 2..=21), then resumes a watch at every revision and at the head.
-/// Returns (polls whose first event is not at the start revision, empty polls whose header went back).
+/// (header revision, event revisions) of an events response, or (header, []) of a progress one.
+fn revisions(reply: WatchResponse) -> (i64, Vec<i64>) {
+    match reply {
+        WatchResponse::Events {
+            header_revision,
+            events,
+        } => (
+            header_revision,
+            events.iter().map(|e| e.kv.mod_revision).collect(),
+        ),
+        WatchResponse::Progress { header_revision } => (header_revision, vec![]),
+        other => panic!("expected events or progress, got {other:?}"),
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(3);
+
+/// Writes w 20 times (revisions 2..=21), then opens a watch at every revision and at the head.
+/// Returns (streams whose first event is not at the start revision, progress notifications whose
+/// header went back).
 fn watch_anomalies(bug: &'static str) -> (usize, usize) {
     simulate(26, move || async move {
         let cluster = Cluster::start(with_bug(bug), &RaftRs).await;
@@ -205,28 +219,19 @@ fn watch_anomalies(bug: &'static str) -> (usize, usize) {
         let at = cluster.client_addr(cluster.leader().unwrap());
         let mut misplaced = 0;
         for start in 2..=21 {
-            match client.watch(at, watch_poll(start)).await {
-                Some(WatchReply::Events { events, .. }) => {
-                    if events.first().map(|e| e.kv.mod_revision) != Some(start) {
-                        misplaced += 1;
-                    }
-                }
-                other => panic!("{other:?}"),
+            let reply = client.watch(at, create("w", start, 0), WAIT).await;
+            let (_, events) = revisions(reply.expect("a response"));
+            if events.first() != Some(&start) {
+                misplaced += 1;
             }
         }
         let mut regressed = 0;
         for _ in 0..20 {
-            match client.watch(at, watch_poll(22)).await {
-                Some(WatchReply::Events {
-                    header_revision,
-                    events,
-                }) => {
-                    assert!(events.is_empty());
-                    if header_revision < 21 {
-                        regressed += 1;
-                    }
-                }
-                other => panic!("{other:?}"),
+            let reply = client.watch(at, create("w", 22, 100), WAIT).await;
+            let (header_revision, events) = revisions(reply.expect("a response"));
+            assert!(events.is_empty());
+            if header_revision < 21 {
+                regressed += 1;
             }
         }
         (misplaced, regressed)
@@ -239,6 +244,71 @@ fn watch_bugs_skip_repeat_and_regress() {
     assert!(watch_anomalies("watch_gap").0 > 0);
     assert!(watch_anomalies("watch_duplicate").0 > 0);
     assert!(watch_anomalies("watch_regress").1 > 0);
+}
+
+/// A watch from below the compaction is refused with the compact revision; with
+/// `watch_compacted_skip` it is served from the compact revision on, the events between skipped.
+#[test]
+fn a_watch_from_a_compacted_revision_is_refused_unless_the_bug_skips_ahead() {
+    for bug in ["", "watch_compacted_skip"] {
+        let reply = simulate(28, move || async move {
+            let cluster = Cluster::start(with_bug(bug), &RaftRs).await;
+            let client = Client::new(1);
+            for i in 0..5 {
+                client.put(&cluster, "w", &i.to_string()).await;
+            }
+            let at = cluster.client_addr(cluster.leader().unwrap());
+            let compact = Request::Compact {
+                revision: 4,
+                physical: true,
+            };
+            assert!(matches!(
+                client.call(at, compact).await,
+                Some(KvReply::Ok(_))
+            ));
+            client.watch(at, create("w", 2, 0), WAIT).await
+        });
+        match (bug, reply) {
+            ("", Some(WatchResponse::Compacted { compact_revision })) => {
+                assert_eq!(compact_revision, 4)
+            }
+            ("watch_compacted_skip", Some(reply @ WatchResponse::Events { .. })) => {
+                assert_eq!(revisions(reply), (6, vec![4, 5, 6]))
+            }
+            (bug, other) => panic!("bug {bug:?}: {other:?}"),
+        }
+    }
+}
+
+/// etcd #15220: a progress notification requested while the watcher is still unsynced (a watch
+/// from the past, not yet caught up) must wait until every event up to its revision was sent.
+#[test]
+fn a_requested_progress_notification_waits_until_the_watcher_is_synced() {
+    for (bug, progress_first) in [("", false), ("watch_progress_unsynced", true)] {
+        let seen = simulate(11, move || async move {
+            let cluster = Cluster::start(with_bug(bug), &RaftRs).await;
+            let client = Client::new(1);
+            for i in 0..5 {
+                client.put(&cluster, "a", &i.to_string()).await;
+            }
+            wait_all_applied(&cluster, 5_000).await;
+            let at = cluster.client_addr(cluster.leader().unwrap());
+            client
+                .watch_stream(at, create("a", 2, 0), vec![WatchRequest::Progress], WAIT, 2)
+                .await
+                .into_iter()
+                .map(revisions)
+                .collect::<Vec<_>>()
+        });
+        let caught_up = (6, vec![2, 3, 4, 5, 6]);
+        let progress = (6, vec![]);
+        let expected = if progress_first {
+            [progress, caught_up]
+        } else {
+            [caught_up, progress]
+        };
+        assert_eq!(seen, expected, "bug {bug:?}");
+    }
 }
 
 fn read_below_compaction(bug: &'static str) -> Option<KvReply> {

@@ -4,7 +4,7 @@
 use kvsim_sim::target::proto::{
     Cmp, CmpResult, CmpTarget, Kv, PutReq, RangeReq, Request, Response, TxnOp, TxnReq,
 };
-use kvsim_sim::target::rpc::{KvCall, KvReply, WatchPoll, WatchReply};
+use kvsim_sim::target::rpc::{ClientWatchStream, KvCall, KvReply, WatchCreate, WatchResponse};
 use kvsim_sim::target::{
     member_client_addr, member_ip, Bugs, Clock, ClusterEnv, DiskStall, Invariants, Links, Member,
     RaftTiming, Role, Target,
@@ -154,6 +154,23 @@ impl Client {
 
     async fn endpoint(&self) -> Endpoint {
         Endpoint::bind(SocketAddr::new(CLIENT_IP, 0)).await.unwrap()
+    }
+
+    /// Opens a watch stream on member `id` and returns its first response after `Created`.
+    async fn first_watch_response(&self, id: u64, create: WatchCreate) -> WatchResponse {
+        let endpoint = self.endpoint().await;
+        let mut stream = ClientWatchStream::open(&endpoint, member_client_addr(id), create)
+            .await
+            .unwrap();
+        loop {
+            let response = madsim::time::timeout(Duration::from_secs(2), stream.recv())
+                .await
+                .expect("a watch response within 2 s")
+                .unwrap();
+            if !matches!(response, WatchResponse::Created { .. }) {
+                return response;
+            }
+        }
     }
 
     /// One call; `None` = timeout (unknown outcome).
@@ -310,20 +327,15 @@ fn a_watch_sees_the_puts_in_order() {
         }
         let follower = leader % 3 + 1;
         madsim::time::sleep(Duration::from_millis(300)).await;
-        let poll = WatchPoll {
+        let create = WatchCreate {
             key: "w".into(),
             range_end: vec![],
             start_revision: 2,
             prev_kv: true,
-            wait_ms: 100,
+            progress_notify_ms: 100,
         };
-        let reply = client
-            .endpoint()
-            .await
-            .call_timeout(member_client_addr(follower), poll, Duration::from_secs(2))
-            .await
-            .unwrap();
-        let WatchReply::Events { events, .. } = reply else {
+        let reply = client.first_watch_response(follower, create).await;
+        let WatchResponse::Events { events, .. } = reply else {
             panic!("{reply:?}")
         };
         let revisions: Vec<i64> = events.iter().map(|e| e.kv.mod_revision).collect();
@@ -587,7 +599,7 @@ fn a_stalled_leader_disk_holds_back_its_flushes_until_released() {
     });
 }
 
-/// Polls a watch from revision 3 on 24 times; returns the first revision of each answer.
+/// Opens a watch from revision 3 on 24 times; returns the first revision of each first answer.
 fn watch_first_revisions(bugs: Bugs) -> Vec<i64> {
     simulate(5, move || async move {
         let cluster = Cluster::start(bugs, 0);
@@ -598,20 +610,15 @@ fn watch_first_revisions(bugs: Bugs) -> Vec<i64> {
         }
         let mut firsts = Vec::new();
         for _ in 0..24 {
-            let poll = WatchPoll {
+            let create = WatchCreate {
                 key: "w".into(),
                 range_end: vec![],
                 start_revision: 3,
                 prev_kv: false,
-                wait_ms: 100,
+                progress_notify_ms: 100,
             };
-            let reply = client
-                .endpoint()
-                .await
-                .call_timeout(member_client_addr(1), poll, Duration::from_secs(2))
-                .await
-                .unwrap();
-            let WatchReply::Events { events, .. } = reply else {
+            let reply = client.first_watch_response(1, create).await;
+            let WatchResponse::Events { events, .. } = reply else {
                 panic!("{reply:?}")
             };
             firsts.push(events[0].kv.mod_revision);
@@ -621,7 +628,7 @@ fn watch_first_revisions(bugs: Bugs) -> Vec<i64> {
 }
 
 #[test]
-fn watch_polls_start_where_asked_unless_a_watch_bug_is_planted() {
+fn watch_streams_start_where_asked_unless_a_watch_bug_is_planted() {
     assert_eq!(watch_first_revisions(Bugs::default()), vec![3; 24]);
     let duplicate = watch_first_revisions(Bugs {
         watch_duplicate: true,

@@ -44,7 +44,8 @@ fn every_shipped_scenario_parses_and_validates() {
             "power-loss",
             "recipes",
             "txn",
-            "watch"
+            "watch",
+            "watch-progress"
         ]
     );
 }

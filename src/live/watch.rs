@@ -128,7 +128,8 @@ pub async fn collect(
 /// (sim/src/workload.rs `run_watcher`), so the watch checker judges both alike. On a stream
 /// error, a server cancel, a compaction or (at random, `watch_reconnect_probability` per
 /// response) a voluntary disconnect, it resumes on the next member from the last delivered
-/// revision + 1, as etcd's clientv3 does.
+/// revision + 1, as etcd's clientv3 does. After the stream opens and after each response it
+/// asks for progress at random (`watch_progress_request_probability`, etcd's `RequestProgress`).
 pub async fn run_watcher(index: usize, first: usize, shared: Arc<LiveShared>, mut rng: StdRng) {
     let members = shared.endpoints.len();
     let WatchStart {
@@ -172,6 +173,11 @@ pub async fn run_watcher(index: usize, first: usize, shared: Arc<LiveShared>, mu
                 let Some(left) = shared.time_left() else {
                     break None;
                 };
+                if rng.gen_bool(shared.knobs.watch_progress_request_probability) {
+                    if let Err(error) = stream.request_progress().await {
+                        break Some(format!("progress request: {error}"));
+                    }
+                }
                 let response = match tokio::time::timeout(left, stream.message()).await {
                     Err(_deadline) => break None,
                     Ok(Err(error)) => break Some(error.to_string()),

@@ -6,7 +6,7 @@
 //! previous record) and its receipt (the response record). Response A certainly precedes response
 //! B on the node when A was received no later than B's poll was sent: a watcher sends its next poll
 //! at the instant it records the previous answer, and a message takes at least 1 ms in madsim.
-//! A response pushed on a stream (real etcd: `"stream": true`) was computed at any time after the
+//! A response pushed on a stream (`"stream": true`, every watcher kvsim records now) was computed at any time after the
 //! stream opened, so its "send" is the watcher's last start / resume record: responses of
 //! different streams interleave freely in transit, and only a stream opened after A's receipt is
 //! certainly served after A.

@@ -81,12 +81,13 @@ pub enum Action {
         start_revision: Revision,
         prev_kv: bool,
     },
-    /// A poll's answer; `events` empty = a progress notification.
+    /// A response on the stream (or a poll's answer); `events` empty = a progress notification.
     Response {
         node: String,
         header_revision: Revision,
         events: Vec<Event>,
-        /// Pushed on an open stream (real etcd, `"stream": true`) rather than answering a poll:
+        /// Pushed on an open stream (`"stream": true`: the simulator and live mode) rather than
+        /// answering a poll (histories recorded before watches were streams):
         /// it may have been generated any time after the stream opened, even before the
         /// watcher's previous record.
         streamed: bool,

@@ -2,11 +2,13 @@
 //! robustness tests (tests/robustness/validate/watch.go): filter, ordered, unique, atomic,
 //! bookmarkable, resumable, IsCreate, prevKV, reliable, plus the compaction rules of a watch.
 //!
-//! The watcher polls: each poll asks for every event from a start revision on, and the node answers
-//! with all of them up to its current revision (`header_revision`), or with none after waiting (a
-//! progress notification: nothing matched up to `header_revision`). The next poll starts after the
-//! last event delivered, so a poll that returned events at `[s, e]` and an empty poll that returned
-//! `h` both vouch for a revision range the stream covered: `[s, e]` and `[s, h]`.
+//! A stream (the simulator's and live mode's watchers; histories recorded before watches were
+//! streams hold long polls, judged alike) is a run of responses from one start revision on: an
+//! events response holds every event of each of its revisions, after those already sent, and a
+//! progress notification (no events) says nothing more matched up to its `header_revision`. A
+//! resume opens the next stream right after the last event delivered. So a response with events
+//! at `[s, e]` vouches for `[s, e]`, and a progress notification at `h` for `[s, h]`, where `s` is
+//! the stream's next revision when it arrived.
 
 use std::collections::{BTreeMap, BTreeSet};
 

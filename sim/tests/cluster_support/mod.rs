@@ -3,7 +3,9 @@
 
 use kvsim_sim::cluster::Cluster;
 use kvsim_sim::proto::{PutReq, RangeReq, Request, Response};
-use kvsim_sim::rpc::{KvCall, KvReply, WatchPoll, WatchReply};
+use kvsim_sim::rpc::{
+    ClientWatchStream, KvCall, KvReply, WatchCreate, WatchRequest, WatchResponse,
+};
 use kvsim_sim::target::Role;
 use madsim::net::Endpoint;
 use madsim::runtime::{Handle, Runtime};
@@ -26,6 +28,25 @@ where
     })
     .join()
     .expect("simulation panicked")
+}
+
+/// The first member (in id order) other than `id`.
+pub fn other_than(cluster: &Cluster, id: u64) -> u64 {
+    cluster
+        .node_ids()
+        .into_iter()
+        .find(|&other| other != id)
+        .expect("a cluster of more than one member")
+}
+
+/// Cuts member `id` off from every other member.
+pub fn isolate(cluster: &Cluster, id: u64) {
+    let others: Vec<u64> = cluster
+        .node_ids()
+        .into_iter()
+        .filter(|&other| other != id)
+        .collect();
+    cluster.partition(&[vec![id], others]);
 }
 
 /// A client on its own node (10.0.1.x), so partitions between members never cut it off.
@@ -59,13 +80,53 @@ impl Client {
             .unwrap()
     }
 
-    pub async fn watch(&self, to: SocketAddr, poll: WatchPoll) -> Option<WatchReply> {
+    /// Opens a watch stream and returns the first response after `Created` (a refusal counts),
+    /// if one arrives within `wait`.
+    pub async fn watch(
+        &self,
+        to: SocketAddr,
+        create: WatchCreate,
+        wait: Duration,
+    ) -> Option<WatchResponse> {
+        self.watch_stream(to, create, Vec::new(), wait, 1)
+            .await
+            .into_iter()
+            .next()
+    }
+
+    /// Opens a watch stream, sends `requests` after the create, and returns every response
+    /// after `Created` that arrives within `wait`, at most `responses_max` of them.
+    pub async fn watch_stream(
+        &self,
+        to: SocketAddr,
+        create: WatchCreate,
+        requests: Vec<WatchRequest>,
+        wait: Duration,
+        responses_max: usize,
+    ) -> Vec<WatchResponse> {
         let addr = self.addr;
         self.node
             .spawn(async move {
                 let ep = Endpoint::bind(SocketAddr::new(addr.ip(), 0)).await.unwrap();
-                let timeout = Duration::from_millis(poll.wait_ms) + RPC_TIMEOUT;
-                ep.call_timeout(to, poll, timeout).await.ok()
+                let mut responses = Vec::new();
+                let Ok(mut stream) = ClientWatchStream::open(&ep, to, create).await else {
+                    return responses;
+                };
+                for request in requests {
+                    if stream.send(request).await.is_err() {
+                        return responses;
+                    }
+                }
+                let deadline = madsim::time::Instant::now() + wait;
+                while responses.len() < responses_max {
+                    let left = deadline.saturating_duration_since(madsim::time::Instant::now());
+                    match madsim::time::timeout(left, stream.recv()).await {
+                        Ok(Ok(WatchResponse::Created { .. })) => {}
+                        Ok(Ok(response)) => responses.push(response),
+                        Ok(Err(_)) | Err(_) => break,
+                    }
+                }
+                responses
             })
             .await
             .unwrap()

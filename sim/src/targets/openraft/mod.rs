@@ -7,7 +7,7 @@
 //!   after a sync; state machine in memory, rebuilt at boot from the last snapshot plus openraft's
 //!   re-apply of the committed log).
 //! - [`mvcc`]: the state machine, an etcd v3 MVCC store written for this target.
-//! - [`server`]: the client service (`KvCall`, `WatchPoll`).
+//! - [`server`]: the client service (`KvCall`, watch streams).
 //!
 //! Membership: every member calls `Raft::initialize` with the full member set when it boots with an
 //! empty disk. openraft accepts the same initial membership on every node (and refuses it once a
@@ -337,9 +337,11 @@ impl Incarnation {
             self.state.clone(),
             self.invariants.clone(),
         ));
-        let endpoint = madsim::net::Endpoint::bind(member_client_addr(id))
-            .await
-            .unwrap_or_else(|e| panic!("n{id}: cannot bind the client port: {e}"));
+        let endpoint = Arc::new(
+            madsim::net::Endpoint::bind(member_client_addr(id))
+                .await
+                .unwrap_or_else(|e| panic!("n{id}: cannot bind the client port: {e}")),
+        );
         server::serve(
             &endpoint,
             server::Service {
@@ -348,6 +350,7 @@ impl Incarnation {
                 applied,
                 bugs: self.bugs,
                 boot_log_end_index,
+                election_timeout_ms,
             },
         );
         std::future::pending::<()>().await;

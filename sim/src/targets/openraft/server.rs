@@ -1,11 +1,13 @@
 //! The client service of an openraft member (contract in `crate::rpc`): writes go through
 //! `Raft::client_write` on the leader, linearizable reads through `get_read_log_id` (openraft's
-//! ReadIndex) and a wait for the local state machine, serializable reads and watches are local.
+//! ReadIndex) and a wait for the local state machine, serializable reads and watch streams are local.
 
 use super::types::Raft;
 use super::MemberState;
 use crate::target::proto::{Event, Request};
-use crate::target::rpc::{KvAnswer, KvCall, KvReply, Served, WatchPoll, WatchReply};
+use crate::target::rpc::{
+    KvAnswer, KvCall, KvReply, Served, ServerWatchStream, WatchRequest, WatchResponse,
+};
 use crate::target::{lock, Bugs, Role};
 use madsim::net::Endpoint;
 use madsim::rand::Rng;
@@ -15,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// How often a planted watch bug fires on a poll where it can.
+/// How often a planted watch bug fires on a response where it can.
 const WATCH_BUG_PROBABILITY: f64 = 0.25;
 
 #[derive(Clone)]
@@ -33,9 +35,11 @@ pub struct Service {
     /// machine to reach this index. Raising a read index is always safe; it can only make a read
     /// wait (until those indexes are committed, by this leader or another).
     pub boot_log_end_index: u64,
+    /// The shortest election timeout (the watch streams' leader monitor looks this often).
+    pub election_timeout_ms: u64,
 }
 
-pub fn serve(endpoint: &Endpoint, service: Service) {
+pub fn serve(endpoint: &Arc<Endpoint>, service: Service) {
     let kv = service.clone();
     endpoint.add_rpc_handler(move |call: KvCall| {
         let service = kv.clone();
@@ -47,9 +51,11 @@ pub fn serve(endpoint: &Endpoint, service: Service) {
             }
         }
     });
-    endpoint.add_rpc_handler(move |poll: WatchPoll| {
-        let service = service.clone();
-        async move { service.watch(poll).await }
+    let endpoint = endpoint.clone();
+    madsim::task::spawn(async move {
+        while let Ok(stream) = ServerWatchStream::accept(&endpoint).await {
+            madsim::task::spawn(service.clone().watch_stream(stream));
+        }
     });
 }
 
@@ -210,53 +216,116 @@ impl Service {
         }
     }
 
-    /// One watch poll, from the local state machine (any member, as etcd; one that knows no leader
-    /// answers `NotLeader`, as etcd with `WithRequireLeader`).
-    async fn watch(&self, poll: WatchPoll) -> WatchReply {
-        let deadline = madsim::time::Instant::now() + Duration::from_millis(poll.wait_ms);
-        let mut start = poll.start_revision;
+    /// One watch stream, from the local state machine (any member, as etcd; one that knows no
+    /// leader refuses it, and ends it after three election timeouts without one, as etcd with
+    /// `WithRequireLeader`). There is no sync loop: every time the state machine applies, the
+    /// stream is sent every event from its next revision up to the machine's revision, so the
+    /// watcher is always caught up when it is sent a progress notification.
+    async fn watch_stream(self, mut stream: ServerWatchStream) {
+        let Ok(WatchRequest::Create(create)) = stream.recv().await else {
+            return;
+        };
+        if self.leader_hint().is_none() {
+            let _ = stream.send(WatchResponse::NoLeader).await;
+            return;
+        }
+        let (mut next, header_revision) = {
+            let state = lock(&self.state);
+            let revision = state.machine.mvcc.revision();
+            let next = if create.start_revision <= 0 {
+                revision + 1
+            } else {
+                create.start_revision
+            };
+            (next, revision)
+        };
+        if stream
+            .send(WatchResponse::Created { header_revision })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let progress_every = Duration::from_millis(create.progress_notify_ms);
+        let mut progress_due =
+            (create.progress_notify_ms > 0).then(|| madsim::time::Instant::now() + progress_every);
+        let mut progress_requested = false;
+        let mut leaderless_since: Option<madsim::time::Instant> = None;
+        let check_every = Duration::from_millis(self.election_timeout_ms);
         loop {
             let applied = self.applied.notified();
             tokio::pin!(applied);
             applied.as_mut().enable();
-            if self.leader_hint().is_none() {
-                return WatchReply::NotLeader { leader: None };
+            let now = madsim::time::Instant::now();
+            if self.leader_hint().is_some() {
+                leaderless_since = None;
+            } else if now.duration_since(*leaderless_since.get_or_insert(now)) >= check_every * 3 {
+                let _ = stream.send(WatchResponse::NoLeader).await;
+                return;
             }
+            let mut out = Vec::new();
             {
                 let state = lock(&self.state);
                 let mvcc = &state.machine.mvcc;
-                if start <= 0 {
-                    start = mvcc.revision() + 1;
-                }
-                let header_revision = mvcc.revision();
-                match mvcc.events_since(start, &poll.key, &poll.range_end, poll.prev_kv) {
-                    Err(compact_revision) => return WatchReply::Compacted { compact_revision },
-                    Ok(events) if !events.is_empty() => {
-                        let events = if self.bugs.watch_duplicate && start > 2 && fire() {
-                            // Planted bug: the revision before the first asked for comes again.
-                            mvcc.events_since(start - 1, &poll.key, &poll.range_end, poll.prev_kv)
+                let revision = mvcc.revision();
+                match mvcc.events_since(next, &create.key, &create.range_end, create.prev_kv) {
+                    Err(compact_revision) => {
+                        out.push(WatchResponse::Compacted { compact_revision })
+                    }
+                    Ok(events) => {
+                        if !events.is_empty() {
+                            let events = if self.bugs.watch_duplicate && next > 2 && fire() {
+                                // Planted bug: the revision before the first one due comes again.
+                                mvcc.events_since(
+                                    next - 1,
+                                    &create.key,
+                                    &create.range_end,
+                                    create.prev_kv,
+                                )
                                 .unwrap_or(events)
-                        } else if self.bugs.watch_gap && start > 1 && fire() {
-                            drop_first_revision(events)
-                        } else {
-                            events
-                        };
-                        return WatchReply::Events {
-                            header_revision,
-                            events,
-                        };
+                            } else if self.bugs.watch_gap && next > 1 && fire() {
+                                drop_first_revision(events)
+                            } else {
+                                events
+                            };
+                            out.push(WatchResponse::Events {
+                                header_revision: revision,
+                                events,
+                            });
+                            progress_due = progress_due.map(|_| now + progress_every);
+                        }
+                        next = next.max(revision + 1);
+                        let due = progress_due.is_some_and(|due| now >= due);
+                        if due || progress_requested {
+                            out.push(WatchResponse::Progress {
+                                header_revision: revision,
+                            });
+                            progress_requested = false;
+                            progress_due = progress_due.map(|_| now + progress_every);
+                        }
                     }
-                    Ok(events) if madsim::time::Instant::now() >= deadline => {
-                        return WatchReply::Events {
-                            header_revision,
-                            events,
-                        };
-                    }
-                    Ok(_) => {}
                 }
             }
-            let left = deadline.saturating_duration_since(madsim::time::Instant::now());
-            let _ = madsim::time::timeout(left, applied).await;
+            let ended = matches!(out.last(), Some(WatchResponse::Compacted { .. }));
+            for response in out {
+                if stream.send(response).await.is_err() {
+                    return;
+                }
+            }
+            if ended {
+                return;
+            }
+            let wake = progress_due.map_or(now + check_every, |due| due.min(now + check_every));
+            tokio::select! {
+                biased;
+                request = stream.recv() => match request {
+                    Ok(WatchRequest::Progress) => progress_requested = true,
+                    Ok(WatchRequest::Create(_)) => {}
+                    Err(_) => return,
+                },
+                _ = applied => {}
+                _ = madsim::time::sleep_until(wake) => {}
+            }
         }
     }
 }

@@ -169,6 +169,7 @@ pub(crate) async fn boot_and_run(ctx: NodeContext) {
             lessor: lessor.clone(),
             input: input_tx.clone(),
             apply_notify: applied_notify.clone(),
+            election_timeout_ms: ctx.config.tick_ms * et as u64,
             bugs,
         },
     );

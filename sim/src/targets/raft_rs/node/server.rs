@@ -8,7 +8,7 @@ use super::lessor::{KeepAliveRefused, Lessor};
 use super::raft_loop::Input;
 use super::{lock, watch, NodeShared};
 use crate::proto::{Request, Response, StoreError};
-use crate::rpc::{KvAnswer, KvCall, KvReply, Served, WatchPoll};
+use crate::rpc::{KvAnswer, KvCall, KvReply, Served};
 use crate::target::Bugs;
 use madsim::net::Endpoint;
 use std::sync::{Arc, Mutex};
@@ -20,8 +20,10 @@ pub(crate) struct ServerContext {
     pub shared: Arc<Mutex<NodeShared>>,
     pub lessor: Arc<Mutex<Lessor>>,
     pub input: UnboundedSender<Input>,
-    /// Notified after each apply round, to wake waiting watch polls.
+    /// Notified after each apply round, to wake the watch streams.
     pub apply_notify: Arc<Notify>,
+    /// This member's base election timeout (the watch streams' leader monitor).
+    pub election_timeout_ms: u64,
     pub bugs: Bugs,
 }
 
@@ -42,10 +44,7 @@ pub(crate) fn serve(endpoint: Arc<Endpoint>, ctx: ServerContext) {
             KvAnswer { reply, served }
         }
     });
-    endpoint.add_rpc_handler(move |poll: WatchPoll| {
-        let ctx = ctx.clone();
-        async move { watch::handle_poll(&ctx, poll).await }
-    });
+    madsim::task::spawn(watch::serve_streams(endpoint, ctx));
 }
 
 async fn handle_kv(ctx: ServerContext, request: Request) -> KvReply {
