@@ -974,7 +974,10 @@ async fn run_etcd(args: &ConformanceArgs, workload: &Workload) -> Result<EtcdAns
         .with_context(|| format!("connecting to etcd at {endpoint}"))?;
     // The answers name revisions: only an empty store gives the same ones as the others.
     let probe = Op::Range(range("a"));
-    match ops::execute(&mut client, &probe, ETCD_TIMEOUT).await {
+    match ops::execute(&mut client, &probe, ETCD_TIMEOUT)
+        .await
+        .outcome
+    {
         Outcome::Ok {
             output: Ret::Ok(Response::Range(answer)),
         } if answer.header.revision == 1 => {}
@@ -989,7 +992,7 @@ async fn run_etcd(args: &ConformanceArgs, workload: &Workload) -> Result<EtcdAns
     }
     let mut outcomes = Vec::with_capacity(workload.ops.len());
     for op in &workload.ops {
-        outcomes.push(ops::execute(&mut client, op, ETCD_TIMEOUT).await);
+        outcomes.push(ops::execute(&mut client, op, ETCD_TIMEOUT).await.outcome);
     }
     let mut watches = Vec::with_capacity(workload.probes.len());
     for probe in &workload.probes {

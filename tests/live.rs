@@ -1,6 +1,7 @@
 //! `kvsim live` as users run it, against real etcd 3.4 members (Debian's etcd-server):
 //! - a short run on 3 spawned members with kills and pauses (and, as root, a partition) records a
-//!   few hundred operations, unknown outcomes, watch streams and lock / election recipe steps, and
+//!   few hundred operations, unknown outcomes, who answered each (member and Raft term), watch
+//!   streams and lock / election recipe steps, and
 //!   every checker passes it;
 //!   the same history with one read altered is reported by `kvsim check` (the live history is
 //!   judged for real, not vacuously);
@@ -135,6 +136,29 @@ fn a_short_live_run_with_kills_and_pauses_passes_every_checker() {
     assert!(ops >= 300, "only {ops} operations:\n{printed}");
     let unknown = of_type("unknown").count();
     assert!(unknown >= 1, "no unknown outcome among {ops} operations");
+    // Who answered: the member and the Raft term of etcd's response header (no role: etcd's
+    // header has none), for most answers (not for errors).
+    let served: Vec<&Value> = of_type("served_by").collect();
+    assert!(
+        served.len() >= ops / 2,
+        "{} served_by records for {ops} operations",
+        served.len()
+    );
+    assert!(
+        served
+            .iter()
+            .all(|r| r["raft_term"].as_u64() >= Some(1) && r.get("role").is_none()),
+        "{:?}",
+        served.first()
+    );
+    let terms: std::collections::BTreeSet<u64> = served
+        .iter()
+        .filter_map(|r| r["raft_term"].as_u64())
+        .collect();
+    assert!(
+        terms.len() >= 2,
+        "the killed leader's successor has a higher term: {terms:?}"
+    );
     let responses = of_type("watch")
         .filter(|r| r["action"] == "response")
         .count();

@@ -66,7 +66,9 @@ pub struct ServedBy {
     /// The member, named as in fault records (`n1`, `n2`, ...).
     pub node: String,
     pub raft_term: u64,
-    pub role: MemberRole,
+    /// Absent where the member did not say (live mode: etcd's response header names no role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<MemberRole>,
 }
 
 /// The Raft role a member held (Raft paper §5.1; pre-candidate: the Pre-Vote extension, §9.6 of

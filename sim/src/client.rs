@@ -227,11 +227,22 @@ impl Recorder {
             // A member that answered was running; a status still saying otherwise is stale.
             Role::Down | Role::Paused => return,
         };
+        self.answered_by(
+            op_id,
+            format!("n{}", served.member),
+            served.raft_term,
+            Some(role),
+        );
+    }
+
+    /// Records that member `node`, at Raft term `raft_term` (and in `role`, if it said), answered
+    /// `op_id` (a `served_by` record).
+    pub fn answered_by(&self, op_id: OpId, node: String, raft_term: u64, role: Option<MemberRole>) {
         let record = ServedBy {
             id: op_id,
             t_ns: self.now_ns(),
-            node: format!("n{}", served.member),
-            raft_term: served.raft_term,
+            node,
+            raft_term,
             role,
         };
         self.push_typed(SERVED_BY_RECORD, &record);

@@ -140,7 +140,7 @@ fn short_run_records_every_kind_of_operation_faults_watches_and_final_state() {
         assert!(by.raft_term >= 1, "{by:?}");
         let serializable = matches!(&op.input, Op::Range(range) if range.serializable);
         if !serializable {
-            assert_eq!(by.role, MemberRole::Leader, "op {}: {by:?}", op.id);
+            assert_eq!(by.role, Some(MemberRole::Leader), "op {}: {by:?}", op.id);
         }
     }
 }
@@ -451,7 +451,7 @@ fn the_history_names_the_deposed_leader_that_served_a_stale_read() {
         .filter(|op| matches!(&op.input, Op::Range(range) if !range.serializable))
         .filter_map(|op| served.get(&op.id))
         .filter(|by| {
-            by.role == MemberRole::Leader
+            by.role == Some(MemberRole::Leader)
                 && leaders
                     .iter()
                     .any(|leader| leader.t_ns <= by.t_ns && leader.term > by.raft_term)

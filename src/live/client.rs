@@ -59,16 +59,24 @@ impl LiveConnection {
         // Sent under the run's prefix and revisions, recorded as a fresh cluster's (keyspace.rs).
         let keyspace = &self.shared.keyspace;
         let sent = keyspace.op_in(&op);
-        let outcome = match self.connection.as_mut() {
+        let answer = match self.connection.as_mut() {
             Some(client) => ops::execute(client, &sent, timeout).await,
             None => match ops::connect(endpoint, timeout).await {
                 Ok(client) => ops::execute(self.connection.insert(client), &sent, timeout).await,
                 // Nothing was sent: the operation did not happen.
-                Err(error) => Outcome::Fail {
-                    error: format!("connect to {endpoint}: {error}"),
+                Err(error) => ops::Answer {
+                    outcome: Outcome::Fail {
+                        error: format!("connect to {endpoint}: {error}"),
+                    },
+                    raft_term: None,
                 },
             },
         };
+        if let Some(raft_term) = answer.raft_term {
+            let node = self.shared.node_name(self.member);
+            self.shared.recorder.answered_by(id, node, raft_term, None);
+        }
+        let outcome = answer.outcome;
         let outcome = match outcome {
             Outcome::Ok { output } => Outcome::Ok {
                 output: keyspace.ret_out(output),

@@ -42,14 +42,32 @@ pub async fn connect(endpoint: &str, timeout: Duration) -> Result<Client, etcd_c
 
 /// Executes `op` once (never retried: a retried write could apply twice) within `timeout`.
 /// `Op::LeaseExpire` is synthetic (the checker adds it) and is refused as `Fail`.
-pub async fn execute(client: &mut Client, op: &Op, timeout: Duration) -> Outcome<Ret> {
+pub async fn execute(client: &mut Client, op: &Op, timeout: Duration) -> Answer {
     match tokio::time::timeout(timeout, send(client, op)).await {
-        Ok(Ok(ret)) => Outcome::Ok { output: ret },
-        Ok(Err(error)) => classify(&error),
-        Err(_elapsed) => Outcome::Unknown {
-            error: format!("timeout after {} ms", timeout.as_millis()),
+        Ok(Ok((ret, raft_term))) => Answer {
+            outcome: Outcome::Ok { output: ret },
+            raft_term,
+        },
+        Ok(Err(error)) => Answer {
+            outcome: classify(&error),
+            raft_term: None,
+        },
+        Err(_elapsed) => Answer {
+            outcome: Outcome::Unknown {
+                error: format!("timeout after {} ms", timeout.as_millis()),
+            },
+            raft_term: None,
         },
     }
+}
+
+/// What one request gave: its outcome, and the Raft term the answering member put in the
+/// response header (etcd's `raft_term`; the member is the one the connection goes to, since etcd
+/// answers a client's request on the member it reached). An error names no term.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub outcome: Outcome<Ret>,
+    pub raft_term: Option<u64>,
 }
 
 /// Why an answer could not be obtained or converted.
@@ -66,42 +84,53 @@ impl From<etcd_client::Error> for SendError {
     }
 }
 
-async fn send(client: &mut Client, op: &Op) -> Result<Ret, SendError> {
+async fn send(client: &mut Client, op: &Op) -> Result<(Ret, Option<u64>), SendError> {
     Ok(match op {
         Op::Put(put) => {
             let (key, value, options) = put_parts(put);
-            Ret::Ok(Response::Put(put_response(
-                &client.put(key, value, Some(options)).await?,
-            )))
+            let response = client.put(key, value, Some(options)).await?;
+            let term = term_of(response.header());
+            (Ret::Ok(Response::Put(put_response(&response))), term)
         }
         Op::Range(range) => {
             let (key, options) = range_parts(range);
-            Ret::Ok(Response::Range(range_response(
-                &client.get(key, Some(options)).await?,
-            )))
+            let response = client.get(key, Some(options)).await?;
+            let term = term_of(response.header());
+            (Ret::Ok(Response::Range(range_response(&response))), term)
         }
         Op::DeleteRange(delete) => {
             let (key, options) = delete_parts(delete);
-            Ret::Ok(Response::DeleteRange(delete_response(
-                &client.delete(key, Some(options)).await?,
-            )))
+            let response = client.delete(key, Some(options)).await?;
+            let term = term_of(response.header());
+            (
+                Ret::Ok(Response::DeleteRange(delete_response(&response))),
+                term,
+            )
         }
-        Op::Txn(txn) => Ret::Ok(Response::Txn(txn_response(&client.txn(txn_of(txn)).await?))),
+        Op::Txn(txn) => {
+            let response = client.txn(txn_of(txn)).await?;
+            let term = term_of(response.header());
+            (Ret::Ok(Response::Txn(txn_response(&response))), term)
+        }
         Op::LeaseGrant { id, ttl_s } => {
             let response = client
                 .lease_grant(*ttl_s, Some(LeaseGrantOptions::new().with_id(*id)))
                 .await?;
-            Ret::Ok(Response::LeaseGrant {
+            let term = term_of(response.header());
+            let ret = Ret::Ok(Response::LeaseGrant {
                 header: header_of(response.header()),
                 id: response.id(),
                 ttl_s: response.ttl(),
-            })
+            });
+            (ret, term)
         }
         Op::LeaseRevoke { id } => {
             let response = client.lease_revoke(*id).await?;
-            Ret::Ok(Response::LeaseRevoke {
+            let term = term_of(response.header());
+            let ret = Ret::Ok(Response::LeaseRevoke {
                 header: header_of(response.header()),
-            })
+            });
+            (ret, term)
         }
         Op::LeaseKeepAlive { id } => keep_alive(client, *id).await?,
         Op::LeaseTimeToLive { id, keys } => {
@@ -113,13 +142,15 @@ async fn send(client: &mut Client, op: &Op) -> Result<Ret, SendError> {
             let response = client.lease_time_to_live(*id, Some(options)).await?;
             let mut keys: Vec<String> = response.keys().iter().map(|key| text(key)).collect();
             keys.sort();
-            Ret::Ok(Response::LeaseTimeToLive {
+            let term = term_of(response.header());
+            let ret = Ret::Ok(Response::LeaseTimeToLive {
                 header: header_of(response.header()),
                 id: response.id(),
                 ttl_s: response.ttl(),
                 granted_ttl_s: response.granted_ttl(),
                 keys,
-            })
+            });
+            (ret, term)
         }
         Op::Compact { revision, physical } => {
             let options = if *physical {
@@ -128,9 +159,11 @@ async fn send(client: &mut Client, op: &Op) -> Result<Ret, SendError> {
                 CompactionOptions::new()
             };
             let response = client.compact(*revision, Some(options)).await?;
-            Ret::Ok(Response::Compact {
+            let term = term_of(response.header());
+            let ret = Ret::Ok(Response::Compact {
                 header: header_of(response.header()),
-            })
+            });
+            (ret, term)
         }
         Op::LeaseExpire { .. } => {
             return Err(SendError::NotSent(
@@ -143,23 +176,29 @@ async fn send(client: &mut Client, op: &Op) -> Result<Ret, SendError> {
 /// One keep-alive round trip. etcd-client's `keep_alive` opens the stream and consumes the first
 /// answer without exposing its header or TTL; a second request on the same stream gives both.
 /// Renewing twice is what one renewal does (etcd's `lessor.Renew` just resets the deadline).
-async fn keep_alive(client: &mut Client, id: i64) -> Result<Ret, SendError> {
+async fn keep_alive(client: &mut Client, id: i64) -> Result<(Ret, Option<u64>), SendError> {
     let (mut keeper, mut stream) = match client.lease_keep_alive(id).await {
         Ok(pair) => pair,
         // clientv3 maps the stream's TTL 0 to "lease not found"; so does etcd-client.
         Err(etcd_client::Error::LeaseKeepAliveError(message)) if message == "lease not found" => {
-            return Ok(Ret::Err(EtcdError::LeaseNotFound))
+            return Ok((Ret::Err(EtcdError::LeaseNotFound), None))
         }
         Err(error) => return Err(error.into()),
     };
     keeper.keep_alive().await?;
     match stream.message().await? {
-        Some(response) if response.ttl() <= 0 => Ok(Ret::Err(EtcdError::LeaseNotFound)),
-        Some(response) => Ok(Ret::Ok(Response::LeaseKeepAlive {
-            header: header_of(response.header()),
-            id: response.id(),
-            ttl_s: response.ttl(),
-        })),
+        Some(response) if response.ttl() <= 0 => Ok((
+            Ret::Err(EtcdError::LeaseNotFound),
+            term_of(response.header()),
+        )),
+        Some(response) => Ok((
+            Ret::Ok(Response::LeaseKeepAlive {
+                header: header_of(response.header()),
+                id: response.id(),
+                ttl_s: response.ttl(),
+            }),
+            term_of(response.header()),
+        )),
         None => Err(SendError::Etcd(etcd_client::Error::LeaseKeepAliveError(
             "keep-alive stream closed before answering".to_string(),
         ))),
@@ -370,6 +409,13 @@ fn txn_of(txn: &TxnRequest) -> Txn {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The Raft term in a response header (etcd sets it on every top-level answer).
+fn term_of(header: Option<&etcd_client::ResponseHeader>) -> Option<u64> {
+    header
+        .map(|header| header.raft_term())
+        .filter(|term| *term > 0)
 }
 
 /// A missing header reads as revision 0: etcd leaves a nested txn's header empty (types.rs).

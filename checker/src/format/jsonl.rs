@@ -865,7 +865,7 @@ mod tests {
             read_jsonl::<RegisterOp, RegisterRet>("h.jsonl", &good, "cas-register").unwrap();
         let served = history.served_by();
         assert_eq!(served[&0].node, "n2");
-        assert_eq!(served[&0].role, crate::history::MemberRole::Leader);
+        assert_eq!(served[&0].role, Some(crate::history::MemberRole::Leader));
         assert_eq!(history.leaders_elected()[0].term, 4);
         let bad_role = good.replace("\"leader\"}", "\"boss\"}");
         let error = read_jsonl::<RegisterOp, RegisterRet>("h.jsonl", &bad_role, "cas-register")
