@@ -101,6 +101,12 @@ pub fn draw(base: &Scenario, seed: u64) -> Scenario {
     // Progress requests (etcd's RequestProgress) from none to often; after the balancer, for the
     // same reason.
     scenario.workload.watch_progress_request_probability = rng.gen_range(0.0..0.5);
+    // Application retries of writes whose outcome is unknown: off in half the seeds.
+    scenario.workload.retry_unknown_probability = if rng.gen_bool(0.5) {
+        rng.gen_range(0.0..1.0)
+    } else {
+        0.0
+    };
     scenario
 }
 

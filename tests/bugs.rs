@@ -14,6 +14,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use kvsim::catalogue::{self, SeedOutcome, CATALOGUE};
+use kvsim::verdict::Status;
+use kvsim_model::mvcc::Op;
 use kvsim_sim::scenario::Scenario;
 
 /// Seeds that caught each bug when measured (`kvsim bugs --measure --detections 3`). Runs are
@@ -309,4 +311,50 @@ fn round_robin_clients_reach_a_deposed_leader_on_the_default_scenario() {
             outcome.properties()
         );
     }
+}
+
+/// Application retries (`retry_unknown_probability`, retries.toml): a put, delete or txn whose
+/// outcome was unknown is sent again, so a history holds one request twice and, where both took
+/// effect, two writes of one value. The checkers must not assume values unique: clean seeds stay
+/// clean, and a planted lost write is still caught by the property named for it.
+#[test]
+fn retried_writes_leave_clean_seeds_clean_and_a_planted_bug_caught() {
+    let scenario = Scenario::load(&scenarios_dir().join("retries.toml"))
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert!(scenario.workload.retry_unknown_probability > 0.5);
+    // The retries are there: unknown writes whose exact request comes again later.
+    let output = kvsim_sim::runner::run(&scenario, 1).unwrap_or_else(|error| panic!("{error}"));
+    let ops = &output.history.ops;
+    let retried = ops
+        .iter()
+        .enumerate()
+        .filter(|(index, op)| {
+            matches!(op.outcome, kvsim_checker::history::Outcome::Unknown { .. })
+                && matches!(op.input, Op::Put(_) | Op::DeleteRange(_) | Op::Txn(_))
+                && ops[index + 1..].iter().any(|later| later.input == op.input)
+        })
+        .count();
+    assert!(retried >= 5, "only {retried} retried writes");
+
+    let mut buggy = scenario.clone();
+    buggy.bugs.insert("ack_before_commit".to_string(), true);
+    let outcomes = run_all(&[(scenario.clone(), 1), (scenario, 2), (buggy, 1)]);
+    for outcome in &outcomes[..2] {
+        assert_eq!(
+            outcome.status,
+            Status::Ok,
+            "seed {}: {:?}",
+            outcome.seed,
+            outcome.properties()
+        );
+    }
+    let expected = catalogue::entry(kvsim_sim::bugs::Bug::AckBeforeCommit)
+        .unwrap()
+        .properties;
+    assert_eq!(
+        outcomes[2].caught_by(expected),
+        Some(expected[0]),
+        "{:?}",
+        outcomes[2].properties()
+    );
 }

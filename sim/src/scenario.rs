@@ -112,6 +112,9 @@ pub struct WorkloadKnobs {
     pub compact_depth_revisions: i64,
     /// Relative weights of the operation kinds.
     pub mix: OpMix,
+    /// Probability that a client sends a put, delete or txn again after it ended `unknown` (an
+    /// application retrying on a timeout; `workload::retry_of`).
+    pub retry_unknown_probability: f64,
     /// Watcher tasks (each follows one key or prefix on a watch stream).
     pub watchers: usize,
     /// How often a member sends a progress notification on a caught-up stream that had nothing
@@ -157,6 +160,7 @@ impl Default for WorkloadKnobs {
             compact_depth_revisions: 20,
             mix: OpMix::default(),
             watchers: 2,
+            retry_unknown_probability: 0.0,
             watch_progress_notify_ms: 500,
             watch_progress_request_probability: 0.2,
             watch_reconnect_probability: 0.05,
@@ -678,6 +682,10 @@ impl Scenario {
             "workload.watch_progress_notify_ms",
             w.watch_progress_notify_ms,
             "expected 1..=600000",
+        )?;
+        check_probability(
+            "workload.retry_unknown_probability",
+            w.retry_unknown_probability,
         )?;
         check_probability(
             "workload.watch_progress_request_probability",

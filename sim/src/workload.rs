@@ -77,13 +77,40 @@ pub fn key_name(index: usize) -> String {
 /// One client task: draws and executes operations until the deadline.
 pub async fn run_client(index: usize, mut client: Client, shared: Arc<Shared>) {
     let mut drawer = client_drawer(index, &*shared);
+    let mut retry = None;
     while Instant::now() < shared.deadline {
-        let op = draw_op(&mut drawer, &*shared, &mut thread_rng());
+        let op = retry
+            .take()
+            .unwrap_or_else(|| draw_op(&mut drawer, &*shared, &mut thread_rng()));
         let outcome = client.execute(op.clone()).await;
         observe(&mut drawer, &op, &outcome, &*shared);
+        retry = retry_of(&op, &outcome, &*shared, &mut thread_rng());
         let think_ms = draw_think_ms(&*shared, &mut thread_rng());
         sleep(Duration::from_millis(think_ms)).await;
     }
+}
+
+/// The operation a client sends again after `op` ended `outcome`, if it does: a write whose
+/// outcome is unknown, with `retry_unknown_probability`, as application code retries on
+/// "context deadline exceeded" (etcd's clientv3 never retries a mutation whose outcome it cannot
+/// know; the code around it does). Only non-idempotent requests (put, delete, txn) are retried:
+/// the retry is a second operation in the history with the same request, and if both took
+/// effect the store holds two writes of one value, which the checkers must judge without
+/// assuming values are unique.
+pub fn retry_of<R: Rng + ?Sized>(
+    op: &Op,
+    outcome: &Outcome<Ret>,
+    shared: &impl GeneratorContext,
+    rng: &mut R,
+) -> Option<Op> {
+    let probability = shared.knobs().retry_unknown_probability;
+    let retryable = matches!(op, Op::Put(_) | Op::DeleteRange(_) | Op::Txn(_));
+    // No draw at probability 0, so scenarios without retries keep their histories.
+    (probability > 0.0
+        && retryable
+        && matches!(outcome, Outcome::Unknown { .. })
+        && rng.gen_bool(probability))
+    .then(|| op.clone())
 }
 
 /// A client's pause between two operations: uniform `[0, think_ms_max]`.

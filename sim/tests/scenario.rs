@@ -43,6 +43,7 @@ fn every_shipped_scenario_parses_and_validates() {
             "partitions",
             "power-loss",
             "recipes",
+            "retries",
             "txn",
             "watch",
             "watch-progress"

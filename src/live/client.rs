@@ -15,7 +15,7 @@ use std::time::Duration;
 use etcd_client::Client;
 use kvsim_checker::history::{ClientId, Outcome};
 use kvsim_model::mvcc::{Op, Ret};
-use kvsim_sim::workload::{client_drawer, draw_op, draw_think_ms, observe};
+use kvsim_sim::workload::{client_drawer, draw_op, draw_think_ms, observe, retry_of};
 use rand::rngs::StdRng;
 
 use super::ops;
@@ -99,10 +99,14 @@ impl LiveConnection {
 pub async fn run_client(index: usize, first: usize, shared: Arc<LiveShared>, mut rng: StdRng) {
     let mut drawer = client_drawer(index, &*shared);
     let mut connection = LiveConnection::new(shared.clone(), first);
+    let mut retry = None;
     while !shared.past_deadline() {
-        let op = draw_op(&mut drawer, &*shared, &mut rng);
+        let op = retry
+            .take()
+            .unwrap_or_else(|| draw_op(&mut drawer, &*shared, &mut rng));
         let outcome = connection.execute(op.clone()).await;
         observe(&mut drawer, &op, &outcome, &*shared);
+        retry = retry_of(&op, &outcome, &*shared, &mut rng);
         let think_ms = draw_think_ms(&*shared, &mut rng);
         tokio::time::sleep(Duration::from_millis(think_ms)).await;
     }
