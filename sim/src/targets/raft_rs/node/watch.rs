@@ -204,9 +204,7 @@ impl Watcher {
                             header_revision: revision,
                             events,
                         });
-                        if let Some(due) = self.progress_due.as_mut() {
-                            *due = now + Duration::from_millis(self.create.progress_notify_ms);
-                        }
+                        self.rearm_progress(now);
                     }
                     self.next = upto + 1;
                 }
@@ -228,9 +226,17 @@ impl Watcher {
             out.push(WatchResponse::Progress { header_revision });
         }
         if notify_due {
-            self.progress_due = Some(now + Duration::from_millis(self.create.progress_notify_ms));
+            self.rearm_progress(now);
         }
         (out, false)
+    }
+
+    /// Restarts the `progress_notify` interval at `now` (it counts from the last message sent), if
+    /// the watch asked for notifications.
+    fn rearm_progress(&mut self, now: Instant) {
+        if let Some(due) = self.progress_due.as_mut() {
+            *due = now + Duration::from_millis(self.create.progress_notify_ms);
+        }
     }
 
     /// The planted bugs that change the events of one response.
